@@ -1,0 +1,42 @@
+# Two entry points: `make up` runs the whole system on the embedded default,
+# `make test` passes the tests. Both set up everything they need first.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+
+.PHONY: up test env lint typecheck contracts bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml */pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages --python $(PYTHON)
+	@touch $@
+
+env: $(VENV)/.synced
+
+up: env
+	$(VENV)/bin/crm up
+
+test: env
+	$(VENV)/bin/python -m pytest -q
+
+lint: env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: env
+	$(VENV)/bin/mypy
+
+contracts: env
+	$(VENV)/bin/python -m crm_contracts.publish
+
+bench: env
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .crm-data

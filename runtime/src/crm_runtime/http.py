@@ -1,0 +1,155 @@
+"""HTTP conventions shared by every service: problem details, trace ids, metrics, health."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from crm_runtime.telemetry import current_trace_id
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("crm.http")
+
+
+class Problem(Exception):
+    """An RFC 9457 problem: raise it (or map a domain error to it) to answer with one."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        type_: str = "about:blank",
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type_
+        self.extra = dict(extra or {})
+
+
+def problem_response(problem: Problem, request: Request) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": problem.type,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": request.url.path,
+        **problem.extra,
+    }
+    trace_id = current_trace_id()
+    if trace_id:
+        body["trace_id"] = trace_id
+    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON)
+
+
+def install_problem_handlers(
+    app: FastAPI, domain_errors: Mapping[type[Exception], Callable[[Exception], Problem]]
+) -> None:
+    """Map every error to problem+json in one place: validation, HTTP and domain errors."""
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, error: Problem) -> JSONResponse:
+        return problem_response(error, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(part) for part in e["loc"] if part != "body"),
+                "message": e["msg"],
+            }
+            for e in error.errors()
+        ]
+        fields = ", ".join(e["field"] or "body" for e in errors)
+        return problem_response(
+            Problem(
+                422,
+                "Invalid request",
+                f"invalid value for: {fields}",
+                type_="urn:crm:problem:validation",
+                extra={"errors": errors},
+            ),
+            request,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            Problem(error.status_code, _title(error.status_code), str(error.detail)), request
+        )
+
+    for error_type, to_problem in domain_errors.items():
+
+        async def on_domain(
+            request: Request, error: Exception, to_problem: Callable[[Exception], Problem] = to_problem
+        ) -> JSONResponse:
+            return problem_response(to_problem(error), request)
+
+        app.add_exception_handler(error_type, on_domain)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return problem_response(
+            Problem(500, "Internal error", "the request failed; quote the trace id to operations"),
+            request,
+        )
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+class HttpMetrics:
+    def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        self.requests = Counter(
+            "crm_http_requests", "HTTP requests handled.", ["service", "method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "crm_http_request_seconds", "HTTP request latency.", ["service", "method", "route"],
+            registry=registry,
+        )
+        self.service = service
+
+
+def install_observability(app: FastAPI, registry: CollectorRegistry, service: str) -> None:
+    """Request metrics, ``GET /metrics`` and a ``traceparent``/``X-Trace-Id`` on every response."""
+    metrics = HttpMetrics(registry, service)
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(service, request.method, path, str(response.status_code)).inc()
+        metrics.latency.labels(service, request.method, path).observe(time.perf_counter() - started)
+        trace_id = current_trace_id()
+        if trace_id:
+            response.headers["X-Trace-Id"] = trace_id
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,38 @@
+"""Settings shared by every service, read from CRM_* environment variables only."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeSettings(BaseSettings):
+    """What every service needs to reach Kafka and MongoDB (or their embedded stand-ins)."""
+
+    model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        description="Kafka bootstrap servers, comma separated.",
+    )
+    mongodb_url: str | None = Field(
+        default=None,
+        description="MongoDB connection string; unset means the embedded document store.",
+    )
+    data_dir: Path = Field(
+        default=Path(".crm-data"),
+        description="Folder of the embedded document store (used when mongodb_url is unset).",
+    )
+    embedded_backend: str = Field(
+        default="sqlite",
+        description="Embedded store backend: sqlite (durable, shared across processes) or memory.",
+    )
+    instance_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        description="Identity of this process, e.g. for leases.",
+    )
+    log_level: str = Field(default="INFO", description="Log level of the service.")

@@ -1,0 +1,57 @@
+"""Entry point: ``crm-contacts serve`` (HTTP API) or ``crm-contacts relay`` (outbox relay)."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from crm_contacts.bootstrap import SERVICE, bootstrap
+from crm_contacts.config import ContactsSettings
+from crm_runtime.logs import configure_logging
+from crm_runtime.telemetry import install_global
+
+cli = typer.Typer(help="The contacts service (customer master data).", no_args_is_help=True)
+
+
+@cli.command()
+def serve() -> None:
+    """Run the HTTP API."""
+    from crm_contacts.entrypoints.http import create_app
+
+    settings = ContactsSettings()
+    configure_logging(SERVICE, settings.log_level)
+    service = bootstrap(settings)
+    install_global(service.tracer_provider)
+    uvicorn.run(
+        create_app(service),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@cli.command()
+def relay() -> None:
+    """Run the outbox relay that publishes the event store to Kafka."""
+    from crm_contacts.entrypoints.relay import create_relay_app
+
+    settings = ContactsSettings()
+    configure_logging(f"{SERVICE}-relay", settings.log_level)
+    service = bootstrap(settings)
+    install_global(service.tracer_provider)
+    uvicorn.run(
+        create_relay_app(service),
+        host=settings.http_host,
+        port=settings.relay_health_port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""All wiring of the contacts service in one place; entry points only fetch what it built."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+from crm_contacts.application.handlers import Dependencies
+from crm_contacts.config import ContactsSettings
+from crm_contracts.contacts import SOURCE
+from crm_runtime.documents import open_document_client
+from crm_runtime.eventstore import EventStore
+from crm_runtime.leases import Lease
+from crm_runtime.telemetry import build_tracer_provider
+
+SERVICE = "crm-contacts"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+@dataclass
+class ContactsService:
+    settings: ContactsSettings
+    client: Any
+    store: EventStore
+    deps: Dependencies
+    tracer_provider: TracerProvider
+    metrics: CollectorRegistry
+
+    def relay_lease(self) -> Lease:
+        return Lease(
+            self.client[self.settings.database],
+            "contacts-outbox-relay",
+            self.settings.instance_id,
+            ttl=timedelta(seconds=self.settings.relay_lease_seconds),
+            clock=self.deps.clock,
+        )
+
+    async def start(self) -> None:
+        await self.store.create_indexes()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def bootstrap(
+    settings: ContactsSettings | None = None,
+    *,
+    document_client: Any = None,
+    tracer_provider: TracerProvider | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    id_factory: Callable[[str], str] = new_id,
+) -> ContactsService:
+    settings = settings or ContactsSettings()
+    client = document_client or open_document_client(settings, app_name=SERVICE)
+    provider = tracer_provider or build_tracer_provider(SERVICE)
+    store = EventStore(client[settings.database], source=SOURCE)
+    deps = Dependencies(
+        store=store, clock=clock, new_id=id_factory, tracer=provider.get_tracer("crm.contacts")
+    )
+    return ContactsService(
+        settings=settings,
+        client=client,
+        store=store,
+        deps=deps,
+        tracer_provider=provider,
+        metrics=CollectorRegistry(),
+    )

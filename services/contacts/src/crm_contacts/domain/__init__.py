@@ -1,0 +1,1 @@
+"""The contacts domain: pure decide/evolve code, no I/O."""

@@ -1,0 +1,148 @@
+"""The customer aggregate as a decider: initial_state, decide, evolve.
+
+``decide(command, state)`` returns the events a command causes (none for a
+no-op) or raises a domain error for a broken rule; ``evolve(state, event)``
+folds one event into the state. Ids and clocks come in with the command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from crm_contracts.contacts import CustomerDetailsChanged, CustomerKind, CustomerRegistered
+from crm_contracts.registry import DomainEvent
+
+
+class CustomerError(Exception):
+    """A command that the customer's current state does not allow."""
+
+
+class CustomerAlreadyRegistered(CustomerError):
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(f"customer {customer_id} is already registered")
+
+
+class CustomerNotFound(CustomerError):
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(f"no customer with id {customer_id}")
+        self.customer_id = customer_id
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterCustomer:
+    customer_id: str
+    name: str
+    kind: CustomerKind
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangeCustomerDetails:
+    """Change the given details; ``None`` leaves a detail as it is, ``clear`` removes it."""
+
+    customer_id: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    clear: frozenset[str] = frozenset()
+
+
+CustomerCommand = RegisterCustomer | ChangeCustomerDetails
+
+CLEARABLE = frozenset({"email", "phone"})
+
+# --- state ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unregistered:
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class Registered:
+    customer_id: str
+    name: str
+    kind: CustomerKind
+    email: str | None
+    phone: str | None
+    version: int
+
+
+CustomerState = Unregistered | Registered
+
+initial_state: CustomerState = Unregistered()
+
+
+def decide(command: CustomerCommand, state: CustomerState) -> list[DomainEvent]:
+    match command, state:
+        case RegisterCustomer(), Registered():
+            raise CustomerAlreadyRegistered(command.customer_id)
+        case RegisterCustomer(), Unregistered():
+            return [
+                CustomerRegistered(
+                    customer_id=command.customer_id,
+                    name=command.name,
+                    kind=command.kind,
+                    email=command.email,
+                    phone=command.phone,
+                )
+            ]
+        case ChangeCustomerDetails(), Unregistered():
+            raise CustomerNotFound(command.customer_id)
+        case ChangeCustomerDetails(), Registered():
+            return _changes(command, state)
+    raise TypeError(f"unknown command {command!r}")  # pragma: no cover - exhaustive above
+
+
+def _changes(command: ChangeCustomerDetails, state: Registered) -> list[DomainEvent]:
+    unknown = command.clear - CLEARABLE
+    if unknown:
+        raise ValueError(f"cannot clear {', '.join(sorted(unknown))}")
+    changed: dict[str, str] = {}
+    for field in ("name", "email", "phone"):
+        value = getattr(command, field)
+        if value is not None and value != getattr(state, field):
+            changed[field] = value
+    cleared = tuple(
+        sorted(f for f in command.clear if getattr(state, f) is not None and f not in changed)
+    )
+    if not changed and not cleared:
+        return []
+    return [CustomerDetailsChanged(customer_id=state.customer_id, cleared=cleared, **changed)]
+
+
+def evolve(state: CustomerState, event: DomainEvent) -> CustomerState:
+    version = state.version + 1
+    match event, state:
+        case CustomerRegistered(), Unregistered():
+            return Registered(
+                customer_id=event.customer_id,
+                name=event.name,
+                kind=event.kind,
+                email=event.email,
+                phone=event.phone,
+                version=version,
+            )
+        case CustomerDetailsChanged(), Registered():
+            updated = replace(state, version=version)
+            for field in ("name", "email", "phone"):
+                value = getattr(event, field)
+                if value is not None:
+                    updated = replace(updated, **{field: value})
+            for field in event.cleared:
+                updated = replace(updated, **{field: None})
+            return updated
+    # An event the aggregate does not fold still counts towards the stream version.
+    return replace(state, version=version)
+
+
+def fold(events: Iterable[DomainEvent], state: CustomerState = initial_state) -> CustomerState:
+    for event in events:
+        state = evolve(state, event)
+    return state

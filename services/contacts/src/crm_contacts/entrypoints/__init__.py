@@ -1,0 +1,1 @@
+"""Thin edges of the contacts service: HTTP routes and the relay process."""

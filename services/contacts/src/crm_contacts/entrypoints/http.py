@@ -1,0 +1,217 @@
+"""HTTP API of the contacts service: translate requests into commands, answers into JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, FastAPI, Header, Request, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from crm_contacts.application import handlers
+from crm_contacts.bootstrap import ContactsService
+from crm_contacts.domain import values
+from crm_contacts.domain.customer import (
+    ChangeCustomerDetails,
+    CustomerAlreadyRegistered,
+    CustomerNotFound,
+    RegisterCustomer,
+)
+from crm_contracts.contacts import CustomerKind
+from crm_runtime.eventstore import CommandContext, Idempotency, IdempotencyKeyReused
+from crm_runtime.eventstore import WrongExpectedVersion
+from crm_runtime.http import Problem, install_observability, install_problem_handlers
+
+ANONYMOUS = "anonymous"  # replaced by the authenticated caller once authentication lands
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(values.display_name)]
+Email = Annotated[str, Field(max_length=320), AfterValidator(values.email_address)]
+Phone = Annotated[str, Field(max_length=32), AfterValidator(values.phone_number)]
+
+
+class RegisterCustomerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name = Field(examples=["Ada Lovelace"])
+    kind: CustomerKind = Field(examples=["person"])
+    email: Email | None = Field(default=None, examples=["ada@example.com"])
+    phone: Phone | None = Field(default=None, examples=["+447700900123"])
+
+
+class ChangeCustomerRequest(BaseModel):
+    """A JSON merge patch: a field set to null is removed (e-mail and phone only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = Field(default=None, examples=["Ada King"])
+    email: Email | None = Field(default=None, examples=["ada@example.org"])
+    phone: Phone | None = Field(default=None, examples=["+447700900456"])
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name_required(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("name cannot be removed")
+        return value
+
+
+class Customer(BaseModel):
+    id: str
+    kind: Literal["person", "company"]
+    name: str
+    email: str | None
+    phone: str | None
+    version: int
+
+
+def create_app(service: ContactsService) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        yield
+        await service.close()
+
+    app = FastAPI(
+        title="CRM contacts",
+        version="0.1.0",
+        description="Customer master data. Errors are application/problem+json (RFC 9457).",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app, _DOMAIN_ERRORS)
+    install_observability(app, service.metrics, "contacts")
+    app.include_router(_routes(service))
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=service.tracer_provider, excluded_urls="health,metrics"
+    )
+    return app
+
+
+def _routes(service: ContactsService) -> APIRouter:
+    router = APIRouter(prefix="/contacts")
+    deps = service.deps
+
+    @router.post("/customers", status_code=201, response_model=Customer)
+    async def register_customer(
+        request: Request,
+        response: Response,
+        body: RegisterCustomerRequest,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        command = RegisterCustomer(
+            customer_id=deps.new_id("cus"),
+            name=body.name,
+            kind=body.kind,
+            email=body.email,
+            phone=body.phone,
+        )
+        outcome = await handlers.execute(
+            deps,
+            command,
+            _context(request, deps.new_id("cmd")),
+            expected_version=0,
+            idempotency=_idempotency(request, idempotency_key, body),
+        )
+        response.headers["Location"] = f"/contacts/customers/{outcome.customer['id']}"
+        return _answer(response, outcome)
+
+    @router.get("/customers/{customer_id}", response_model=Customer)
+    async def get_customer(customer_id: str, response: Response) -> dict[str, Any]:
+        state = await handlers.load_customer(deps, customer_id)
+        response.headers["ETag"] = f'"{state.version}"'
+        return handlers.customer_view(state)
+
+    @router.patch("/customers/{customer_id}", response_model=Customer)
+    async def change_customer(
+        customer_id: str,
+        request: Request,
+        response: Response,
+        body: Annotated[ChangeCustomerRequest, Body()],
+        if_match: Annotated[str | None, Header()] = None,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        given = body.model_fields_set
+        command = ChangeCustomerDetails(
+            customer_id=customer_id,
+            name=body.name if "name" in given else None,
+            email=body.email if "email" in given else None,
+            phone=body.phone if "phone" in given else None,
+            clear=frozenset(f for f in ("email", "phone") if f in given and getattr(body, f) is None),
+        )
+        outcome = await handlers.execute(
+            deps,
+            command,
+            _context(request, deps.new_id("cmd")),
+            expected_version=_version_from(if_match),
+            idempotency=_idempotency(request, idempotency_key, body),
+        )
+        return _answer(response, outcome)
+
+    @router.get("/health", include_in_schema=False)
+    async def health() -> dict[str, Any]:
+        try:
+            await service.client[service.settings.database].command("ping")
+        except Exception as error:
+            raise Problem(503, "Unavailable", f"document store unreachable: {error}") from error
+        return {"status": "ok", "service": "contacts", "store": "ok"}
+
+    return router
+
+
+def _answer(response: Response, outcome: handlers.Outcome) -> dict[str, Any]:
+    response.headers["ETag"] = f'"{outcome.version}"'
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return outcome.customer
+
+
+def _context(request: Request, command_id: str) -> CommandContext:
+    correlation = request.headers.get("x-correlation-id") or command_id
+    return CommandContext(
+        command_id=command_id,
+        correlation_id=correlation[:200],
+        causation_id=(request.headers.get("x-causation-id") or command_id)[:200],
+        actor=ANONYMOUS,
+    )
+
+
+def _idempotency(request: Request, key: str | None, body: BaseModel) -> Idempotency | None:
+    if not key:
+        return None
+    canonical = json.dumps(body.model_dump(mode="json", exclude_unset=True), sort_keys=True)
+    digest = hashlib.sha256(f"{request.method} {request.url.path} {canonical}".encode()).hexdigest()
+    return Idempotency(key=f"{ANONYMOUS}:{key}", fingerprint=digest)
+
+
+def _version_from(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise Problem(
+            400, "Bad If-Match", f"If-Match must be a version ETag such as \"3\", not {if_match!r}"
+        )
+    return int(tag)
+
+
+_DOMAIN_ERRORS = {
+    CustomerNotFound: lambda e: Problem(404, "Not found", str(e), type_="urn:crm:problem:not-found"),
+    CustomerAlreadyRegistered: lambda e: Problem(409, "Conflict", str(e)),
+    WrongExpectedVersion: lambda e: Problem(
+        409,
+        "Version conflict",
+        f"{e}; read the customer again and retry with its current ETag",
+        type_="urn:crm:problem:version-conflict",
+        extra={"current_version": e.actual},  # type: ignore[attr-defined]
+    ),
+    IdempotencyKeyReused: lambda e: Problem(
+        422, "Idempotency-Key reused", str(e), type_="urn:crm:problem:idempotency-key-reused"
+    ),
+    values.InvalidContactDetail: lambda e: Problem(
+        422, "Invalid request", str(e), type_="urn:crm:problem:validation"
+    ),
+}
