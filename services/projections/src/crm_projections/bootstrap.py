@@ -1,0 +1,59 @@
+"""All wiring of the projections service; entry points only fetch what it built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+from crm_projections.application.projector import Customer360Projector
+from crm_projections.config import ProjectionsSettings
+from crm_runtime.documents import open_document_client
+from crm_runtime.kafka import build_broker
+from crm_runtime.telemetry import build_tracer_provider
+
+SERVICE = "crm-projections"
+
+
+@dataclass
+class ProjectionsService:
+    settings: ProjectionsSettings
+    client: Any
+    customer360: Customer360Projector
+    broker: KafkaBroker
+    tracer_provider: TracerProvider
+    metrics: CollectorRegistry
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def bootstrap(
+    settings: ProjectionsSettings | None = None,
+    *,
+    document_client: Any = None,
+    tracer_provider: TracerProvider | None = None,
+    broker: KafkaBroker | None = None,
+) -> ProjectionsService:
+    settings = settings or ProjectionsSettings()
+    client = document_client or open_document_client(settings, app_name=SERVICE)
+    provider = tracer_provider or build_tracer_provider(SERVICE)
+    tracer = provider.get_tracer("crm.projections")
+    service = ProjectionsService(
+        settings=settings,
+        client=client,
+        customer360=Customer360Projector(client[settings.database], tracer),
+        broker=broker
+        or build_broker(
+            settings.kafka_bootstrap_servers, tracer_provider=provider, client_id=SERVICE
+        ),
+        tracer_provider=provider,
+        metrics=CollectorRegistry(),
+    )
+    from crm_projections.entrypoints.consumer import register_subscribers
+
+    register_subscribers(service)
+    return service

@@ -1,0 +1,23 @@
+"""Settings of the projections service (CRM_* environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from crm_contracts.contacts import TOPIC as CONTACTS_TOPIC
+from crm_runtime.settings import RuntimeSettings
+
+
+class ProjectionsSettings(RuntimeSettings):
+    http_host: str = Field(default="127.0.0.1", alias="CRM_PROJECTIONS_HOST")
+    http_port: int = Field(default=8102, alias="CRM_PROJECTIONS_PORT")
+    database: str = Field(default="crm_projections", alias="CRM_PROJECTIONS_DATABASE")
+    consumer_group: str = Field(default="crm-projections", alias="CRM_PROJECTIONS_GROUP")
+    contacts_topic: str = Field(default=CONTACTS_TOPIC, alias="CRM_CONTACTS_TOPIC")
+    dead_letter_topic: str = Field(
+        default="crm.projections.dlt", alias="CRM_PROJECTIONS_DEAD_LETTER_TOPIC"
+    )
+    max_attempts: int = Field(default=5, alias="CRM_PROJECTIONS_MAX_ATTEMPTS")
+    # Where a rebuild reads the contacts history; by default the same deployment.
+    contacts_mongodb_url: str | None = Field(default=None, alias="CRM_CONTACTS_MONGODB_URL")
+    contacts_database: str = Field(default="crm_contacts", alias="CRM_CONTACTS_DATABASE")

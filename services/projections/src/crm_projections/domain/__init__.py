@@ -1,0 +1,1 @@
+"""Read-model logic: pure functions from (document, event) to document."""

@@ -1,0 +1,1 @@
+"""Edges of the projections service: Kafka subscribers, HTTP queries, the rebuild CLI."""

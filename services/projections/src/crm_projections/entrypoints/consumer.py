@@ -1,0 +1,91 @@
+"""Kafka subscribers: decode each CloudEvent, fold it into the read models, then acknowledge.
+
+Acknowledgement comes after processing (FastStream's default acknowledges
+first). A message that breaks the contract goes to the dead-letter topic with
+its reason and is acknowledged; a failure that may pass (store down, an event
+ahead of its predecessor) is retried by seeking back, and after
+``max_attempts`` it is dead-lettered too, so one bad record never stalls a
+partition for ever and nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import structlog
+from faststream import AckPolicy
+from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import Counter, Gauge
+
+from crm_contracts import ContractViolation, cloudevents
+
+if TYPE_CHECKING:
+    from crm_projections.bootstrap import ProjectionsService
+
+log = structlog.get_logger("crm.projections.consumer")
+
+
+def register_subscribers(service: ProjectionsService) -> None:
+    settings = service.settings
+    broker = service.broker
+    applied = Counter(
+        "crm_projection_events", "Events seen by the projections, by outcome.",
+        ["projection", "outcome"], registry=service.metrics,
+    )
+    lag_seconds = Gauge(
+        "crm_projection_lag_seconds", "Age of the last event folded into the read model.",
+        ["projection"], registry=service.metrics,
+    ).labels("customer360")
+    attempts: dict[tuple[str, int, int], int] = {}
+
+    async def dead_letter(message: KafkaMessage, reason: str) -> None:
+        record = message.raw_message
+        headers = dict(message.headers)
+        headers.update(
+            {
+                "dlt_reason": reason[:2000],
+                "dlt_original_topic": record.topic,
+                "dlt_original_partition": str(record.partition),
+                "dlt_original_offset": str(record.offset),
+                "dlt_consumer_group": settings.consumer_group,
+                "dlt_failed_at": datetime.now(UTC).isoformat(),
+            }
+        )
+        await broker.publish(
+            message.body, topic=settings.dead_letter_topic, key=record.key, headers=headers
+        )
+        applied.labels("customer360", "dead_lettered").inc()
+        log.warning("dead-lettered", reason=reason, topic=record.topic, offset=record.offset)
+
+    @broker.subscriber(
+        settings.contacts_topic,
+        group_id=settings.consumer_group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_contacts_event(message: KafkaMessage) -> None:
+        record = message.raw_message
+        try:
+            metadata, event = cloudevents.decode(message.headers, message.body)
+        except ContractViolation as violation:
+            await dead_letter(message, f"contract violation: {violation}")
+            return
+        where = (record.topic, record.partition, record.offset)
+        try:
+            outcome = await service.customer360.apply(metadata, event)
+        except Exception as error:
+            attempts[where] = attempts.get(where, 0) + 1
+            if attempts[where] >= settings.max_attempts:
+                attempts.pop(where, None)
+                await dead_letter(
+                    message, f"failed {settings.max_attempts} times: {type(error).__name__}: {error}"
+                )
+                return
+            log.warning("projection failed; will retry", error=str(error), attempt=attempts[where])
+            await asyncio.sleep(min(0.1 * 2 ** attempts[where], 2.0))
+            raise
+        attempts.pop(where, None)
+        applied.labels("customer360", outcome.value).inc()
+        lag_seconds.set(max(0.0, (datetime.now(UTC) - metadata.time).total_seconds()))
