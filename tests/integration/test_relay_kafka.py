@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,29 +83,29 @@ def assert_consumable_in_order(records: list[Any]) -> dict[str, int]:
 
 
 async def test_relay_publishes_cloudevents_keyed_by_customer(
-    embedded_kafka: str, memory_client: Any
+    any_kafka: str, memory_client: Any
 ) -> None:
     topic = f"test.contacts.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(embedded_kafka, [topic])
+    await ensure_topics(any_kafka, [topic])
     store = EventStore(memory_client["contacts"], source="/crm/contacts")
     await store.create_indexes()
     total = await seed(store, streams=4, per_stream=3)
     broker = build_broker(
-        embedded_kafka, tracer_provider=build_tracer_provider("test"), client_id="test"
+        any_kafka, tracer_provider=build_tracer_provider("test"), client_id="test"
     )
     await broker.connect()
     try:
         clock = lambda: datetime.now(UTC)  # noqa: E731
         relay = OutboxRelay(
             store, KafkaEventPublisher(broker, topic),
-            Lease(memory_client["contacts"], "relay", "me", ttl=__import__("datetime").timedelta(seconds=5), clock=clock),
+            Lease(memory_client["contacts"], "relay", "me", ttl=timedelta(seconds=5), clock=clock),
             RelayMetrics(CollectorRegistry(), "test"),
         )
         while await relay.relay_once():
             pass
     finally:
         await broker.stop()
-    records = await consume_all(embedded_kafka, topic, total)
+    records = await consume_all(any_kafka, topic, total)
     assert len(records) == total
     highest = assert_consumable_in_order(records)
     assert highest == {f"cus_{s}": 3 for s in range(4)}

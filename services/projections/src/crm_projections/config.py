@@ -17,6 +17,7 @@ class ProjectionsSettings(RuntimeSettings):
     dead_letter_topic: str = Field(
         default="crm.projections.dlt", alias="CRM_PROJECTIONS_DEAD_LETTER_TOPIC"
     )
+    fetch_max_wait_ms: int = Field(default=100, alias="CRM_PROJECTIONS_FETCH_MAX_WAIT_MS")
     max_attempts: int = Field(default=5, alias="CRM_PROJECTIONS_MAX_ATTEMPTS")
     # Where a rebuild reads the contacts history; by default the same deployment.
     contacts_mongodb_url: str | None = Field(default=None, alias="CRM_CONTACTS_MONGODB_URL")

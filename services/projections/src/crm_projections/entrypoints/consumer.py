@@ -64,6 +64,7 @@ def register_subscribers(service: ProjectionsService) -> None:
         group_id=settings.consumer_group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
     async def on_contacts_event(message: KafkaMessage) -> None:
         record = message.raw_message

@@ -1,0 +1,154 @@
+"""Publish the contracts as JSON Schema and AsyncAPI, and check they stay compatible.
+
+``python -m crm_contracts.publish`` writes ``contracts/schemas/`` (one JSON Schema
+per event type and version, plus the envelope) and ``contracts/asyncapi.json``.
+``python -m crm_contracts.publish --check`` fails when the published files are
+stale or when a change would break an existing consumer (see ``compat``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from crm_contracts import cloudevents, contacts
+from crm_contracts.compat import breaking_changes
+from crm_contracts.envelope import EventMetadata
+from crm_contracts.registry import REGISTRY, DomainEvent
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = ROOT / "schemas"
+ASYNCAPI = ROOT / "asyncapi.json"
+
+TOPICS: dict[str, tuple[str, str]] = {
+    contacts.TOPIC: ("crm.contacts.", "Customer master data events of the contacts context."),
+}
+
+
+def schema_file(model: type[DomainEvent]) -> str:
+    return f"{model.event_type}.v{model.schema_version}.json"
+
+
+def event_schema(model: type[DomainEvent]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    schema["$id"] = cloudevents.dataschema(model.event_type, model.schema_version)
+    schema["x-event-type"] = model.event_type
+    schema["x-schema-version"] = model.schema_version
+    return schema
+
+
+def rendered() -> dict[Path, dict[str, Any]]:
+    files: dict[Path, dict[str, Any]] = {
+        SCHEMAS / schema_file(model): event_schema(model) for model in REGISTRY.types.values()
+    }
+    files[SCHEMAS / "envelope.json"] = EventMetadata.model_json_schema()
+    files[ASYNCAPI] = asyncapi()
+    return files
+
+
+def asyncapi() -> dict[str, Any]:
+    messages: dict[str, Any] = {}
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    headers = {
+        "type": "object",
+        "required": [
+            "ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time",
+            "ce_schemaversion", "ce_sequence", "ce_correlationid", "ce_causationid", "ce_actor",
+            "content-type",
+        ],
+        "properties": {
+            "ce_specversion": {"const": cloudevents.SPEC_VERSION},
+            "content-type": {"const": cloudevents.CONTENT_TYPE},
+            "traceparent": {"type": "string", "description": "W3C trace context"},
+            **{
+                f"ce_{name}": {"type": "string"}
+                for name in ("id", "source", "type", "subject", "time", "dataschema",
+                             "schemaversion", "sequence", "correlationid", "causationid", "actor")
+            },
+        },
+    }
+    for topic, (prefix, description) in TOPICS.items():
+        channel_messages = {}
+        for model in REGISTRY.types.values():
+            if not model.event_type.startswith(prefix):
+                continue
+            name = model.event_type.rsplit(".", 1)[-1]
+            messages[name] = {
+                "name": model.event_type,
+                "title": name,
+                "summary": (model.__doc__ or "").strip(),
+                "contentType": cloudevents.CONTENT_TYPE,
+                "headers": headers,
+                "payload": {"$ref": f"schemas/{schema_file(model)}"},
+                "bindings": {"kafka": {"key": {"type": "string", "description": "aggregate id"}}},
+            }
+            channel_messages[name] = {"$ref": f"#/components/messages/{name}"}
+        channels[topic] = {"address": topic, "description": description,
+                           "messages": channel_messages}
+        operations[f"receive.{topic}"] = {
+            "action": "receive", "channel": {"$ref": f"#/channels/{topic}"},
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "CRM events",
+            "version": "1.0.0",
+            "description": "Events the CRM publishes on Kafka as CloudEvents 1.0 in binary mode.",
+        },
+        "defaultContentType": cloudevents.CONTENT_TYPE,
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages},
+    }
+
+
+def dump(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def check() -> list[str]:
+    problems: list[str] = []
+    for path, document in rendered().items():
+        if not path.exists():
+            problems.append(f"{path.relative_to(ROOT)} is missing; run `make contracts`")
+        elif path.read_text() != dump(document):
+            problems.append(f"{path.relative_to(ROOT)} is stale; run `make contracts`")
+    for path in sorted(SCHEMAS.glob("crm.*.v*.json")):
+        published = json.loads(path.read_text())
+        current_model = REGISTRY.types.get(published.get("x-event-type", ""))
+        if current_model is None:
+            problems.append(f"{path.name}: event type was removed")
+            continue
+        if current_model.schema_version == published["x-schema-version"]:
+            problems += [f"{path.name}: {p}" for p in breaking_changes(published,
+                                                                        event_schema(current_model))]
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail on stale or breaking changes")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = check()
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1 if problems else 0
+    SCHEMAS.mkdir(exist_ok=True)
+    for path, document in rendered().items():
+        # A published version is never rewritten with a breaking change.
+        if path.exists() and path.parent == SCHEMAS and path.name.startswith("crm."):
+            problems = breaking_changes(json.loads(path.read_text()), document)
+            if problems:
+                print(f"refusing to overwrite {path.name}: {problems}", file=sys.stderr)
+                return 1
+        path.write_text(dump(document))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
