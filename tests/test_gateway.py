@@ -11,8 +11,11 @@ from tests.support import free_port
 def test_health_says_which_components_are_unreachable() -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
     settings = GatewaySettings(
-        embedded_backend="memory", kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
-        contacts_url=nowhere, contacts_relay_url=nowhere, projections_url=nowhere,
+        embedded_backend="memory",
+        kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
+        contacts_url=nowhere,
+        contacts_relay_url=nowhere,
+        projections_url=nowhere,
     )
     with TestClient(create_gateway(settings)) as client:
         answer = client.get("/health")

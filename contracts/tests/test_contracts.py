@@ -17,9 +17,16 @@ from crm_contracts.contacts import CustomerRegistered
 from crm_contracts.publish import check, event_schema
 
 METADATA = EventMetadata(
-    id="evt_1", type="crm.contacts.CustomerRegistered", schema_version=1, source="/crm/contacts",
-    subject="cus_1", sequence=1, time=datetime(2026, 11, 24, 9, 30, tzinfo=UTC),
-    correlation_id="req_1", causation_id="req_1", actor="user:u1",
+    id="evt_1",
+    type="crm.contacts.CustomerRegistered",
+    schema_version=1,
+    source="/crm/contacts",
+    subject="cus_1",
+    sequence=1,
+    time=datetime(2026, 11, 24, 9, 30, tzinfo=UTC),
+    correlation_id="req_1",
+    causation_id="req_1",
+    actor="user:u1",
 )
 PAYLOAD = CustomerRegistered(customer_id="cus_1", name="Ada", kind="person").model_dump(mode="json")
 

@@ -33,8 +33,13 @@ def events(*names: str) -> list[NewEvent]:
 
 async def append(store: EventStore, stream: str, expected: int, *names: str, **kw: Any) -> Any:
     return await store.append(
-        stream, expected, events(*names), kw.pop("context", ctx()), now=NOW,
-        event_ids=[f"evt-{next(_ids)}" for _ in names], **kw,
+        stream,
+        expected,
+        events(*names),
+        kw.pop("context", ctx()),
+        now=NOW,
+        event_ids=[f"evt-{next(_ids)}" for _ in names],
+        **kw,
     )
 
 
@@ -53,7 +58,10 @@ async def test_appended_events_load_in_sequence_with_their_metadata(store: Event
     assert [e.metadata.sequence for e in loaded] == [1, 2, 3]
     first = loaded[0].metadata
     assert (first.subject, first.source, first.actor, first.correlation_id) == (
-        "s1", "/crm/test", "user:u1", "corr-1",
+        "s1",
+        "/crm/test",
+        "user:u1",
+        "corr-1",
     )
     assert first.time == NOW
     assert await store.version_of("s1") == 3

@@ -47,15 +47,19 @@ async def seed(store: EventStore, streams: int, per_stream: int) -> None:
     for n in range(per_stream):
         for s in range(streams):
             await store.append(
-                f"s{s}", n, [NewEvent("crm.test.Happened", 1, {"n": n})],
+                f"s{s}",
+                n,
+                [NewEvent("crm.test.Happened", 1, {"n": n})],
                 CommandContext(f"c{s}-{n}", "corr", f"c{s}-{n}", "test"),
-                now=datetime.now(UTC), event_ids=[f"e{s}-{n}"],
+                now=datetime.now(UTC),
+                event_ids=[f"e{s}-{n}"],
             )
 
 
 def relay(store: EventStore, publisher: Any, lease: Lease, batch: int = 4) -> OutboxRelay:
-    return OutboxRelay(store, publisher, lease, RelayMetrics(CollectorRegistry(), "test"),
-                       batch_size=batch)
+    return OutboxRelay(
+        store, publisher, lease, RelayMetrics(CollectorRegistry(), "test"), batch_size=batch
+    )
 
 
 def lease(database: Any, owner: str, clock: Clock) -> Lease:

@@ -33,7 +33,9 @@ async def test_counter_increments_atomically_with_upsert(database: Any) -> None:
     values = []
     for _ in range(3):
         doc = await database.counters.find_one_and_update(
-            {"_id": "position"}, {"$inc": {"value": 1}}, upsert=True,
+            {"_id": "position"},
+            {"$inc": {"value": 1}},
+            upsert=True,
             return_document=ReturnDocument.AFTER,
         )
         values.append(doc["value"])
@@ -42,7 +44,8 @@ async def test_counter_increments_atomically_with_upsert(database: Any) -> None:
 
 async def test_update_operators_set_inc_push_and_upsert(database: Any) -> None:
     await database.views.update_one(
-        {"_id": "c1"}, {"$set": {"name": "Ada"}, "$inc": {"n": 2}, "$push": {"log": "a"}},
+        {"_id": "c1"},
+        {"$set": {"name": "Ada"}, "$inc": {"n": 2}, "$push": {"log": "a"}},
         upsert=True,
     )
     await database.views.update_one(
@@ -54,7 +57,9 @@ async def test_update_operators_set_inc_push_and_upsert(database: Any) -> None:
 
 async def test_compare_and_set_replace_only_matches_the_expected_revision(database: Any) -> None:
     await database.views.insert_one({"_id": "c1", "revision": 1, "v": "first"})
-    stale = await database.views.replace_one({"_id": "c1", "revision": 0}, {"revision": 1, "v": "x"})
+    stale = await database.views.replace_one(
+        {"_id": "c1", "revision": 0}, {"revision": 1, "v": "x"}
+    )
     fresh = await database.views.replace_one(
         {"_id": "c1", "revision": 1}, {"_id": "c1", "revision": 2, "v": "second"}
     )
@@ -73,11 +78,17 @@ async def test_conditional_update_without_upsert_misses_quietly(database: Any) -
 
 async def test_sort_limit_range_and_in_queries(database: Any) -> None:
     await database.commits.insert_many(
-        [{"_id": f"s@{i}", "stream_id": "s" if i % 2 else "t", "position": i,
-          "published": i > 3} for i in range(1, 8)]
+        [
+            {"_id": f"s@{i}", "stream_id": "s" if i % 2 else "t", "position": i, "published": i > 3}
+            for i in range(1, 8)
+        ]
     )
-    after = await database.commits.find({"position": {"$gt": 2}}).sort("position", ASCENDING) \
-        .limit(3).to_list(None)
+    after = (
+        await database.commits.find({"position": {"$gt": 2}})
+        .sort("position", ASCENDING)
+        .limit(3)
+        .to_list(None)
+    )
     assert [d["position"] for d in after] == [3, 4, 5]
     head = await database.commits.find_one({"stream_id": "s"}, sort=[("position", DESCENDING)])
     assert head["position"] == 7

@@ -47,19 +47,21 @@ def alive(pid: int) -> bool:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     ports = {name: free_port() for name in ("gateway", "contacts", "relay", "projections", "kafka")}
-    env = {
-        key: value for key, value in os.environ.items()
-        if not key.startswith("CRM_")
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
     env.update(
-        CRM_GATEWAY_PORT=str(ports["gateway"]), CRM_CONTACTS_PORT=str(ports["contacts"]),
-        CRM_CONTACTS_RELAY_PORT=str(ports["relay"]), CRM_PROJECTIONS_PORT=str(ports["projections"]),
+        CRM_GATEWAY_PORT=str(ports["gateway"]),
+        CRM_CONTACTS_PORT=str(ports["contacts"]),
+        CRM_CONTACTS_RELAY_PORT=str(ports["relay"]),
+        CRM_PROJECTIONS_PORT=str(ports["projections"]),
         CRM_EMBEDDED_KAFKA_PORT=str(ports["kafka"]),
         CRM_DATA_DIR=str(tmp_path_factory.mktemp("crm-data")),
     )
     crm = Path(sys.executable).with_name("crm")
     process = subprocess.Popen(
-        [str(crm), "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [str(crm), "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{ports['gateway']}"
@@ -86,7 +88,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 async def read_topic(bootstrap: str, subject: str, expected: int) -> list[Any]:
     consumer = AIOKafkaConsumer(
-        "crm.contacts.events", bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        "crm.contacts.events",
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
         group_id=None,
     )
     await consumer.start()
@@ -130,12 +134,14 @@ def test_register_read_back_change_and_see_the_events(stack: dict[str, Any]) -> 
     assert again.json()["id"] == customer_id
 
     changed = http.patch(
-        f"/contacts/customers/{customer_id}", json={"phone": "+49 30 901820"},
+        f"/contacts/customers/{customer_id}",
+        json={"phone": "+49 30 901820"},
         headers={"If-Match": created.headers["ETag"]},
     )
     assert changed.status_code == 200, changed.text
     stale = http.patch(
-        f"/contacts/customers/{customer_id}", json={"name": "K. Johnson"},
+        f"/contacts/customers/{customer_id}",
+        json={"name": "K. Johnson"},
         headers={"If-Match": created.headers["ETag"]},
     )
     assert stale.status_code == 409
@@ -163,7 +169,10 @@ def test_rebuild_reproduces_the_read_model(stack: dict[str, Any]) -> None:
         time.sleep(0.02)
     crm = Path(sys.executable).with_name("crm")
     rebuilt = subprocess.run(
-        [str(crm), "projections", "rebuild"], env=stack["env"], capture_output=True, timeout=120,
+        [str(crm), "projections", "rebuild"],
+        env=stack["env"],
+        capture_output=True,
+        timeout=120,
     )
     assert rebuilt.returncode == 0, rebuilt.stderr.decode()
     assert b"customer360 rebuilt" in rebuilt.stderr

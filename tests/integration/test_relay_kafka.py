@@ -35,31 +35,40 @@ async def seed(store: EventStore, streams: int, per_stream: int) -> int:
     for n in range(per_stream):
         for s in range(streams):
             data = (
-                CustomerRegistered(customer_id=f"cus_{s}", name=f"C{s}", kind="person")
-                .model_dump(mode="json")
+                CustomerRegistered(customer_id=f"cus_{s}", name=f"C{s}", kind="person").model_dump(
+                    mode="json"
+                )
                 if n == 0
                 else {"customer_id": f"cus_{s}", "name": f"C{s} v{n}", "cleared": []}
             )
             event_type = (
-                "crm.contacts.CustomerRegistered" if n == 0 else "crm.contacts.CustomerDetailsChanged"
+                "crm.contacts.CustomerRegistered"
+                if n == 0
+                else "crm.contacts.CustomerDetailsChanged"
             )
             await store.append(
-                f"cus_{s}", n, [NewEvent(event_type, 1, data)],
+                f"cus_{s}",
+                n,
+                [NewEvent(event_type, 1, data)],
                 CommandContext(f"cmd-{s}-{n}", f"corr-{s}", f"cmd-{s}-{n}", "test"),
-                now=datetime.now(UTC), event_ids=[f"evt-{s}-{n}"],
+                now=datetime.now(UTC),
+                event_ids=[f"evt-{s}-{n}"],
             )
     return streams * per_stream
 
 
-async def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[Any]:
+async def consume_all(bootstrap: str, topic: str, expected: int, within: float = 30) -> list[Any]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None,
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
         enable_auto_commit=False,
     )
     await consumer.start()
     records: list[Any] = []
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while len(records) < expected:
                 batch = await consumer.getmany(timeout_ms=500)
                 for messages in batch.values():
@@ -97,7 +106,8 @@ async def test_relay_publishes_cloudevents_keyed_by_customer(
     try:
         clock = lambda: datetime.now(UTC)  # noqa: E731
         relay = OutboxRelay(
-            store, KafkaEventPublisher(broker, topic),
+            store,
+            KafkaEventPublisher(broker, topic),
             Lease(memory_client["contacts"], "relay", "me", ttl=timedelta(seconds=5), clock=clock),
             RelayMetrics(CollectorRegistry(), "test"),
         )
@@ -111,8 +121,16 @@ async def test_relay_publishes_cloudevents_keyed_by_customer(
     assert highest == {f"cus_{s}": 3 for s in range(4)}
     first = next(r for r in records if r.key == b"cus_0" and dict(r.headers)["ce_sequence"] == b"1")
     headers = {k: v.decode() for k, v in first.headers}
-    for name in ("ce_id", "ce_type", "ce_source", "ce_specversion", "ce_time", "ce_subject",
-                 "traceparent", "content-type"):
+    for name in (
+        "ce_id",
+        "ce_type",
+        "ce_source",
+        "ce_specversion",
+        "ce_time",
+        "ce_subject",
+        "traceparent",
+        "content-type",
+    ):
         assert name in headers, name
     assert headers["ce_type"] == "crm.contacts.CustomerRegistered"
     assert headers["ce_subject"] == "cus_0"
@@ -143,8 +161,10 @@ async def test_killing_the_relay_between_append_and_publish_loses_nothing(
 
     def start_relay() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "crm_contacts", "relay"], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "crm_contacts", "relay"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     relay = start_relay()

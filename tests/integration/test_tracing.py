@@ -49,7 +49,9 @@ async def test_one_trace_links_post_append_publish_consume_and_upsert(embedded_k
     )
     await relay_broker.connect()
     relay = OutboxRelay(
-        contacts.store, KafkaEventPublisher(relay_broker, topic), contacts.relay_lease(),
+        contacts.store,
+        KafkaEventPublisher(relay_broker, topic),
+        contacts.relay_lease(),
         RelayMetrics(CollectorRegistry(), "contacts"),
     )
     assert await relay.relay_once() == 1
@@ -57,8 +59,10 @@ async def test_one_trace_links_post_append_publish_consume_and_upsert(embedded_k
 
     projections = bootstrap_projections(
         ProjectionsSettings(
-            embedded_backend="memory", kafka_bootstrap_servers=embedded_kafka,
-            contacts_topic=topic, consumer_group=f"g-{uuid.uuid4().hex[:6]}",
+            embedded_backend="memory",
+            kafka_bootstrap_servers=embedded_kafka,
+            contacts_topic=topic,
+            consumer_group=f"g-{uuid.uuid4().hex[:6]}",
         ),
         tracer_provider=build_tracer_provider("crm-projections", exporter=exporter),
     )

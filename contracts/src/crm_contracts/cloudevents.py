@@ -29,6 +29,7 @@ _EXTENSIONS = {
     "actor": "actor",
 }
 
+
 def dataschema(event_type: str, version: int) -> str:
     """The URN naming the JSON Schema of one event version (see contracts/schemas)."""
     return f"urn:crm:schema:{event_type}:{version}"

@@ -31,7 +31,9 @@ class CustomerRegistered(DomainEvent):
         description="Id of the new customer (also the event subject).",
         examples=["cus_0192f3a48a7b7c1d9e2f3a4b5c6d7e8f"],
     )
-    name: str = Field(description="Display name of the person or company.", examples=["Ada Lovelace"])
+    name: str = Field(
+        description="Display name of the person or company.", examples=["Ada Lovelace"]
+    )
     kind: CustomerKind = Field(description="Person or company.", examples=["person"])
     email: str | None = Field(
         default=None,

@@ -56,8 +56,17 @@ def asyncapi() -> dict[str, Any]:
     headers = {
         "type": "object",
         "required": [
-            "ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time",
-            "ce_schemaversion", "ce_sequence", "ce_correlationid", "ce_causationid", "ce_actor",
+            "ce_specversion",
+            "ce_id",
+            "ce_source",
+            "ce_type",
+            "ce_subject",
+            "ce_time",
+            "ce_schemaversion",
+            "ce_sequence",
+            "ce_correlationid",
+            "ce_causationid",
+            "ce_actor",
             "content-type",
         ],
         "properties": {
@@ -66,8 +75,19 @@ def asyncapi() -> dict[str, Any]:
             "traceparent": {"type": "string", "description": "W3C trace context"},
             **{
                 f"ce_{name}": {"type": "string"}
-                for name in ("id", "source", "type", "subject", "time", "dataschema",
-                             "schemaversion", "sequence", "correlationid", "causationid", "actor")
+                for name in (
+                    "id",
+                    "source",
+                    "type",
+                    "subject",
+                    "time",
+                    "dataschema",
+                    "schemaversion",
+                    "sequence",
+                    "correlationid",
+                    "causationid",
+                    "actor",
+                )
             },
         },
     }
@@ -87,10 +107,14 @@ def asyncapi() -> dict[str, Any]:
                 "bindings": {"kafka": {"key": {"type": "string", "description": "aggregate id"}}},
             }
             channel_messages[name] = {"$ref": f"#/components/messages/{name}"}
-        channels[topic] = {"address": topic, "description": description,
-                           "messages": channel_messages}
+        channels[topic] = {
+            "address": topic,
+            "description": description,
+            "messages": channel_messages,
+        }
         operations[f"receive.{topic}"] = {
-            "action": "receive", "channel": {"$ref": f"#/channels/{topic}"},
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{topic}"},
         }
     return {
         "asyncapi": "3.0.0",
@@ -124,8 +148,10 @@ def check() -> list[str]:
             problems.append(f"{path.name}: event type was removed")
             continue
         if current_model.schema_version == published["x-schema-version"]:
-            problems += [f"{path.name}: {p}" for p in breaking_changes(published,
-                                                                        event_schema(current_model))]
+            problems += [
+                f"{path.name}: {p}"
+                for p in breaking_changes(published, event_schema(current_model))
+            ]
     return problems
 
 

@@ -214,7 +214,9 @@ class EventStore:
             position = int(docs[-1]["position"])
 
     async def head_position(self) -> int:
-        last = await self._commits.find_one(sort=[("position", DESCENDING)], projection={"position": 1})
+        last = await self._commits.find_one(
+            sort=[("position", DESCENDING)], projection={"position": 1}
+        )
         return int(last["position"]) if last else 0
 
     async def by_correlation(self, correlation_id: str) -> list[StoredEvent]:

@@ -10,8 +10,13 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client import generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm_runtime.telemetry import current_trace_id
@@ -94,7 +99,9 @@ def install_problem_handlers(
     for error_type, to_problem in domain_errors.items():
 
         async def on_domain(
-            request: Request, error: Exception, to_problem: Callable[[Exception], Problem] = to_problem
+            request: Request,
+            error: Exception,
+            to_problem: Callable[[Exception], Problem] = to_problem,
         ) -> JSONResponse:
             return problem_response(to_problem(error), request)
 
@@ -121,11 +128,15 @@ def _title(status: int) -> str:
 class HttpMetrics:
     def __init__(self, registry: CollectorRegistry, service: str) -> None:
         self.requests = Counter(
-            "crm_http_requests", "HTTP requests handled.", ["service", "method", "route", "status"],
+            "crm_http_requests",
+            "HTTP requests handled.",
+            ["service", "method", "route", "status"],
             registry=registry,
         )
         self.latency = Histogram(
-            "crm_http_request_seconds", "HTTP request latency.", ["service", "method", "route"],
+            "crm_http_request_seconds",
+            "HTTP request latency.",
+            ["service", "method", "route"],
             registry=registry,
         )
         self.service = service

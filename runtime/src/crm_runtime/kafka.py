@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,31 +41,28 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
                 )
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
 
 
-async def kafka_reachable(bootstrap_servers: str, timeout: float = 2.0) -> bool:
+async def kafka_reachable(bootstrap_servers: str, within_seconds: float = 2.0) -> bool:
+    """True when the cluster answers a metadata request in time."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000)
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(within_seconds * 1000)
     )
     try:
-        await asyncio.wait_for(admin.start(), timeout)
-        await asyncio.wait_for(admin.list_topics(), timeout)
+        await asyncio.wait_for(admin.start(), within_seconds)
+        await asyncio.wait_for(admin.list_topics(), within_seconds)
         return True
     except (KafkaError, OSError, TimeoutError):
         return False
     finally:
-        try:
+        with contextlib.suppress(Exception):  # closing a client that never connected
             await admin.close()
-        except Exception:  # closing a client that never connected
-            pass
 
 
 class KafkaEventPublisher:

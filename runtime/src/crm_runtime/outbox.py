@@ -12,6 +12,7 @@ sequence order, and aiokafka keeps one batch in flight per partition.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -43,7 +44,9 @@ class RelayMetrics:
             registry=registry,
         ).labels(context)
         self.leader = Gauge(
-            "crm_outbox_is_leader", "1 while this relay holds the lease.", ["context"],
+            "crm_outbox_is_leader",
+            "1 while this relay holds the lease.",
+            ["context"],
             registry=registry,
         ).labels(context)
 
@@ -106,7 +109,5 @@ class OutboxRelay:
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

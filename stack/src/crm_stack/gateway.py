@@ -23,8 +23,16 @@ from crm_runtime.kafka import kafka_reachable
 from crm_runtime.settings import RuntimeSettings
 
 HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-    "transfer-encoding", "upgrade", "host", "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
 }
 
 
@@ -102,8 +110,9 @@ def create_gateway(settings: GatewaySettings) -> FastAPI:
         target = _target(settings.routes(), "/" + path)
         if target is None:
             raise Problem(
-                404, "Not found", f"no service serves /{path}; known prefixes: "
-                + ", ".join(settings.routes()),
+                404,
+                "Not found",
+                f"no service serves /{path}; known prefixes: " + ", ".join(settings.routes()),
             )
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["x-forwarded-for"] = request.client.host if request.client else ""
@@ -120,8 +129,11 @@ def create_gateway(settings: GatewaySettings) -> FastAPI:
         return Response(
             content=answer.content,
             status_code=answer.status_code,
-            headers={k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP
-                     and k.lower() != "content-encoding"},
+            headers={
+                k: v
+                for k, v in answer.headers.items()
+                if k.lower() not in HOP_BY_HOP and k.lower() != "content-encoding"
+            },
         )
 
     return app
@@ -142,7 +154,10 @@ def main() -> None:
     settings = GatewaySettings()
     configure_logging("crm-gateway", settings.log_level)
     uvicorn.run(
-        create_gateway(settings), host=settings.host, port=settings.port, log_config=None,
+        create_gateway(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
         timeout_graceful_shutdown=5,
     )
 

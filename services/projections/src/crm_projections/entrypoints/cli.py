@@ -35,8 +35,11 @@ async def _rebuild(settings: ProjectionsSettings) -> None:
     console = Console(stderr=True)
     try:
         with Progress(
-            TextColumn("customer360"), BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), console=console,
+            TextColumn("customer360"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
         ) as progress:
             task = progress.add_task("rebuild", total=None)
             totals = await rebuild_customer360(
@@ -45,8 +48,7 @@ async def _rebuild(settings: ProjectionsSettings) -> None:
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
         console.print(
-            f"customer360 rebuilt: {totals['events']} events read, "
-            f"{totals['applied']} applied"
+            f"customer360 rebuilt: {totals['events']} events read, {totals['applied']} applied"
         )
     finally:
         await source_client.close()

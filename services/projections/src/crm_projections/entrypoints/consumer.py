@@ -31,12 +31,16 @@ def register_subscribers(service: ProjectionsService) -> None:
     settings = service.settings
     broker = service.broker
     applied = Counter(
-        "crm_projection_events", "Events seen by the projections, by outcome.",
-        ["projection", "outcome"], registry=service.metrics,
+        "crm_projection_events",
+        "Events seen by the projections, by outcome.",
+        ["projection", "outcome"],
+        registry=service.metrics,
     )
     lag_seconds = Gauge(
-        "crm_projection_lag_seconds", "Age of the last event folded into the read model.",
-        ["projection"], registry=service.metrics,
+        "crm_projection_lag_seconds",
+        "Age of the last event folded into the read model.",
+        ["projection"],
+        registry=service.metrics,
     ).labels("customer360")
     attempts: dict[tuple[str, int, int], int] = {}
 
@@ -81,7 +85,8 @@ def register_subscribers(service: ProjectionsService) -> None:
             if attempts[where] >= settings.max_attempts:
                 attempts.pop(where, None)
                 await dead_letter(
-                    message, f"failed {settings.max_attempts} times: {type(error).__name__}: {error}"
+                    message,
+                    f"failed {settings.max_attempts} times: {type(error).__name__}: {error}",
                 )
                 return
             log.warning("projection failed; will retry", error=str(error), attempt=attempts[where])
