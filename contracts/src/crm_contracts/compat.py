@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-_DOCUMENTATION = {"description", "examples", "title", "$id", "x-event-type", "x-schema-version"}
+_DOCUMENTATION = {
+    "description",
+    "examples",
+    "title",
+    "$id",
+    "x-event-type",
+    "x-schema-version",
+    "x-personal",
+}
 
 
 def breaking_changes(published: dict[str, Any], current: dict[str, Any]) -> list[str]:

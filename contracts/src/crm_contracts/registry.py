@@ -23,6 +23,19 @@ class DomainEvent(BaseModel):
     schema_version: ClassVar[int]
 
 
+PERSONAL = {"x-personal": True}
+"""``json_schema_extra`` of a field that holds personal data: encrypted at rest, erasable."""
+
+
+def personal_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Names of the fields of ``model`` marked as personal data."""
+    return frozenset(
+        name
+        for name, info in model.model_fields.items()
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("x-personal")
+    )
+
+
 class EventRegistry:
     """Knows every published event type, its latest version and its upcasters."""
 

@@ -36,3 +36,25 @@ class RuntimeSettings(BaseSettings):
         description="Identity of this process, e.g. for leases.",
     )
     log_level: str = Field(default="INFO", description="Log level of the service.")
+
+    auth_issuer: str = Field(
+        default="urn:crm:embedded",
+        description="Issuer (iss) of accepted tokens; an https URL enables OIDC discovery.",
+    )
+    auth_audience: str = Field(default="crm", description="Audience (aud) tokens must name.")
+    auth_jwks_url: str | None = Field(
+        default=None, description="JWKS of the issuer; unset uses discovery or the local key."
+    )
+    auth_signing_key_file: Path | None = Field(
+        default=None,
+        description="Embedded default only: the local token signing key (PEM), shared by all "
+        "processes; created on first use. Defaults to <data_dir>/keys/token-signing.pem.",
+    )
+    auth_roles_claim: str = Field(default="roles", description="Claim that lists the roles.")
+    auth_team_claim: str = Field(default="team", description="Claim that names the team.")
+    auth_leeway_seconds: int = Field(default=30, description="Clock skew tolerated on exp/nbf.")
+    rate_limit: str = Field(
+        default="50/second;1000/minute",
+        description="Requests allowed per caller and replica (limits notation, ';' separated).",
+    )
+    max_body_bytes: int = Field(default=65536, description="Largest request body accepted.")

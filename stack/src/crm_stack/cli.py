@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Annotated
+
 import typer
 
 from crm_projections.entrypoints.cli import cli as projections
@@ -16,6 +19,40 @@ def up() -> None:
     from crm_stack.launcher import run
 
     raise typer.Exit(run())
+
+
+@app.command()
+def token(
+    role: Annotated[list[str], typer.Option(help="A role of the caller; repeat for several.")],
+    user: Annotated[str, typer.Option(help="The caller's user id (the token subject).")],
+    team: Annotated[str | None, typer.Option(help="The caller's sales team.")] = None,
+    minutes: Annotated[int, typer.Option(min=1, max=24 * 60, help="Lifetime.")] = 60,
+) -> None:
+    """Mint a bearer token with the embedded signing key (embedded default only)."""
+    from crm_runtime.auth import mint_token
+    from crm_runtime.policy import Role
+    from crm_runtime.settings import RuntimeSettings
+
+    unknown = sorted(set(role) - Role.ALL)
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown role {', '.join(unknown)}; roles are {', '.join(sorted(Role.ALL))}",
+            param_hint="--role",
+        )
+    settings = RuntimeSettings()
+    if settings.auth_jwks_url or settings.auth_issuer.startswith("https://"):
+        raise typer.BadParameter(
+            "tokens come from your OIDC issuer when CRM_AUTH_ISSUER/CRM_AUTH_JWKS_URL are set"
+        )
+    typer.echo(
+        mint_token(
+            settings,
+            subject=user,
+            roles=role,
+            team=team,
+            lifetime=timedelta(minutes=minutes),
+        )
+    )
 
 
 def main() -> None:

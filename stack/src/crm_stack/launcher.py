@@ -24,6 +24,9 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from crm_runtime.auth import ensure_signing_key, signing_key_path
+from crm_runtime.settings import RuntimeSettings
+
 GRACE_SECONDS = 7.0
 
 
@@ -139,6 +142,9 @@ class Stack:
 
     def start(self, console: Console, timeout: float = 60.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        settings = RuntimeSettings(**_crm_env(self.env))  # type: ignore[arg-type]
+        if not (settings.auth_jwks_url or settings.auth_issuer.startswith("https://")):
+            ensure_signing_key(signing_key_path(settings))
         for process in self.processes:
             if process.port is not None and _port_in_use(process.port):
                 raise StartupFailed(
@@ -224,6 +230,14 @@ class Stack:
                 process.popen.wait(timeout=2)
 
 
+def _crm_env(env: dict[str, str]) -> dict[str, str]:
+    """The CRM_* variables of ``env`` as settings field names."""
+    fields = RuntimeSettings.model_fields
+    return {
+        name: env[f"CRM_{name.upper()}"] for name in fields if f"CRM_{name.upper()}" in env
+    }
+
+
 def _signal_group(process: Process, signum: int) -> None:
     if process.popen is None:
         return
@@ -262,7 +276,8 @@ def run(console: Console | None = None) -> int:
         "Entry: [bold]http://127.0.0.1:" + stack.env["CRM_GATEWAY_PORT"] + "[/]  "
         "(/contacts/..., /views/..., /health)   logs: "
         + str(stack.log_dir)
-        + "\nCtrl-C stops everything."
+        + "\nCtrl-C stops everything.\n"
+        "Get a token: [bold].venv/bin/crm token --role sales_rep --user u1 --team north[/]"
     )
     code = 0
     while stopping["signal"] is None:

@@ -110,7 +110,11 @@ def _changes(command: ChangeCustomerDetails, state: Registered) -> list[DomainEv
         if value is not None and value != getattr(state, field):
             changed[field] = value
     cleared = tuple(
-        sorted(f for f in command.clear if getattr(state, f) is not None and f not in changed)
+        sorted(
+            f
+            for f in command.clear
+            if getattr(state, f) is not None and getattr(command, f) is None
+        )
     )
     if not changed and not cleared:
         return []

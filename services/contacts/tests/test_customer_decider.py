@@ -1,0 +1,261 @@
+"""The customer decider: given these events, when this command, then these events or an error."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+import pytest
+
+from crm_contacts.domain.customer import (
+    ChangeCustomerDetails,
+    CustomerAlreadyRegistered,
+    CustomerCommand,
+    CustomerNotFound,
+    RegisterCustomer,
+    Registered,
+    Unregistered,
+    decide,
+    evolve,
+    fold,
+    initial_state,
+)
+from crm_contracts.contacts import CustomerDetailsChanged, CustomerKind, CustomerRegistered
+from crm_contracts.registry import DomainEvent
+
+ADA = "cus_ada"
+ADA_REGISTERED = CustomerRegistered(
+    customer_id=ADA,
+    name="Ada Lovelace",
+    kind=CustomerKind.PERSON,
+    email="ada@example.com",
+    phone="+4930901820",
+)
+ADA_REGISTERED_WITHOUT_CONTACTS = CustomerRegistered(
+    customer_id=ADA, name="Ada Lovelace", kind=CustomerKind.PERSON
+)
+
+
+class CustomerFlagged(DomainEvent):
+    """An event of the customer's stream that the decider does not fold (e.g. a newer type)."""
+
+    event_type: ClassVar[str] = "crm.test.CustomerFlagged"
+    schema_version: ClassVar[int] = 1
+
+    customer_id: str
+
+
+def given_when(given: list[DomainEvent], when: CustomerCommand) -> list[DomainEvent]:
+    """The events the decider decides for ``when`` after the history ``given``."""
+    return decide(when, fold(given))
+
+
+@pytest.mark.parametrize(
+    ("given", "when", "then"),
+    [
+        pytest.param(
+            [],
+            RegisterCustomer(
+                ADA, "Ada Lovelace", CustomerKind.PERSON, "ada@example.com", "+4930901820"
+            ),
+            [ADA_REGISTERED],
+            id="register on an empty stream",
+        ),
+        pytest.param(
+            [],
+            RegisterCustomer(ADA, "Ada Lovelace", CustomerKind.PERSON),
+            [ADA_REGISTERED_WITHOUT_CONTACTS],
+            id="register without e-mail or phone",
+        ),
+        pytest.param(
+            [ADA_REGISTERED],
+            ChangeCustomerDetails(ADA, name="Ada King"),
+            [CustomerDetailsChanged(customer_id=ADA, name="Ada King")],
+            id="change the name",
+        ),
+        pytest.param(
+            [ADA_REGISTERED],
+            ChangeCustomerDetails(ADA, email="ada@example.org"),
+            [CustomerDetailsChanged(customer_id=ADA, email="ada@example.org")],
+            id="change the e-mail",
+        ),
+        pytest.param(
+            [ADA_REGISTERED],
+            ChangeCustomerDetails(ADA, phone="+41446681800"),
+            [CustomerDetailsChanged(customer_id=ADA, phone="+41446681800")],
+            id="change the phone",
+        ),
+        pytest.param(
+            [ADA_REGISTERED],
+            ChangeCustomerDetails(ADA, name="Ada Lovelace", email="ada@example.org"),
+            [CustomerDetailsChanged(customer_id=ADA, email="ada@example.org")],
+            id="only the details that differ are in the event",
+        ),
+        pytest.param(
+            [ADA_REGISTERED_WITHOUT_CONTACTS],
+            ChangeCustomerDetails(ADA, email="ada@example.com"),
+            [CustomerDetailsChanged(customer_id=ADA, email="ada@example.com")],
+            id="add an e-mail the customer did not have",
+        ),
+        pytest.param(
+            [ADA_REGISTERED],
+            ChangeCustomerDetails(ADA, clear=frozenset({"email"})),
+            [CustomerDetailsChanged(customer_id=ADA, cleared=("email",))],
+            id="clear the e-mail",
+        ),
+        pytest.param(
+            [ADA_REGISTERED],
+            ChangeCustomerDetails(ADA, clear=frozenset({"phone", "email"})),
+            [CustomerDetailsChanged(customer_id=ADA, cleared=("email", "phone"))],
+            id="clear both, listed in a stable order",
+        ),
+        pytest.param(
+            [ADA_REGISTERED, CustomerDetailsChanged(customer_id=ADA, cleared=("phone",))],
+            ChangeCustomerDetails(ADA, clear=frozenset({"phone", "email"})),
+            [CustomerDetailsChanged(customer_id=ADA, cleared=("email",))],
+            id="only details that are there are cleared",
+        ),
+        pytest.param(
+            [ADA_REGISTERED],
+            ChangeCustomerDetails(ADA, email="ada@example.org", clear=frozenset({"email"})),
+            [CustomerDetailsChanged(customer_id=ADA, email="ada@example.org")],
+            id="a detail both given and cleared takes the given value",
+        ),
+    ],
+)
+def test_decides_events(
+    given: list[DomainEvent], when: CustomerCommand, then: list[DomainEvent]
+) -> None:
+    assert given_when(given, when) == then
+
+
+@pytest.mark.parametrize(
+    ("given", "when"),
+    [
+        pytest.param(
+            [ADA_REGISTERED],
+            ChangeCustomerDetails(ADA, name="Ada Lovelace", email="ada@example.com"),
+            id="the same values again",
+        ),
+        pytest.param([ADA_REGISTERED], ChangeCustomerDetails(ADA), id="nothing given"),
+        pytest.param(
+            [ADA_REGISTERED_WITHOUT_CONTACTS],
+            ChangeCustomerDetails(ADA, clear=frozenset({"email", "phone"})),
+            id="clear details that are not there",
+        ),
+        pytest.param(
+            [ADA_REGISTERED],
+            ChangeCustomerDetails(ADA, phone="+4930901820", clear=frozenset({"phone"})),
+            id="a detail both cleared and given its current value keeps it",
+        ),
+    ],
+)
+def test_a_change_that_changes_nothing_decides_no_events(
+    given: list[DomainEvent], when: CustomerCommand
+) -> None:
+    assert given_when(given, when) == []
+
+
+@pytest.mark.parametrize(
+    ("given", "when", "error", "message"),
+    [
+        pytest.param(
+            [ADA_REGISTERED],
+            RegisterCustomer(ADA, "Ada Lovelace", CustomerKind.PERSON),
+            CustomerAlreadyRegistered,
+            "already registered",
+            id="register twice",
+        ),
+        pytest.param(
+            [],
+            ChangeCustomerDetails(ADA, name="Ada King"),
+            CustomerNotFound,
+            "no customer with id cus_ada",
+            id="change an unregistered customer",
+        ),
+        pytest.param(
+            [ADA_REGISTERED],
+            ChangeCustomerDetails(ADA, clear=frozenset({"name", "kind"})),
+            ValueError,
+            "cannot clear kind, name",
+            id="clear a detail that cannot be cleared",
+        ),
+    ],
+)
+def test_refuses_a_command_the_state_does_not_allow(
+    given: list[DomainEvent], when: CustomerCommand, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        given_when(given, when)
+
+
+def test_registered_state_holds_what_was_registered() -> None:
+    assert fold([ADA_REGISTERED]) == Registered(
+        customer_id=ADA,
+        name="Ada Lovelace",
+        kind=CustomerKind.PERSON,
+        email="ada@example.com",
+        phone="+4930901820",
+        version=1,
+    )
+
+
+def test_history_folds_into_the_current_details() -> None:
+    history: list[DomainEvent] = [
+        ADA_REGISTERED,
+        CustomerDetailsChanged(customer_id=ADA, name="Ada King", cleared=("phone",)),
+        CustomerDetailsChanged(customer_id=ADA, email="ada@example.org"),
+        CustomerDetailsChanged(customer_id=ADA, phone="+41446681800", cleared=("email",)),
+    ]
+    assert fold(history) == Registered(
+        customer_id=ADA,
+        name="Ada King",
+        kind=CustomerKind.PERSON,
+        email=None,
+        phone="+41446681800",
+        version=4,
+    )
+
+
+def test_folding_decided_events_gives_the_state_the_command_asked_for() -> None:
+    state = fold([ADA_REGISTERED])
+    command = ChangeCustomerDetails(ADA, name="Ada King", clear=frozenset({"email"}))
+    after = fold(decide(command, state), state)
+    assert isinstance(after, Registered)
+    assert (after.name, after.email, after.phone, after.version) == (
+        "Ada King",
+        None,
+        "+4930901820",
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("history", "expected_version"),
+    [
+        pytest.param([], 0, id="nothing happened"),
+        pytest.param([CustomerFlagged(customer_id=ADA)], 1, id="an unknown event before"),
+        pytest.param(
+            [ADA_REGISTERED, CustomerFlagged(customer_id=ADA)], 2, id="an unknown event after"
+        ),
+        pytest.param(
+            [ADA_REGISTERED, ADA_REGISTERED], 2, id="a registration of a registered customer"
+        ),
+        pytest.param(
+            [CustomerDetailsChanged(customer_id=ADA, name="Ada King")],
+            1,
+            id="a change before any registration",
+        ),
+    ],
+)
+def test_every_event_counts_towards_the_version(
+    history: list[DomainEvent], expected_version: int
+) -> None:
+    assert fold(history).version == expected_version
+
+
+def test_an_event_it_does_not_fold_leaves_the_details_alone() -> None:
+    registered = fold([ADA_REGISTERED])
+    assert isinstance(registered, Registered)
+    assert evolve(registered, CustomerFlagged(customer_id=ADA)) == replace(registered, version=2)
+    assert evolve(initial_state, CustomerFlagged(customer_id=ADA)) == Unregistered(version=1)
