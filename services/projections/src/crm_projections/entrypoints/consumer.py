@@ -77,6 +77,8 @@ def register_subscribers(service: ProjectionsService) -> None:
         except ContractViolation as violation:
             await dead_letter(message, f"contract violation: {violation}")
             return
+        if metadata.time.tzinfo is None:  # the contract's times are UTC; some senders omit "Z"
+            metadata = metadata.model_copy(update={"time": metadata.time.replace(tzinfo=UTC)})
         where = (record.topic, record.partition, record.offset)
         try:
             outcome = await service.customer360.apply(metadata, event)

@@ -1,0 +1,38 @@
+"""Fixtures of the projections tests: in-memory stores, the projector, the wired service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from crm_projections.application.projector import Customer360Projector
+from crm_projections.bootstrap import ProjectionsService, bootstrap
+from crm_projections.config import ProjectionsSettings
+from crm_runtime.telemetry import build_tracer_provider
+
+
+@pytest.fixture
+def tracer_provider(span_exporter: InMemorySpanExporter) -> TracerProvider:
+    return build_tracer_provider("crm-projections", exporter=span_exporter)
+
+
+@pytest.fixture
+def projector(memory_client: Any, tracer_provider: TracerProvider) -> Customer360Projector:
+    return Customer360Projector(
+        memory_client["crm_projections"], tracer_provider.get_tracer("test")
+    )
+
+
+@pytest.fixture
+def settings() -> ProjectionsSettings:
+    return ProjectionsSettings(embedded_backend="memory", max_attempts=2)
+
+
+@pytest.fixture
+def service(
+    settings: ProjectionsSettings, memory_client: Any, tracer_provider: TracerProvider
+) -> ProjectionsService:
+    return bootstrap(settings, document_client=memory_client, tracer_provider=tracer_provider)

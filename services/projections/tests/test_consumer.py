@@ -1,0 +1,277 @@
+"""The Kafka consumer as a component, in memory with FastStream's TestKafkaBroker.
+
+Under TestKafkaBroker a handler's error reaches the publisher instead of making
+the broker seek back and redeliver, and every record has partition 0 and offset
+0; so a redelivery is written here as publishing the same record again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from customer_events import changed, metadata, payload, registered
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from crm_contracts import DomainEvent, EventMetadata, cloudevents
+from crm_projections.application.projector import OutOfOrder
+from crm_projections.bootstrap import ProjectionsService, bootstrap
+from crm_projections.config import ProjectionsSettings
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    key: bytes
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Kafka:
+    broker: KafkaBroker
+    service: ProjectionsService
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    async def publish(self, record: tuple[bytes, dict[str, str], bytes]) -> None:
+        key, headers, body = record
+        await self.broker.publish(
+            body, topic=self.service.settings.contacts_topic, key=key, headers=headers
+        )
+
+    def count(self, outcome: str) -> float:
+        labels = {"projection": "customer360", "outcome": outcome}
+        value = self.service.metrics.get_sample_value("crm_projection_events_total", labels)
+        return value or 0.0
+
+
+async def running(service: ProjectionsService) -> AsyncIterator[Kafka]:
+    dead_letters: list[DeadLetter] = []
+
+    @service.broker.subscriber(service.settings.dead_letter_topic)
+    async def capture(message: KafkaMessage) -> None:
+        dead_letters.append(
+            DeadLetter(message.raw_message.key, dict(message.headers), message.body)
+        )
+
+    async with TestKafkaBroker(service.broker) as broker:
+        yield Kafka(broker, service, dead_letters)
+
+
+@pytest.fixture
+async def kafka(service: ProjectionsService) -> AsyncIterator[Kafka]:
+    async for harness in running(service):
+        yield harness
+
+
+def record(event: DomainEvent, envelope: EventMetadata) -> tuple[bytes, dict[str, str], bytes]:
+    return cloudevents.encode(envelope, payload(event))
+
+
+async def document(kafka: Kafka, customer_id: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = await kafka.service.customer360.documents.find_one(
+        {"_id": customer_id}
+    )
+    return found
+
+
+async def test_an_event_on_the_contacts_topic_builds_the_customer_360(kafka: Kafka) -> None:
+    first = registered("cus_1", "Ada Lovelace")
+    second = changed("cus_1", name="Ada King", cleared=("phone",))
+    await kafka.publish(record(first, metadata(first, "cus_1", 1)))
+    await kafka.publish(record(second, metadata(second, "cus_1", 2)))
+
+    view = await kafka.service.customer360.get("cus_1")
+    assert view is not None
+    assert view["profile"] == {
+        "name": "Ada King",
+        "kind": "person",
+        "email": "ada@example.com",
+        "phone": None,
+    }
+    assert view["streams"] == {"contacts:cus_1": 2}
+    assert kafka.count("applied") == 2
+    assert kafka.dead_letters == []
+
+
+async def test_a_redelivered_event_is_applied_once(kafka: Kafka) -> None:
+    event = registered("cus_1")
+    message = record(event, metadata(event, "cus_1", 1))
+    await kafka.publish(message)
+    await kafka.publish(message)
+
+    stored = await document(kafka, "cus_1")
+    assert stored is not None
+    assert stored["revision"] == 1
+    assert (kafka.count("applied"), kafka.count("duplicate")) == (1, 1)
+    assert kafka.dead_letters == []
+
+
+def without(*names: str) -> Callable[[dict[str, str]], dict[str, str]]:
+    return lambda headers: {k: v for k, v in headers.items() if k not in names}
+
+
+def replacing(**values: str) -> Callable[[dict[str, str]], dict[str, str]]:
+    return lambda headers: {**headers, **values}
+
+
+def same(headers: dict[str, str]) -> dict[str, str]:
+    return headers
+
+
+@pytest.mark.parametrize(
+    ("edit_headers", "body", "reason"),
+    [
+        (
+            lambda _: {"content-type": "application/json"},
+            None,
+            "not a CloudEvents 1.0 message",
+        ),
+        (without("ce_id", "ce_sequence"), None, "missing CloudEvents headers: ce_id, ce_sequence"),
+        (replacing(ce_sequence="first"), None, "invalid CloudEvents attributes"),
+        (
+            replacing(ce_type="crm.contacts.CustomerTeleported"),
+            None,
+            "unknown event type 'crm.contacts.CustomerTeleported'",
+        ),
+        (replacing(ce_schemaversion="2"), None, "version 2 is newer than this consumer knows"),
+        (replacing(**{"content-type": "application/xml"}), None, "unsupported content-type"),
+        (same, b'["cus_1"]', "body is not a JSON object"),
+        (
+            same,
+            b'{"customer_id": "cus_1", "kind": "person"}',
+            "invalid crm.contacts.CustomerRegistered payload",
+        ),
+    ],
+    ids=[
+        "no-cloudevents-headers",
+        "missing-headers",
+        "invalid-sequence",
+        "unknown-type",
+        "newer-schema",
+        "wrong-content-type",
+        "body-not-an-object",
+        "invalid-payload",
+    ],
+)
+async def test_a_poison_message_goes_to_the_dead_letter_topic_with_its_reason(
+    kafka: Kafka,
+    edit_headers: Callable[[dict[str, str]], dict[str, str]],
+    body: bytes | None,
+    reason: str,
+) -> None:
+    event = registered("cus_1")
+    key, headers, valid_body = record(event, metadata(event, "cus_1", 1))
+    poison = (key, edit_headers(headers), body or valid_body)
+
+    await kafka.publish(poison)  # acknowledged: no error reaches the broker
+
+    (dead,) = kafka.dead_letters
+    assert dead.headers["dlt_reason"].startswith("contract violation: ")
+    assert reason in dead.headers["dlt_reason"]
+    assert dead.headers["dlt_original_topic"] == kafka.service.settings.contacts_topic
+    assert dead.headers["dlt_consumer_group"] == "crm-projections"
+    assert {"dlt_original_partition", "dlt_original_offset", "dlt_failed_at"} <= set(dead.headers)
+    assert (dead.key, dead.body) == (key, poison[2])
+    assert {k: v for k, v in dead.headers.items() if k.startswith("ce_")} == {
+        k: v for k, v in poison[1].items() if k.startswith("ce_")
+    }
+    assert await kafka.service.customer360.documents.count_documents({}) == 0
+    assert kafka.count("dead_lettered") == 1
+
+
+async def test_a_message_that_keeps_failing_is_dead_lettered_after_max_attempts(
+    kafka: Kafka,
+) -> None:
+    first = registered("cus_1")
+    await kafka.publish(record(first, metadata(first, "cus_1", 1)))
+    ahead = changed("cus_1", name="Ada King")
+    message = record(ahead, metadata(ahead, "cus_1", 3))  # sequence 2 never came
+
+    with pytest.raises(OutOfOrder):  # NACKed: the broker will deliver it again
+        await kafka.publish(message)
+    assert kafka.dead_letters == []
+    await kafka.publish(message)  # attempt 2 of max_attempts=2: dead-lettered and acknowledged
+
+    (dead,) = kafka.dead_letters
+    assert dead.headers["dlt_reason"].startswith("failed 2 times: OutOfOrder: ")
+    assert "sequence 3" in dead.headers["dlt_reason"]
+    assert (dead.key, dead.body, dead.headers["ce_sequence"]) == (b"cus_1", message[2], "3")
+    stored = await document(kafka, "cus_1")
+    assert stored is not None
+    assert (stored["revision"], stored["profile"]["name"]) == (1, "Ada Lovelace")
+
+    # The attempts were forgotten with the dead letter: a later failure gets a fresh budget.
+    with pytest.raises(OutOfOrder):
+        await kafka.publish(message)
+    assert len(kafka.dead_letters) == 1
+
+
+async def test_the_retry_budget_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, memory_client: Any, tracer_provider: Any
+) -> None:
+    monkeypatch.setenv("CRM_PROJECTIONS_MAX_ATTEMPTS", "3")
+    settings = ProjectionsSettings(embedded_backend="memory")
+    assert settings.max_attempts == 3
+    service = bootstrap(settings, document_client=memory_client, tracer_provider=tracer_provider)
+    ahead = changed("cus_1", name="Ada King")
+    message = record(ahead, metadata(ahead, "cus_1", 2))
+    async for kafka in running(service):
+        for _ in range(2):
+            with pytest.raises(OutOfOrder):
+                await kafka.publish(message)
+        assert kafka.dead_letters == []
+        await kafka.publish(message)
+        (dead,) = kafka.dead_letters
+        assert dead.headers["dlt_reason"].startswith("failed 3 times: OutOfOrder")
+
+
+async def test_a_passing_failure_is_retried_and_then_applied(
+    kafka: Kafka, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    projector = kafka.service.customer360
+    apply = projector.apply
+    failures = [ConnectionError("document store unreachable")]
+
+    async def store_down_once(envelope: EventMetadata, event: DomainEvent) -> Any:
+        if failures:
+            raise failures.pop()
+        return await apply(envelope, event)
+
+    monkeypatch.setattr(projector, "apply", store_down_once)
+    event = registered("cus_1")
+    message = record(event, metadata(event, "cus_1", 1))
+    with pytest.raises(ConnectionError):
+        await kafka.publish(message)
+    await kafka.publish(message)
+
+    stored = await document(kafka, "cus_1")
+    assert stored is not None
+    assert stored["revision"] == 1
+    assert kafka.dead_letters == []
+    assert kafka.count("applied") == 1
+
+
+async def test_an_event_time_without_offset_is_read_as_utc_and_not_retried_for_ever(
+    kafka: Kafka,
+) -> None:
+    event = registered("cus_1")
+    key, headers, body = record(event, metadata(event, "cus_1", 1))
+    naive = (key, {**headers, "ce_time": "2020-01-02T03:04:05"}, body)
+
+    await kafka.publish(naive)
+    await kafka.publish(naive)
+
+    stored = await document(kafka, "cus_1")
+    assert stored is not None
+    assert stored["revision"] == 1
+    assert stored["updated_at"] == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert kafka.dead_letters == []
+    lag = kafka.service.metrics.get_sample_value(
+        "crm_projection_lag_seconds", {"projection": "customer360"}
+    )
+    assert lag is not None
+    assert lag > 0
