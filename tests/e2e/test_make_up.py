@@ -17,7 +17,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from crm_contracts import cloudevents
-from crm_contracts.contacts import CustomerDetailsChanged, CustomerRegistered
+from crm_contracts.contacts import (
+    CustomerDetailsChanged,
+    CustomerErased,
+    CustomerOwnerAssigned,
+    CustomerRegistered,
+)
 from tests.support import free_port
 
 pytestmark = pytest.mark.e2e
@@ -79,11 +84,38 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     else:
         process.kill()
         pytest.fail("the stack did not become healthy within 90 s")
-    info = {"process": process, "base": base, "kafka": f"127.0.0.1:{ports['kafka']}", "env": env}
+    info = {
+        "process": process,
+        "base": base,
+        "kafka": f"127.0.0.1:{ports['kafka']}",
+        "env": env,
+        "manager": token(env, "sales_manager", "m1", "north"),
+    }
     yield info
     if process.poll() is None:
         process.kill()
         process.wait()
+
+
+def token(env: dict[str, str], role: str, user: str, team: str) -> str:
+    """A bearer token minted the way the README tells a newcomer to: ``crm token``."""
+    crm = Path(sys.executable).with_name("crm")
+    minted = subprocess.run(
+        [str(crm), "token", "--role", role, "--user", user, "--team", team],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    return minted.stdout.decode().strip()
+
+
+def client(stack: dict[str, Any], bearer: str | None = None) -> httpx.Client:
+    return httpx.Client(
+        base_url=stack["base"],
+        timeout=10,
+        headers={"Authorization": f"Bearer {bearer or stack['manager']}"},
+    )
 
 
 async def read_topic(bootstrap: str, subject: str, expected: int) -> list[Any]:
@@ -112,7 +144,7 @@ def test_health_names_every_component(stack: dict[str, Any]) -> None:
 
 
 def test_register_read_back_change_and_see_the_events(stack: dict[str, Any]) -> None:
-    http = httpx.Client(base_url=stack["base"], timeout=10)
+    http = client(stack)
     created = http.post(
         "/contacts/customers",
         json={"name": "Katherine Johnson", "kind": "person", "email": "kj@example.com"},
@@ -151,15 +183,22 @@ def test_register_read_back_change_and_see_the_events(stack: dict[str, Any]) -> 
         assert time.monotonic() < deadline
         time.sleep(0.02)
 
-    records = asyncio.run(read_topic(stack["kafka"], customer_id, expected=2))
+    records = asyncio.run(read_topic(stack["kafka"], customer_id, expected=3))
     decoded = [cloudevents.decode(r.headers, r.value) for r in records]
-    assert [type(event) for _, event in decoded] == [CustomerRegistered, CustomerDetailsChanged]
-    assert [metadata.sequence for metadata, _ in decoded] == [1, 2]
+    assert [type(event) for _, event in decoded] == [
+        CustomerRegistered,
+        CustomerOwnerAssigned,
+        CustomerDetailsChanged,
+    ]
+    assert [metadata.sequence for metadata, _ in decoded] == [1, 2, 3]
+    # Sealed at rest, plaintext for subscribers; the actor is the caller.
+    assert decoded[0][1].name == "Katherine Johnson"  # type: ignore[attr-defined]
+    assert {metadata.actor for metadata, _ in decoded} == {"user:m1"}
     assert all(dict(r.headers).get("traceparent") for r in records)
 
 
 def test_rebuild_reproduces_the_read_model(stack: dict[str, Any]) -> None:
-    http = httpx.Client(base_url=stack["base"], timeout=10)
+    http = client(stack)
     customer_id = http.post(
         "/contacts/customers", json={"name": "Dorothy Vaughan", "kind": "person"}
     ).json()["id"]
@@ -180,6 +219,35 @@ def test_rebuild_reproduces_the_read_model(stack: dict[str, Any]) -> None:
     assert after.status_code == 200
     assert after.json()["profile"] == before.json()["profile"]
     assert after.json()["streams"] == before.json()["streams"]
+
+
+def test_a_rep_sees_masked_details_and_an_erasure_reaches_view_and_topic(
+    stack: dict[str, Any],
+) -> None:
+    manager = client(stack)
+    rep = client(stack, token(stack["env"], "sales_rep", "r1", "north"))
+    admin = client(stack, token(stack["env"], "admin", "root", "hq"))
+    created = rep.post(
+        "/contacts/customers",
+        json={"name": "Mary Jackson", "kind": "person", "phone": "+49 30 901820"},
+    )
+    assert created.status_code == 201, created.text
+    customer_id = created.json()["id"]
+    assert created.json()["phone"] == "******1820"
+    assert manager.get(f"/contacts/customers/{customer_id}").json()["phone"] == "+4930901820"
+    other_team = client(stack, token(stack["env"], "sales_rep", "r2", "south"))
+    assert other_team.get(f"/contacts/customers/{customer_id}").status_code == 403
+
+    erased = admin.post(f"/contacts/customers/{customer_id}/erasure", json={})
+    assert erased.status_code == 200, erased.text
+    assert manager.get(f"/contacts/customers/{customer_id}").status_code == 410
+    deadline = time.monotonic() + 5
+    while not (view := admin.get(f"/views/customers/{customer_id}").json()).get("erased"):
+        assert time.monotonic() < deadline, view
+        time.sleep(0.05)
+    assert view["profile"]["name"] == "[erased]" and view["profile"]["phone"] is None
+    records = asyncio.run(read_topic(stack["kafka"], customer_id, expected=3))
+    assert isinstance(cloudevents.decode(records[-1].headers, records[-1].value)[1], CustomerErased)
 
 
 def test_sigterm_stops_everything_within_ten_seconds(stack: dict[str, Any]) -> None:

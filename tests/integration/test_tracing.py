@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,25 +18,34 @@ from crm_contacts.config import ContactsSettings
 from crm_contacts.entrypoints.http import create_app
 from crm_projections.bootstrap import bootstrap as bootstrap_projections
 from crm_projections.config import ProjectionsSettings
+from crm_runtime.auth import mint_token
 from crm_runtime.kafka import KafkaEventPublisher, build_broker, ensure_topics
 from crm_runtime.outbox import OutboxRelay, RelayMetrics
+from crm_runtime.personal_data import RevealingPublisher
 from crm_runtime.telemetry import build_tracer_provider
 
 pytestmark = pytest.mark.integration
 
 
-async def test_one_trace_links_post_append_publish_consume_and_upsert(embedded_kafka: str) -> None:
+async def test_one_trace_links_post_append_publish_consume_and_upsert(
+    embedded_kafka: str, tmp_path: Path
+) -> None:
     exporter = InMemorySpanExporter()
     topic = f"test.trace.{uuid.uuid4().hex[:8]}"
     await ensure_topics(embedded_kafka, [topic])
 
     contacts = bootstrap_contacts(
-        ContactsSettings(embedded_backend="memory"),
+        ContactsSettings(embedded_backend="memory", data_dir=tmp_path),
         tracer_provider=build_tracer_provider("crm-contacts", exporter=exporter),
     )
     await contacts.start()
     transport = httpx.ASGITransport(app=create_app(contacts))
-    async with httpx.AsyncClient(transport=transport, base_url="http://contacts") as http:
+    token = mint_token(contacts.settings, subject="u1", roles=["sales_rep"], team="north")
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://contacts",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as http:
         answer = await http.post(
             "/contacts/customers", json={"name": "Grace Hopper", "kind": "person"}
         )
@@ -50,11 +60,11 @@ async def test_one_trace_links_post_append_publish_consume_and_upsert(embedded_k
     await relay_broker.connect()
     relay = OutboxRelay(
         contacts.store,
-        KafkaEventPublisher(relay_broker, topic),
+        RevealingPublisher(KafkaEventPublisher(relay_broker, topic), contacts.deps.sealed),
         contacts.relay_lease(),
         RelayMetrics(CollectorRegistry(), "contacts"),
     )
-    assert await relay.relay_once() == 1
+    assert await relay.relay_once() == 2  # CustomerRegistered, CustomerOwnerAssigned
     await relay_broker.stop()
 
     projections = bootstrap_projections(
@@ -69,7 +79,7 @@ async def test_one_trace_links_post_append_publish_consume_and_upsert(embedded_k
     await projections.broker.start()
     try:
         async with asyncio.timeout(20):
-            while await projections.customer360.get(customer_id) is None:
+            while ((await projections.customer360.get(customer_id)) or {}).get("owner") is None:
                 await asyncio.sleep(0.05)
     finally:
         await projections.broker.stop()
@@ -79,10 +89,11 @@ async def test_one_trace_links_post_append_publish_consume_and_upsert(embedded_k
     spans = exporter.get_finished_spans()
     by_id: dict[int, Any] = {s.context.span_id: s for s in spans}
 
-    def one(name: str, kind: SpanKind | None = None) -> Any:
+    def first(name: str, kind: SpanKind | None = None, count: int = 1) -> Any:
+        """The earliest span of that name (each of the command's events makes its own)."""
         found = [s for s in spans if s.name == name and (kind is None or s.kind == kind)]
-        assert len(found) == 1, (name, [s.name for s in spans])
-        return found[0]
+        assert len(found) == count, (name, [s.name for s in spans])
+        return min(found, key=lambda s: s.start_time)
 
     def ancestors(span: Any) -> list[str]:
         chain = []
@@ -91,12 +102,12 @@ async def test_one_trace_links_post_append_publish_consume_and_upsert(embedded_k
             chain.append(span.name)
         return chain
 
-    server = one("POST /contacts/customers", SpanKind.SERVER)
-    append = one("eventstore.append")
-    create = one(f"{topic} create", SpanKind.PRODUCER)
-    publish = one(f"{topic} publish", SpanKind.PRODUCER)
-    process = one(f"{topic} process", SpanKind.CONSUMER)
-    upsert = one("customer360.upsert")
+    server = first("POST /contacts/customers", SpanKind.SERVER)
+    append = first("eventstore.append")
+    create = first(f"{topic} create", SpanKind.PRODUCER, count=2)
+    publish = first(f"{topic} publish", SpanKind.PRODUCER, count=2)
+    process = first(f"{topic} process", SpanKind.CONSUMER, count=2)
+    upsert = first("customer360.upsert", count=2)
 
     assert {s.context.trace_id for s in (server, append, create, publish, process, upsert)} == {
         server.context.trace_id

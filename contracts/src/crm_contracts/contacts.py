@@ -33,7 +33,7 @@ class CustomerRegistered(DomainEvent):
     )
     name: str = Field(
         description="Display name of the person or company. Personal data: encrypted at rest, "
-        "and after an erasure replayed as \"[erased]\".",
+        'and after an erasure replayed as "[erased]".',
         examples=["Ada Lovelace"],
         json_schema_extra=PERSONAL,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -66,8 +67,10 @@ def ensure_signing_key(path: Path) -> ec.EllipticCurvePrivateKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        draft = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # a draft name of its own (0600): the pid alone is shared by threads, and is 1 in
+        # every container mounting the same data dir
+        fd, draft_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        draft = Path(draft_name)
         with os.fdopen(fd, "wb") as out:
             out.write(pem)
         try:
@@ -184,7 +187,7 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as error:
+        except jwt.InvalidTokenError as error:  # DecodeError, or a malformed header (kid)
             raise Unauthenticated("the bearer token is not a JWT") from error
         if header.get("alg") not in ALGORITHMS:
             raise Unauthenticated(f"tokens signed with {header.get('alg')!r} are not accepted")
@@ -206,6 +209,10 @@ class TokenVerifier:
             raise Unauthenticated("the bearer token has expired") from error
         except jwt.InvalidTokenError as error:
             raise Unauthenticated(f"the bearer token is not valid: {error}") from error
+        except (jwt.InvalidKeyError, TypeError) as error:  # e.g. alg RS256 with an EC key
+            raise Unauthenticated(
+                f"the bearer token is not valid: {header.get('alg')} does not fit the signing key"
+            ) from error
         roles = claims.get(self._settings.auth_roles_claim, [])
         if isinstance(roles, str):
             roles = roles.split()

@@ -90,7 +90,9 @@ class Policy:
             raise KeyError(f"{self.service} policy has no action {action!r}")
         granted = self.grants[action]
         return any(
-            _covers(granted[role], principal, resource) for role in principal.roles if role in granted
+            _covers(granted[role], principal, resource)
+            for role in principal.roles
+            if role in granted
         )
 
     def authorise(self, principal: Principal, action: str, resource: Ownership = NOBODY) -> None:
@@ -145,7 +147,9 @@ def mask_email(email: str | None) -> str | None:
 MASKS = {"phone": mask_phone, "email": mask_email}
 
 
-def masked(view: Mapping[str, object], fields: Mapping[str, str] | None = None) -> dict[str, object]:
+def masked(
+    view: Mapping[str, object], fields: Mapping[str, str] | None = None
+) -> dict[str, object]:
     """A copy of ``view`` with its personal fields masked (``fields``: view key -> mask name)."""
     names = fields or {name: name for name in MASKS}
     copy = dict(view)

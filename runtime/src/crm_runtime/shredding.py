@@ -3,7 +3,9 @@
 Personal fields are written into events encrypted with a key per data subject, and the
 keys live outside the event store. Erasure (GDPR art. 17, PIPL art. 47) destroys the
 subject's key: every event stays byte-for-byte in place, but its personal fields can no
-longer be read anywhere, including in backups and in copies already sent to Kafka.
+longer be read from the store or its backups. Copies already published to Kafka (in
+plaintext, as the contract promises subscribers) age out with the topic's retention;
+subscribers act on the erasure event. See docs/adr/0008.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -15,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from crm_contacts.bootstrap import ContactsService, bootstrap
 from crm_contacts.config import ContactsSettings
 from crm_contacts.entrypoints.http import create_app
+from crm_runtime.auth import mint_token
 from crm_runtime.eventstore import StoredEvent
 from crm_runtime.telemetry import build_tracer_provider
 
@@ -36,18 +38,25 @@ def spans() -> InMemorySpanExporter:
 
 
 @pytest.fixture
-def service(spans: InMemorySpanExporter) -> ContactsService:
+def settings(tmp_path: Path) -> ContactsSettings:
+    """The in-memory store, and a token signing key of this test's own."""
+    return ContactsSettings(embedded_backend="memory", data_dir=tmp_path)
+
+
+@pytest.fixture
+def service(spans: InMemorySpanExporter, settings: ContactsSettings) -> ContactsService:
     return bootstrap(
-        ContactsSettings(embedded_backend="memory"),
+        settings,
         document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
         tracer_provider=build_tracer_provider("crm-contacts-test", exporter=spans),
     )
 
 
 @pytest.fixture
-def api(service: ContactsService) -> Iterator[TestClient]:
-    """The app with its lifespan running; the lifespan closes the document client."""
-    with TestClient(create_app(service)) as client:
+def api(service: ContactsService, settings: ContactsSettings) -> Iterator[TestClient]:
+    """The app with its lifespan running, called by a sales manager of team north."""
+    token = mint_token(settings, subject="m1", roles=["sales_manager"], team="north")
+    with TestClient(create_app(service), headers={"Authorization": f"Bearer {token}"}) as client:
         yield client
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +28,9 @@ def projector(memory_client: Any, tracer_provider: TracerProvider) -> Customer36
 
 
 @pytest.fixture
-def settings() -> ProjectionsSettings:
-    return ProjectionsSettings(embedded_backend="memory", max_attempts=2)
+def settings(tmp_path: Path) -> ProjectionsSettings:
+    """The in-memory store, and a token signing key of this test's own."""
+    return ProjectionsSettings(embedded_backend="memory", max_attempts=2, data_dir=tmp_path)
 
 
 @pytest.fixture

@@ -137,6 +137,8 @@ def test_public_view_shows_the_customer_but_not_the_bookkeeping() -> None:
     assert public_view(document) == {
         "customer_id": "cus_1",
         "profile": document["profile"],
+        "owner": None,
+        "erased": False,
         "registered_at": NOW + timedelta(minutes=1),
         "updated_at": NOW + timedelta(minutes=2),
         "last_event_id": "evt-cus_1-2",

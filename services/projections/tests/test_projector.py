@@ -39,6 +39,8 @@ async def test_a_registration_is_applied_and_readable(projector: Customer360Proj
             "email": "ada@example.com",
             "phone": None,
         },
+        "owner": None,
+        "erased": False,
         "registered_at": envelope.time,
         "updated_at": envelope.time,
         "last_event_id": "evt-cus_1-1",

@@ -14,12 +14,19 @@ from opentelemetry.sdk.trace import TracerProvider
 from crm_projections.bootstrap import ProjectionsService, bootstrap
 from crm_projections.config import ProjectionsSettings
 from crm_projections.entrypoints.http import create_app
+from crm_runtime.auth import mint_token
 from tests.support import free_port
 
 
-def client_of(service: ProjectionsService) -> httpx.AsyncClient:
+def client_of(service: ProjectionsService, role: str = "admin") -> httpx.AsyncClient:
+    """A client of the views API whose every request carries a token for ``role``."""
     transport = httpx.ASGITransport(app=create_app(service, consume=False))
-    return httpx.AsyncClient(transport=transport, base_url="http://projections")
+    token = mint_token(service.settings, subject="u1", roles=[role], team="north")
+    return httpx.AsyncClient(
+        transport=transport,
+        base_url="http://projections",
+        headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 @pytest.fixture
@@ -43,6 +50,8 @@ async def test_the_customer_360_answers_with_its_public_view(
     assert set(view) == {
         "customer_id",
         "profile",
+        "owner",
+        "erased",
         "registered_at",
         "updated_at",
         "last_event_id",

@@ -233,9 +233,7 @@ class Stack:
 def _crm_env(env: dict[str, str]) -> dict[str, str]:
     """The CRM_* variables of ``env`` as settings field names."""
     fields = RuntimeSettings.model_fields
-    return {
-        name: env[f"CRM_{name.upper()}"] for name in fields if f"CRM_{name.upper()}" in env
-    }
+    return {name: env[f"CRM_{name.upper()}"] for name in fields if f"CRM_{name.upper()}" in env}
 
 
 def _signal_group(process: Process, signum: int) -> None:

@@ -14,9 +14,13 @@ from prometheus_client import CollectorRegistry
 from crm_contacts.application.handlers import Dependencies
 from crm_contacts.config import ContactsSettings
 from crm_contracts.contacts import SOURCE
+from crm_runtime.access_log import AccessLog
+from crm_runtime.auth import TokenVerifier
 from crm_runtime.documents import open_document_client
 from crm_runtime.eventstore import EventStore
 from crm_runtime.leases import Lease
+from crm_runtime.personal_data import SealedEvents
+from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
 from crm_runtime.telemetry import build_tracer_provider
 
 SERVICE = "crm-contacts"
@@ -38,6 +42,8 @@ class ContactsService:
     deps: Dependencies
     tracer_provider: TracerProvider
     metrics: CollectorRegistry
+    access_log: AccessLog
+    verifier: TokenVerifier
 
     def relay_lease(self) -> Lease:
         return Lease(
@@ -50,6 +56,7 @@ class ContactsService:
 
     async def start(self) -> None:
         await self.store.create_indexes()
+        await self.access_log.create_indexes()
 
     async def close(self) -> None:
         await self.client.close()
@@ -62,13 +69,20 @@ def bootstrap(
     tracer_provider: TracerProvider | None = None,
     clock: Callable[[], datetime] = utc_now,
     id_factory: Callable[[str], str] = new_id,
+    verifier: TokenVerifier | None = None,
 ) -> ContactsService:
     settings = settings or ContactsSettings()
     client = document_client or open_document_client(settings, app_name=SERVICE)
     provider = tracer_provider or build_tracer_provider(SERVICE)
     store = EventStore(client[settings.database], source=SOURCE)
+    vault = MongoKeyVault(client[settings.keys_database]["data_keys"])
     deps = Dependencies(
-        store=store, clock=clock, new_id=id_factory, tracer=provider.get_tracer("crm.contacts")
+        store=store,
+        clock=clock,
+        new_id=id_factory,
+        tracer=provider.get_tracer("crm.contacts"),
+        sealed=SealedEvents(PersonalDataCipher(vault)),
+        vault=vault,
     )
     return ContactsService(
         settings=settings,
@@ -77,4 +91,6 @@ def bootstrap(
         deps=deps,
         tracer_provider=provider,
         metrics=CollectorRegistry(),
+        access_log=AccessLog(client[settings.database], clock),
+        verifier=verifier or TokenVerifier(settings),
     )

@@ -13,6 +13,11 @@ class ContactsSettings(RuntimeSettings):
     http_port: int = Field(default=8101, alias="CRM_CONTACTS_PORT")
     relay_health_port: int = Field(default=8111, alias="CRM_CONTACTS_RELAY_PORT")
     database: str = Field(default="crm_contacts", alias="CRM_CONTACTS_DATABASE")
+    keys_database: str = Field(
+        default="crm_keys",
+        alias="CRM_KEYS_DATABASE",
+        description="Database of the customers' data keys, kept apart from the event store.",
+    )
     topic: str = Field(default=TOPIC, alias="CRM_CONTACTS_TOPIC")
     topic_partitions: int = Field(default=3, alias="CRM_CONTACTS_TOPIC_PARTITIONS")
     relay_batch_size: int = Field(default=500, alias="CRM_RELAY_BATCH_SIZE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -11,11 +12,17 @@ from prometheus_client import CollectorRegistry
 
 from crm_projections.application.projector import Customer360Projector
 from crm_projections.config import ProjectionsSettings
+from crm_runtime.access_log import AccessLog
+from crm_runtime.auth import TokenVerifier
 from crm_runtime.documents import open_document_client
 from crm_runtime.kafka import build_broker
 from crm_runtime.telemetry import build_tracer_provider
 
 SERVICE = "crm-projections"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -26,6 +33,11 @@ class ProjectionsService:
     broker: KafkaBroker
     tracer_provider: TracerProvider
     metrics: CollectorRegistry
+    access_log: AccessLog
+    verifier: TokenVerifier
+
+    async def start(self) -> None:
+        await self.access_log.create_indexes()
 
     async def close(self) -> None:
         await self.client.close()
@@ -37,6 +49,7 @@ def bootstrap(
     document_client: Any = None,
     tracer_provider: TracerProvider | None = None,
     broker: KafkaBroker | None = None,
+    verifier: TokenVerifier | None = None,
 ) -> ProjectionsService:
     settings = settings or ProjectionsSettings()
     client = document_client or open_document_client(settings, app_name=SERVICE)
@@ -52,6 +65,8 @@ def bootstrap(
         ),
         tracer_provider=provider,
         metrics=CollectorRegistry(),
+        access_log=AccessLog(client[settings.database], utc_now),
+        verifier=verifier or TokenVerifier(settings),
     )
     from crm_projections.entrypoints.consumer import register_subscribers
 

@@ -22,3 +22,4 @@ class ProjectionsSettings(RuntimeSettings):
     # Where a rebuild reads the contacts history; by default the same deployment.
     contacts_mongodb_url: str | None = Field(default=None, alias="CRM_CONTACTS_MONGODB_URL")
     contacts_database: str = Field(default="crm_contacts", alias="CRM_CONTACTS_DATABASE")
+    contacts_keys_database: str = Field(default="crm_keys", alias="CRM_KEYS_DATABASE")

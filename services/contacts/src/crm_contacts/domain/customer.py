@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from crm_contracts.contacts import CustomerDetailsChanged, CustomerKind, CustomerRegistered
+from crm_contracts.contacts import (
+    CustomerDetailsChanged,
+    CustomerErased,
+    CustomerKind,
+    CustomerOwnerAssigned,
+    CustomerRegistered,
+)
 from crm_contracts.registry import DomainEvent
 
 
@@ -29,6 +35,12 @@ class CustomerNotFound(CustomerError):
         self.customer_id = customer_id
 
 
+class CustomerWasErased(CustomerError):
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(f"customer {customer_id} was erased; their personal data is gone")
+        self.customer_id = customer_id
+
+
 # --- commands -------------------------------------------------------------------------------
 
 
@@ -39,6 +51,8 @@ class RegisterCustomer:
     kind: CustomerKind
     email: str | None = None
     phone: str | None = None
+    owner_id: str | None = None
+    team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +66,15 @@ class ChangeCustomerDetails:
     clear: frozenset[str] = frozenset()
 
 
-CustomerCommand = RegisterCustomer | ChangeCustomerDetails
+@dataclass(frozen=True)
+class EraseCustomer:
+    """Honour an erasure request: the personal data goes, the id and the history stay."""
+
+    customer_id: str
+    request_reference: str | None = None
+
+
+CustomerCommand = RegisterCustomer | ChangeCustomerDetails | EraseCustomer
 
 CLEARABLE = frozenset({"email", "phone"})
 
@@ -72,32 +94,63 @@ class Registered:
     email: str | None
     phone: str | None
     version: int
+    owner_id: str | None = None
+    team: str | None = None
 
 
-CustomerState = Unregistered | Registered
+@dataclass(frozen=True)
+class Erased:
+    customer_id: str
+    version: int
+    owner_id: str | None = None
+    team: str | None = None
+
+
+CustomerState = Unregistered | Registered | Erased
 
 initial_state: CustomerState = Unregistered()
 
 
 def decide(command: CustomerCommand, state: CustomerState) -> list[DomainEvent]:
     match command, state:
-        case RegisterCustomer(), Registered():
+        case RegisterCustomer(), Registered() | Erased():
             raise CustomerAlreadyRegistered(command.customer_id)
         case RegisterCustomer(), Unregistered():
-            return [
-                CustomerRegistered(
-                    customer_id=command.customer_id,
-                    name=command.name,
-                    kind=command.kind,
-                    email=command.email,
-                    phone=command.phone,
-                )
-            ]
-        case ChangeCustomerDetails(), Unregistered():
+            return _registration(command)
+        case ChangeCustomerDetails() | EraseCustomer(), Unregistered():
             raise CustomerNotFound(command.customer_id)
+        case ChangeCustomerDetails(), Erased():
+            raise CustomerWasErased(command.customer_id)
         case ChangeCustomerDetails(), Registered():
             return _changes(command, state)
+        case EraseCustomer(), Erased():
+            return []
+        case EraseCustomer(), Registered():
+            return [
+                CustomerErased(
+                    customer_id=command.customer_id, request_reference=command.request_reference
+                )
+            ]
     raise TypeError(f"unknown command {command!r}")  # pragma: no cover - exhaustive above
+
+
+def _registration(command: RegisterCustomer) -> list[DomainEvent]:
+    registered: list[DomainEvent] = [
+        CustomerRegistered(
+            customer_id=command.customer_id,
+            name=command.name,
+            kind=command.kind,
+            email=command.email,
+            phone=command.phone,
+        )
+    ]
+    if command.owner_id is not None:
+        registered.append(
+            CustomerOwnerAssigned(
+                customer_id=command.customer_id, owner_id=command.owner_id, team=command.team
+            )
+        )
+    return registered
 
 
 def _changes(command: ChangeCustomerDetails, state: Registered) -> list[DomainEvent]:
@@ -141,6 +194,15 @@ def evolve(state: CustomerState, event: DomainEvent) -> CustomerState:
                 email=None if "email" in cleared else (event.email or state.email),
                 phone=None if "phone" in cleared else (event.phone or state.phone),
                 version=version,
+            )
+        case CustomerOwnerAssigned(), Registered() | Erased():
+            return replace(state, owner_id=event.owner_id, team=event.team, version=version)
+        case CustomerErased(), Registered():
+            return Erased(
+                customer_id=state.customer_id,
+                version=version,
+                owner_id=state.owner_id,
+                team=state.team,
             )
     # An event the aggregate does not fold still counts towards the stream version.
     return replace(state, version=version)

@@ -18,6 +18,7 @@ from crm_contacts.bootstrap import ContactsService
 from crm_runtime.http import install_observability, install_problem_handlers
 from crm_runtime.kafka import KafkaEventPublisher, build_broker, ensure_topics, kafka_reachable
 from crm_runtime.outbox import OutboxRelay, RelayMetrics
+from crm_runtime.personal_data import RevealingPublisher
 
 
 def create_relay_app(service: ContactsService) -> FastAPI:
@@ -39,7 +40,7 @@ def create_relay_app(service: ContactsService) -> FastAPI:
         await broker.connect()
         relay = OutboxRelay(
             service.store,
-            KafkaEventPublisher(broker, settings.topic),
+            RevealingPublisher(KafkaEventPublisher(broker, settings.topic), service.deps.sealed),
             service.relay_lease(),
             metrics,
             batch_size=settings.relay_batch_size,

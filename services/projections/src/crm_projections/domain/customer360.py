@@ -12,7 +12,13 @@ from enum import Enum
 from typing import Any
 
 from crm_contracts import DomainEvent, EventMetadata
-from crm_contracts.contacts import CustomerDetailsChanged, CustomerRegistered
+from crm_contracts.contacts import (
+    ERASED_NAME,
+    CustomerDetailsChanged,
+    CustomerErased,
+    CustomerOwnerAssigned,
+    CustomerRegistered,
+)
 
 Document = dict[str, Any]
 
@@ -31,7 +37,9 @@ def stream_key(metadata: EventMetadata) -> str:
 
 def customer_id_of(event: DomainEvent) -> str | None:
     """Which customer document an event belongs to (None: not for this read model)."""
-    if isinstance(event, CustomerRegistered | CustomerDetailsChanged):
+    if isinstance(
+        event, CustomerRegistered | CustomerDetailsChanged | CustomerOwnerAssigned | CustomerErased
+    ):
         return event.customer_id
     return None
 
@@ -73,6 +81,13 @@ def project(document: Document | None, metadata: EventMetadata, event: DomainEve
             for field in event.cleared:
                 profile[field] = None
             current["profile"] = profile
+        case CustomerOwnerAssigned():
+            current["owner"] = {"owner_id": event.owner_id, "team": event.team}
+        case CustomerErased():
+            # Drop every personal detail; the id, owner and history positions stay.
+            kind = current.get("profile", {}).get("kind")
+            current["profile"] = {"name": ERASED_NAME, "kind": kind, "email": None, "phone": None}
+            current["erased_at"] = metadata.time
     return current
 
 
@@ -85,6 +100,8 @@ def public_view(document: Document) -> dict[str, Any]:
     return {
         "customer_id": document["customer_id"],
         "profile": document.get("profile"),
+        "owner": document.get("owner"),
+        "erased": "erased_at" in document,
         "registered_at": document.get("registered_at"),
         "updated_at": document.get("updated_at"),
         "last_event_id": document.get("last_event_id"),

@@ -13,6 +13,8 @@ from crm_projections.application.rebuild import rebuild_customer360
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.documents import open_document_client
 from crm_runtime.eventstore import EventStore
+from crm_runtime.personal_data import SealedEvents
+from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
 
 cli = typer.Typer(help="Operate the read models.", no_args_is_help=True)
 
@@ -32,6 +34,7 @@ async def _rebuild(settings: ProjectionsSettings) -> None:
     )
     source_client = open_document_client(source_settings, app_name="crm-rebuild")
     contacts = EventStore(source_client[settings.contacts_database], source=CONTACTS_SOURCE)
+    vault = MongoKeyVault(source_client[settings.contacts_keys_database]["data_keys"])
     console = Console(stderr=True)
     try:
         with Progress(
@@ -46,6 +49,7 @@ async def _rebuild(settings: ProjectionsSettings) -> None:
                 service.customer360,
                 [contacts],
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                sealed=SealedEvents(PersonalDataCipher(vault)),
             )
         console.print(
             f"customer360 rebuilt: {totals['events']} events read, {totals['applied']} applied"

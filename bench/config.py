@@ -1,0 +1,73 @@
+"""What one benchmark run measures, and how long each stage may take."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Sizes and rates of one run; every stage stops by itself within its timeout."""
+
+    # raw Kafka ceilings
+    kafka_records: int = 20_000
+    kafka_latency_records: int = 200
+    kafka_latency_rate: float = 100.0
+    # the running system (contacts API + outbox relay + projections)
+    warmup_commands: int = 10
+    lag_commands: int = 200
+    lag_rate: float = 20.0
+    lag_poll_seconds: float = 0.02
+    command_rate: float = 50.0
+    command_seconds: float = 12.0
+    closed_loop_commands: int = 300
+    closed_loop_concurrency: int = 4
+    backlog_commits: int = 500
+    # raw store ceilings
+    store_batch_docs: int = 5_000
+    # rebuild
+    rebuild_events: int = 2_000
+    events_per_customer: int = 4
+    # bounds (seconds)
+    grace_seconds: float = 15.0
+    settle_seconds: float = 20.0
+    startup_seconds: float = 60.0
+    budget_seconds: float = 300.0
+    results_dir: Path = RESULTS_DIR
+
+    @classmethod
+    def quick(cls) -> BenchConfig:
+        """A ~30 s run: the same stages with small sizes."""
+        return cls(
+            kafka_records=5_000,
+            kafka_latency_records=50,
+            warmup_commands=5,
+            lag_commands=40,
+            command_rate=25.0,
+            command_seconds=4.0,
+            closed_loop_commands=100,
+            backlog_commits=100,
+            store_batch_docs=2_000,
+            rebuild_events=500,
+            grace_seconds=8.0,
+            settle_seconds=8.0,
+            budget_seconds=90.0,
+        )
+
+    def with_overrides(self, **changes: object) -> BenchConfig:
+        """A copy with the options given on the command line (None means not given)."""
+        given = {name: value for name, value in changes.items() if value is not None}
+        return dataclasses.replace(self, **given)  # type: ignore[arg-type]
+
+    @property
+    def open_loop_commands(self) -> int:
+        return max(1, round(self.command_rate * self.command_seconds))
+
+    def as_json(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)
+        data["results_dir"] = str(self.results_dir)
+        return data

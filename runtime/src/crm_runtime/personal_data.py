@@ -1,0 +1,72 @@
+"""Personal fields of events, sealed on the way into the store and revealed on the way out.
+
+Which fields are personal is part of the published contract (``x-personal``);
+``SealedEvents`` reads that from the registry, so a service only says which
+subject's key to use (the stream id, i.e. the customer). After an erasure a
+required personal field reveals as ``[erased]`` and an optional one as null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from crm_contracts import REGISTRY, EventRegistry
+from crm_contracts.registry import personal_fields
+from crm_runtime.eventstore import NewEvent, StoredEvent
+from crm_runtime.outbox import EventPublisher
+from crm_runtime.shredding import PersonalDataCipher
+
+ERASED = "[erased]"
+
+
+class SealedEvents:
+    def __init__(self, cipher: PersonalDataCipher, registry: EventRegistry = REGISTRY) -> None:
+        self._cipher = cipher
+        self._registry = registry
+
+    def _personal(self, event_type: str) -> frozenset[str]:
+        return personal_fields(self._registry.model_for(event_type))
+
+    def _placeholders(self, event_type: str) -> dict[str, Any]:
+        model = self._registry.model_for(event_type)
+        return {
+            name: ERASED if model.model_fields[name].is_required() else None
+            for name in self._personal(event_type)
+        }
+
+    async def seal(self, subject: str, event: NewEvent) -> NewEvent:
+        fields = self._personal(event.type)
+        if not fields:
+            return event
+        return replace(event, data=await self._cipher.seal(subject, event.data, fields))
+
+    async def seal_fields(
+        self, subject: str, data: dict[str, Any], fields: frozenset[str]
+    ) -> dict[str, Any]:
+        """Seal a document that is not an event (e.g. a stored idempotent answer)."""
+        return await self._cipher.seal(subject, data, fields)
+
+    async def reveal(self, event: StoredEvent) -> StoredEvent:
+        if not any(PersonalDataCipher.is_sealed(v) for v in event.data.values()):
+            return event
+        placeholders = self._placeholders(event.metadata.type)
+        data = await self._cipher.reveal(event.metadata.subject, event.data, placeholders)
+        return replace(event, data=data)
+
+    async def reveal_fields(
+        self, subject: str, data: dict[str, Any], placeholders: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._cipher.reveal(subject, data, placeholders)
+
+
+class RevealingPublisher:
+    """Publishes events with their personal fields opened (subscribers get plaintext)."""
+
+    def __init__(self, inner: EventPublisher, sealed: SealedEvents) -> None:
+        self._inner = inner
+        self._sealed = sealed
+
+    async def publish(self, events: Sequence[StoredEvent]) -> None:
+        await self._inner.publish([await self._sealed.reveal(e) for e in events])
