@@ -1,9 +1,10 @@
-"""Commit documents with exactly the shape ``EventStore.append`` writes, for bulk seeding.
+"""Commit documents with exactly the shape the contacts service appends, for bulk seeding.
 
-Appending one commit at a time is the path under test, not the way to seed a
+Appending one commit at a time is the path under test, not a way to seed a
 large history quickly, so seeds are written with ``insert_many``. Before each
-seed, ``verify_shape`` appends one commit through the real ``EventStore`` and
-compares the documents field by field, so the seed cannot drift from the store.
+seed, ``verify_shape`` runs one real registration through the contacts
+handlers and compares that commit with the harness's, field by field (names,
+types, which fields are sealed), so the seed cannot drift from the service.
 """
 
 from __future__ import annotations
@@ -14,50 +15,54 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from crm_contacts.config import ContactsSettings
 from crm_contracts.contacts import SOURCE
-from crm_runtime.eventstore import CommandContext, EventStore, NewEvent
+from crm_runtime.shredding import PersonalDataCipher
 
-from bench.histories import PlannedEvent, customer_histories
+from bench.histories import PlannedCommit, customer_histories
+from bench.sealing import Sealer
 
-ACTOR = "anonymous"
-VIEW_FIELDS = ("kind", "name", "email", "phone")
+ACTOR = "user:bench-writer"
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+CONTACTS_DATABASE: str = ContactsSettings.model_fields["database"].default
 
 
 def commit_document(
-    planned: PlannedEvent, position: int, now: datetime, view: dict[str, Any]
+    planned: PlannedCommit,
+    sealed: tuple[list[dict[str, Any]], dict[str, Any]],
+    position: int,
+    now: datetime,
 ) -> dict[str, Any]:
-    """The document ``EventStore.append`` writes for a one-event commit without idempotency.
-
-    ``view`` is the customer as the command answered it, stored as the commit's result.
-    """
-    number = f"{position:012d}{planned.sequence:04d}"
-    command_id = f"cmd_bench{number}"
+    """What ``EventStore.append`` writes for ``planned`` (no Idempotency-Key)."""
+    data, view = sealed
+    command_id = f"cmd_bench{position:012d}"
     return {
-        "_id": f"{planned.stream_id}@{planned.sequence}",
+        "_id": f"{planned.stream_id}@{planned.first}",
         "stream_id": planned.stream_id,
-        "first": planned.sequence,
-        "last": planned.sequence,
+        "first": planned.first,
+        "last": planned.first + len(planned.events) - 1,
         "position": position,
         "published": False,
         "recorded_at": now,
         "correlation_id": command_id,
-        "traceparent": None,
+        "traceparent": TRACEPARENT,
         "idempotency_key": f"auto:{command_id}",
         "request_fingerprint": None,
         "result": {"customer": view},
         "events": [
             {
-                "id": f"evt_bench{number}",
-                "type": planned.event.event_type,
-                "schema_version": planned.event.schema_version,
-                "sequence": planned.sequence,
+                "id": f"evt_bench{position:012d}{offset:02d}",
+                "type": event.event_type,
+                "schema_version": event.schema_version,
+                "sequence": planned.first + offset,
                 "time": now,
-                "data": planned.event.model_dump(mode="json"),
+                "data": payload,
                 "source": SOURCE,
                 "correlation_id": command_id,
                 "causation_id": command_id,
                 "actor": ACTOR,
             }
+            for offset, (event, payload) in enumerate(zip(planned.events, data, strict=True))
         ],
     }
 
@@ -73,69 +78,63 @@ async def reserve_positions(database: Any, count: int) -> int:
     return int(counter["value"]) - count + 1
 
 
-async def seed_commits(database: Any, history: Sequence[PlannedEvent], batch: int = 500) -> int:
-    """Insert one commit per planned event, reserving positions from the store's counter."""
+async def seed_commits(store: Any, history: Sequence[PlannedCommit], batch: int = 500) -> int:
+    """Append ``history`` to the contacts event store in ``store``; returns events written."""
     if not history:
         return 0
+    sealer = Sealer(store)
+    await sealer.create_keys(c.stream_id for c in history)
+    database = store[CONTACTS_DATABASE]
     first = await reserve_positions(database, len(history))
     now = datetime.now(UTC)
-    views = customer_views(history)
-    documents = [commit_document(p, first + i, now, v) for i, (p, v) in enumerate(views)]
+    documents = [
+        commit_document(planned, await sealer.seal(planned), first + index, now)
+        for index, planned in enumerate(history)
+    ]
     for start in range(0, len(documents), batch):
         await database["commits"].insert_many(documents[start : start + batch])
-    return len(documents)
+    return sum(len(c.events) for c in history)
 
 
-def customer_views(history: Sequence[PlannedEvent]) -> list[tuple[PlannedEvent, dict[str, Any]]]:
-    """Each planned event with the customer view after it (what the API answers)."""
-    current: dict[str, dict[str, Any]] = {}
-    views = []
-    for planned in history:
-        data = planned.event.model_dump(mode="json")
-        view = dict(current.get(planned.stream_id, {"id": planned.stream_id}))
-        view.update({k: v for k, v in data.items() if k in VIEW_FIELDS and v is not None})
-        view.update(dict.fromkeys(data.get("cleared", ())))
-        view["version"] = planned.sequence
-        current[planned.stream_id] = view
-        views.append((planned, view))
-    return views
+async def verify_shape(scratch: Any) -> None:
+    """Raise if a seeded commit differs in shape from one the contacts service appends.
+
+    ``scratch``: an empty document client (memory backend) for one real registration.
+    """
+    from crm_contacts.application import handlers
+    from crm_contacts.bootstrap import bootstrap
+    from crm_contacts.domain.customer import RegisterCustomer
+    from crm_runtime.eventstore import CommandContext
+
+    planned = customer_histories(1, 1, tag="shape")[0]
+    registered = planned.events[0]
+    service = bootstrap(ContactsSettings(), document_client=scratch)
+    command = RegisterCustomer(**{**registered.model_dump(), **_owner(planned)})
+    context = CommandContext("cmd_x", "cmd_x", "cmd_x", ACTOR)
+    await handlers.execute(service.deps, command, context, expected_version=0)
+    real = await scratch[CONTACTS_DATABASE]["commits"].find_one({})
+    seeded = commit_document(planned, await Sealer(scratch).seal(planned), 1, datetime.now(UTC))
+    _compare(real, seeded, "commit")
 
 
-async def verify_shape() -> None:
-    """Raise if a seeded commit differs in shape from one the real event store writes."""
-    import tinymongo
-
-    client = tinymongo.AsyncMongoClient(backend="memory", tz_aware=True)
-    try:
-        database = client["shape_check"]
-        store = EventStore(database, source=SOURCE)
-        planned, view = customer_views(customer_histories(1, 1, tag="shape"))[0]
-        now = datetime.now(UTC)
-        await store.append(
-            planned.stream_id,
-            0,
-            [NewEvent(planned.event.event_type, 1, planned.event.model_dump(mode="json"))],
-            CommandContext("cmd_x", "cmd_x", "cmd_x", ACTOR),
-            now=now,
-            event_ids=["evt_x"],
-            result={"customer": view},
-        )
-        written = await database["commits"].find_one({})
-        _compare(written, commit_document(planned, 1, now, view), "commit")
-    finally:
-        await client.close()
+def _owner(planned: PlannedCommit) -> dict[str, Any]:
+    return {"owner_id": planned.view.get("owner_id"), "team": planned.view.get("team")}
 
 
 def _compare(real: Any, seeded: Any, path: str) -> None:
     if isinstance(real, dict) and isinstance(seeded, dict):
         if set(real) != set(seeded):
-            raise AssertionError(f"{path}: store writes {sorted(real)}, seed {sorted(seeded)}")
+            raise AssertionError(f"{path}: service writes {sorted(real)}, seed {sorted(seeded)}")
         for key in real:
             _compare(real[key], seeded[key], f"{path}.{key}")
     elif isinstance(real, list) and isinstance(seeded, list):
         if len(real) != len(seeded):
-            raise AssertionError(f"{path}: {len(real)} items in the store, {len(seeded)} seeded")
+            raise AssertionError(
+                f"{path}: {len(real)} items from the service, {len(seeded)} seeded"
+            )
         for index, (a, b) in enumerate(zip(real, seeded, strict=True)):
             _compare(a, b, f"{path}[{index}]")
     elif type(real) is not type(seeded):
-        raise AssertionError(f"{path}: store writes {type(real)}, seed {type(seeded)}")
+        raise AssertionError(f"{path}: service writes {type(real)}, seed {type(seeded)}")
+    elif PersonalDataCipher.is_sealed(real) != PersonalDataCipher.is_sealed(seeded):
+        raise AssertionError(f"{path}: sealed in one and not in the other")

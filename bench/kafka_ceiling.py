@@ -117,9 +117,7 @@ async def _consume(bootstrap: str, topic: str, expected: int) -> float:
         await consumer.stop()
 
 
-async def _round_trips(
-    bootstrap: str, topic: str, records: list[Record], rate: float
-) -> Latencies:
+async def _round_trips(bootstrap: str, topic: str, records: list[Record], rate: float) -> Latencies:
     """Send at ``rate`` per second; latency = consumer receipt - scheduled send time."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="bench-raw-latency")
     consumer = _consumer(bootstrap, topic)

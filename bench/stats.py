@@ -30,9 +30,7 @@ class Latencies:
             nan = float("nan")
             return cls(0, nan, nan, nan, nan)
         ms = [s * 1000 for s in seconds]
-        return cls(
-            len(ms), percentile(ms, 50), percentile(ms, 99), max(ms), sum(ms) / len(ms)
-        )
+        return cls(len(ms), percentile(ms, 50), percentile(ms, 99), max(ms), sum(ms) / len(ms))
 
 
 @dataclass(frozen=True)

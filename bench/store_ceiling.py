@@ -79,4 +79,3 @@ async def _single_inserts(database: Any, size: int, count: int) -> SingleInserts
         latencies.append(time.perf_counter() - before)
     elapsed = time.perf_counter() - started
     return SingleInserts(size, Latencies.of(latencies), count / elapsed if elapsed else 0.0)
-

@@ -64,7 +64,9 @@ def claims(issuer: str = "urn:crm:embedded", **overrides: Any) -> dict[str, Any]
 
 
 def signed(key: ec.EllipticCurvePrivateKey, body: dict[str, Any], **headers: Any) -> str:
-    return jwt.encode(body, key, algorithm="ES256", headers={"kid": public_jwk(key)["kid"]} | headers)
+    return jwt.encode(
+        body, key, algorithm="ES256", headers={"kid": public_jwk(key)["kid"]} | headers
+    )
 
 
 # --- round trip ------------------------------------------------------------------------------
@@ -95,9 +97,7 @@ async def test_roles_given_as_a_space_separated_string_are_accepted(tmp_path: Pa
     settings = embedded(tmp_path)
     key = ensure_signing_key(signing_key_path(settings))
 
-    principal = await TokenVerifier(settings).verify(
-        signed(key, claims(roles="sales_rep  admin"))
-    )
+    principal = await TokenVerifier(settings).verify(signed(key, claims(roles="sales_rep  admin")))
 
     assert principal.roles == {"sales_rep", "admin"}
 
@@ -169,7 +169,12 @@ def test_the_kid_is_the_rfc7638_thumbprint() -> None:
 
     assert jwk["kid"] == b64url(hashlib.sha256(canonical).digest())
     assert "=" not in jwk["kid"]
-    assert (jwk["x"], jwk["y"], jwk["alg"], jwk["use"]) == (members["x"], members["y"], "ES256", "sig")
+    assert (jwk["x"], jwk["y"], jwk["alg"], jwk["use"]) == (
+        members["x"],
+        members["y"],
+        "ES256",
+        "sig",
+    )
     assert "d" not in jwk
 
 
@@ -452,7 +457,7 @@ async def test_a_token_signed_by_another_key_under_a_published_kid_is_refused(
     settings = oidc(tmp_path, issuer)
     forged = signed(key_b, claims(ISSUER), kid=public_jwk(key_a)["kid"])
 
-    with pytest.raises(Unauthenticated, match="(?i)signature"):
+    with pytest.raises(Unauthenticated, match=r"(?i)signature"):
         await TokenVerifier(settings).verify(forged)
 
 

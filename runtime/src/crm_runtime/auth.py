@@ -193,7 +193,8 @@ class TokenVerifier:
             raise Unauthenticated(f"tokens signed with {header.get('alg')!r} are not accepted")
         try:
             key = await self._keys.key(header.get("kid"))
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWKSetError) as error:
+            # ValueError covers a JWKS or discovery document that is not JSON.
             raise Unauthenticated("the issuer's signing keys could not be fetched") from error
         try:
             claims = jwt.decode(

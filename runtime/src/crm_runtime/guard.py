@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_runtime.auth import Principal, TokenVerifier, Unauthenticated
@@ -57,6 +58,14 @@ class CallerLimits:
                 raise RateLimited(caller, max(1, int(stats.reset_time - time.time()) + 1))
 
 
+class BodyTooLarge(HTTPException):
+    """A streamed body passed the limit. An HTTPException, because FastAPI's body parser
+    lets only those through: any other error while reading becomes a 400."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request bodies are limited to {max_bytes} bytes")
+
+
 class BodyLimit:
     """ASGI middleware: refuse request bodies over ``max_bytes``, declared or streamed."""
 
@@ -79,7 +88,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise Problem(413, "Content too large", self._detail())
+                raise BodyTooLarge(self.max_bytes)
             return message
 
         await self.app(scope, counted, send)
@@ -127,6 +136,10 @@ def install_guard(app: FastAPI, settings: RuntimeSettings, verifier: TokenVerifi
         return problem_response(
             Problem(403, "Forbidden", str(error), type_="urn:crm:problem:forbidden"), request
         )
+
+    @app.exception_handler(BodyTooLarge)
+    async def on_body_too_large(request: Request, error: BodyTooLarge) -> JSONResponse:
+        return problem_response(Problem(413, "Content too large", str(error.detail)), request)
 
     @app.exception_handler(RateLimited)
     async def on_rate_limited(request: Request, error: RateLimited) -> JSONResponse:

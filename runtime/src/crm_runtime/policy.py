@@ -127,7 +127,7 @@ def _covers(scope: Scope, principal: Principal, resource: Ownership) -> bool:
 
 
 def mask_phone(phone: str | None) -> str | None:
-    """Only the last four digits stay visible: ``+4930901820`` -> ``*******1820``."""
+    """Only the last four digits stay visible: ``+4930901820`` -> ``******1820``."""
     if phone is None:
         return None
     digits = [ch for ch in phone if ch.isdigit()]
@@ -154,7 +154,8 @@ def masked(
     names = fields or {name: name for name in MASKS}
     copy = dict(view)
     for key, mask in names.items():
-        value = copy.get(key)
-        if value is None or isinstance(value, str):
-            copy[key] = MASKS[mask](value)
+        if key not in copy:
+            continue
+        value = copy[key]
+        copy[key] = MASKS[mask](value) if value is None or isinstance(value, str) else "***"
     return copy

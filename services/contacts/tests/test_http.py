@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -35,12 +34,6 @@ T = TypeVar("T")
 @pytest.fixture
 def spans() -> InMemorySpanExporter:
     return InMemorySpanExporter()
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> ContactsSettings:
-    """The in-memory store, and a token signing key of this test's own."""
-    return ContactsSettings(embedded_backend="memory", data_dir=tmp_path)
 
 
 @pytest.fixture
@@ -105,22 +98,29 @@ def test_registering_answers_the_new_customer_with_its_location_and_etag(api: Te
     customer = answer.json()
     assert re.fullmatch(r"cus_[0-9a-f]{32}", customer["id"])
     assert answer.headers["location"] == f"{CUSTOMERS}/{customer['id']}"
-    assert answer.headers["etag"] == '"1"'
+    assert answer.headers["etag"] == '"2"'  # registered, then its owner assigned
     assert customer == {
         "id": customer["id"],
         "kind": "person",
         "name": "Ada Lovelace",
         "email": "ada@example.com",
         "phone": "+4930901820",
-        "version": 1,
+        "owner_id": "m1",
+        "team": "north",
+        "version": 2,
     }
+
+
+def test_registering_for_an_owner_of_the_team_assigns_that_owner(api: TestClient) -> None:
+    customer = register(api, {**ADA, "owner_id": "u2"}).json()
+    assert (customer["owner_id"], customer["team"]) == ("u2", "north")
 
 
 def test_a_registered_customer_reads_back_with_its_etag(api: TestClient) -> None:
     registered = register(api)
     answer = api.get(registered.headers["location"])
     assert answer.status_code == 200
-    assert answer.headers["etag"] == '"1"'
+    assert answer.headers["etag"] == '"2"'
     assert answer.json() == registered.json()
 
 
@@ -140,13 +140,13 @@ def test_an_unknown_customer_is_a_not_found_problem(api: TestClient, method: str
 # --- change --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("if_match", ['"1"', 'W/"1"', "1"])
+@pytest.mark.parametrize("if_match", ['"2"', 'W/"2"', "2"])
 def test_a_change_with_the_current_etag_is_applied(api: TestClient, if_match: str) -> None:
     location = register(api).headers["location"]
     answer = api.patch(location, json={"name": "Ada King"}, headers={"If-Match": if_match})
     assert answer.status_code == 200
-    assert answer.headers["etag"] == '"2"'
-    assert (answer.json()["name"], answer.json()["version"]) == ("Ada King", 2)
+    assert answer.headers["etag"] == '"3"'
+    assert (answer.json()["name"], answer.json()["version"]) == ("Ada King", 3)
     assert api.get(location).json() == answer.json()
 
 
@@ -155,35 +155,45 @@ def test_a_change_without_if_match_is_applied_to_the_latest_version(api: TestCli
     api.patch(location, json={"name": "Ada King"})
     answer = api.patch(location, json={"email": "ada@example.org"})
     assert answer.status_code == 200
-    assert (answer.json()["email"], answer.json()["version"]) == ("ada@example.org", 3)
+    assert (answer.json()["email"], answer.json()["version"]) == ("ada@example.org", 4)
 
 
 def test_a_change_from_a_stale_etag_is_a_version_conflict(api: TestClient) -> None:
     location = register(api).headers["location"]
-    api.patch(location, json={"name": "Ada King"}, headers={"If-Match": '"1"'})
-    answer = api.patch(location, json={"name": "Ada Byron"}, headers={"If-Match": '"1"'})
+    api.patch(location, json={"name": "Ada King"}, headers={"If-Match": '"2"'})
+    answer = api.patch(location, json={"name": "Ada Byron"}, headers={"If-Match": '"2"'})
     body = problem(answer, 409, "urn:crm:problem:version-conflict")
-    assert body["current_version"] == 2
+    assert body["current_version"] == 3
     assert api.get(location).json()["name"] == "Ada King"
 
 
-@pytest.mark.parametrize("if_match", ['"abc"', '"1", "2"', '"-1"', ""])
+@pytest.mark.parametrize(
+    "if_match",
+    [
+        '"abc"',
+        '"2", "3"',
+        '"-1"',
+        "",
+        pytest.param("9" * 5000, id="more digits than int() reads"),
+        pytest.param("9" * 19, id="past a 64-bit version"),
+    ],
+)
 def test_an_if_match_that_is_not_a_version_is_a_bad_request(api: TestClient, if_match: str) -> None:
     location = register(api).headers["location"]
     answer = api.patch(location, json={"name": "Ada King"}, headers={"If-Match": if_match})
     assert "If-Match" in problem(answer, 400)["detail"]
-    assert api.get(location).json()["version"] == 1
+    assert api.get(location).json()["version"] == 2
 
 
 def test_a_null_phone_removes_the_phone(api: TestClient) -> None:
     location = register(api).headers["location"]
-    answer = api.patch(location, json={"phone": None}, headers={"If-Match": '"1"'})
+    answer = api.patch(location, json={"phone": None}, headers={"If-Match": '"2"'})
     assert answer.status_code == 200
     customer = answer.json()
     assert (customer["phone"], customer["email"], customer["version"]) == (
         None,
         "ada@example.com",
-        2,
+        3,
     )
     assert api.get(location).json()["phone"] is None
 
@@ -194,8 +204,8 @@ def test_a_change_to_the_details_already_there_appends_nothing(
     location = register(api, {"name": "Ada Lovelace", "kind": "person"}).headers["location"]
     answer = api.patch(location, json={"name": " Ada   Lovelace ", "email": None})
     assert answer.status_code == 200
-    assert answer.headers["etag"] == '"1"'
-    assert answer.json()["version"] == 1
+    assert answer.headers["etag"] == '"2"'
+    assert answer.json()["version"] == 2
     assert commits_stored(api, service) == 1
 
 
@@ -236,7 +246,7 @@ def test_changing_to_an_invalid_detail_is_refused_naming_the_field(
 ) -> None:
     location = register(api).headers["location"]
     assert invalid_fields(api.patch(location, json={field: value})) == [field]
-    assert api.get(location).json()["version"] == 1
+    assert api.get(location).json()["version"] == 2
 
 
 def test_registering_without_a_name_or_kind_names_both(api: TestClient) -> None:
@@ -282,7 +292,7 @@ def test_a_repeated_change_with_the_same_key_replays_the_first_answer(
     api: TestClient, service: ContactsService
 ) -> None:
     location = register(api).headers["location"]
-    headers = {"If-Match": '"1"', "Idempotency-Key": "rename-1"}
+    headers = {"If-Match": '"2"', "Idempotency-Key": "rename-1"}
     first = api.patch(location, json={"name": "Ada King"}, headers=headers)
     again = api.patch(location, json={"name": "Ada King"}, headers=headers)
     assert (first.status_code, again.status_code) == (200, 200)
@@ -327,10 +337,12 @@ def test_appended_events_carry_the_callers_correlation_id(
     events = events_of(api, service, customer["id"])
     assert [e.metadata.type for e in events] == [
         "crm.contacts.CustomerRegistered",
+        "crm.contacts.CustomerOwnerAssigned",
         "crm.contacts.CustomerDetailsChanged",
     ]
     assert {e.metadata.correlation_id for e in events} == {"onboarding-42"}
-    assert events[1].metadata.causation_id == "evt_form_submitted"
+    assert events[2].metadata.causation_id == "evt_form_submitted"
+    assert {e.metadata.actor for e in events} == {"user:m1"}
     assert in_app_loop(api, service.store.by_correlation, "onboarding-42") == events
 
 
@@ -338,10 +350,29 @@ def test_without_a_correlation_id_the_command_starts_its_own_correlation(
     api: TestClient, service: ContactsService
 ) -> None:
     customer = register(api).json()
-    (registered,) = events_of(api, service, customer["id"])
+    registered, owner_assigned = events_of(api, service, customer["id"])
     assert registered.metadata.correlation_id.startswith("cmd_")
     assert registered.metadata.correlation_id == registered.metadata.causation_id
-    assert registered.metadata.actor == "anonymous"
+    assert owner_assigned.metadata.model_dump(include={"correlation_id", "causation_id"}) == (
+        registered.metadata.model_dump(include={"correlation_id", "causation_id"})
+    )
+    assert registered.metadata.actor == "user:m1"  # the caller the token names
+
+
+def test_registration_assigns_the_owner_in_the_same_commit(
+    api: TestClient, service: ContactsService
+) -> None:
+    customer = register(api).json()
+    registered, owner_assigned = events_of(api, service, customer["id"])
+    assert [registered.metadata.sequence, owner_assigned.metadata.sequence] == [1, 2]
+    assert registered.position == owner_assigned.position
+    assert owner_assigned.data == {
+        "customer_id": customer["id"],
+        "owner_id": "m1",
+        "team": "north",
+        "previous_owner_id": None,
+    }
+    assert commits_stored(api, service) == 1
 
 
 def test_metrics_are_served_as_prometheus_text(api: TestClient) -> None:
@@ -363,8 +394,8 @@ def test_every_api_answer_names_its_trace(api: TestClient, spans: InMemorySpanEx
     answers = [
         created,
         api.get(location),
-        api.patch(location, json={"name": "Ada King"}, headers={"If-Match": '"1"'}),
-        api.patch(location, json={"name": "Ada Byron"}, headers={"If-Match": '"1"'}),
+        api.patch(location, json={"name": "Ada King"}, headers={"If-Match": '"2"'}),
+        api.patch(location, json={"name": "Ada Byron"}, headers={"If-Match": '"2"'}),
         api.patch(location, json={"name": "Ada Byron"}, headers={"If-Match": "latest"}),
         api.post(CUSTOMERS, json={**ADA, "kind": "robot"}),
         api.get(f"{CUSTOMERS}/cus_nobody"),

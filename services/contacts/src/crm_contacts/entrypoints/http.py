@@ -186,9 +186,7 @@ def _routes(service: ContactsService) -> APIRouter:
         view = handlers.customer_view(state)
         if not CONTACTS_POLICY.reveals(caller, READ):
             return masked(view)
-        shown = [f for f in ("email", "phone") if view.get(f) is not None]
-        if shown:
-            await service.access_log.record(caller, READ, customer_id, shown)
+        await _record_unmasked(service, caller, READ, view)
         return view
 
     @router.patch("/customers/{customer_id}", response_model=Customer)
@@ -219,7 +217,10 @@ def _routes(service: ContactsService) -> APIRouter:
             expected_version=_version_from(if_match),
             idempotency=_idempotency(request, caller, idempotency_key, body),
         )
-        return _answer(response, caller, outcome)
+        answer = _answer(response, caller, outcome)
+        if CONTACTS_POLICY.reveals(caller, READ):  # the answer shows what a GET would log
+            await _record_unmasked(service, caller, CHANGE, answer)
+        return answer
 
     @router.post("/customers/{customer_id}/erasure", response_model=ErasedCustomer)
     async def erase_customer(
@@ -265,6 +266,15 @@ def _routes(service: ContactsService) -> APIRouter:
     return router
 
 
+async def _record_unmasked(
+    service: ContactsService, caller: Principal, action: str, view: dict[str, Any]
+) -> None:
+    """Log an answer that shows personal data unmasked (the access log's promise)."""
+    shown = [f for f in ("email", "phone") if view.get(f) is not None]
+    if shown:
+        await service.access_log.record(caller, action, str(view["id"]), shown)
+
+
 def _answer(response: Response, caller: Principal, outcome: handlers.Outcome) -> dict[str, Any]:
     response.headers["ETag"] = f'"{outcome.version}"'
     if outcome.replayed:
@@ -301,7 +311,8 @@ def _version_from(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None  # "*" matches any current version (RFC 9110)
     tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    # isdigit alone admits "²" and digit strings int() refuses (over 4300 digits): a 500.
+    if not (tag.isascii() and tag.isdigit() and len(tag) <= 18):
         raise Problem(
             400, "Bad If-Match", f'If-Match must be a version ETag such as "3", not {if_match!r}'
         )
