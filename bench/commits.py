@@ -15,12 +15,11 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from bench.histories import PlannedCommit, customer_histories
+from bench.sealing import Sealer
 from crm_contacts.config import ContactsSettings
 from crm_contracts.contacts import SOURCE
 from crm_runtime.shredding import PersonalDataCipher
-
-from bench.histories import PlannedCommit, customer_histories
-from bench.sealing import Sealer
 
 ACTOR = "user:bench-writer"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -78,21 +77,27 @@ async def reserve_positions(database: Any, count: int) -> int:
     return int(counter["value"]) - count + 1
 
 
+async def commit_documents(
+    store: Any, history: Sequence[PlannedCommit], database: str = CONTACTS_DATABASE
+) -> list[dict[str, Any]]:
+    """The commits of ``history``, sealed, with positions reserved in ``store[database]``."""
+    sealer = Sealer(store)
+    await sealer.create_keys(c.stream_id for c in history)
+    first = await reserve_positions(store[database], len(history))
+    now = datetime.now(UTC)
+    return [
+        commit_document(planned, await sealer.seal(planned), first + index, now)
+        for index, planned in enumerate(history)
+    ]
+
+
 async def seed_commits(store: Any, history: Sequence[PlannedCommit], batch: int = 500) -> int:
     """Append ``history`` to the contacts event store in ``store``; returns events written."""
     if not history:
         return 0
-    sealer = Sealer(store)
-    await sealer.create_keys(c.stream_id for c in history)
-    database = store[CONTACTS_DATABASE]
-    first = await reserve_positions(database, len(history))
-    now = datetime.now(UTC)
-    documents = [
-        commit_document(planned, await sealer.seal(planned), first + index, now)
-        for index, planned in enumerate(history)
-    ]
+    documents = await commit_documents(store, history)
     for start in range(0, len(documents), batch):
-        await database["commits"].insert_many(documents[start : start + batch])
+        await store[CONTACTS_DATABASE]["commits"].insert_many(documents[start : start + batch])
     return sum(len(c.events) for c in history)
 
 

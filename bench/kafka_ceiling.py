@@ -15,14 +15,14 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from crm_contracts import EventMetadata, cloudevents
-from crm_runtime.kafka import ensure_topics
-
+from bench.commits import ACTOR, TRACEPARENT
 from bench.histories import customer_histories
 from bench.stats import Latencies
+from crm_contracts import EventMetadata, cloudevents
+from crm_contracts.contacts import SOURCE
+from crm_runtime.kafka import ensure_topics
 
 Record = tuple[bytes, list[tuple[str, bytes]], bytes]
-TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 @dataclass(frozen=True)
@@ -37,25 +37,27 @@ class KafkaCeiling:
 
 def sample_records(count: int) -> list[Record]:
     """``count`` CloudEvents records of customer events, as the relay sends them."""
-    records = []
+    records: list[Record] = []
     now = datetime.now(UTC)
-    for index, planned in enumerate(customer_histories(count, 4, tag="kafka")):
-        metadata = EventMetadata(
-            id=f"evt_bench{index:032d}",
-            type=planned.event.event_type,
-            schema_version=planned.event.schema_version,
-            source="/crm/contacts",
-            subject=planned.stream_id,
-            sequence=planned.sequence,
-            time=now,
-            correlation_id=f"cmd_bench{index:032d}",
-            causation_id=f"cmd_bench{index:032d}",
-            actor="anonymous",
-        )
-        key, headers, body = cloudevents.encode(metadata, planned.event.model_dump(mode="json"))
-        header_list = [(k, v.encode()) for k, v in headers.items()]
-        records.append((key, [*header_list, ("traceparent", TRACEPARENT.encode())], body))
-    return records
+    for planned in customer_histories(count, 4, tag="kafka"):
+        for offset, event in enumerate(planned.events):
+            number = f"{len(records):032d}"
+            metadata = EventMetadata(
+                id=f"evt_{number}",
+                type=event.event_type,
+                schema_version=event.schema_version,
+                source=SOURCE,
+                subject=planned.stream_id,
+                sequence=planned.first + offset,
+                time=now,
+                correlation_id=f"cmd_{number}",
+                causation_id=f"cmd_{number}",
+                actor=ACTOR,
+            )
+            key, headers, body = cloudevents.encode(metadata, event.model_dump(mode="json"))
+            listed = [(name, value.encode()) for name, value in headers.items()]
+            records.append((key, [*listed, ("traceparent", TRACEPARENT.encode())], body))
+    return records[:count]
 
 
 async def measure_kafka(

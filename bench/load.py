@@ -26,13 +26,16 @@ class LoadResult:
     succeeded: int
     failed: int
     unfinished: int
-    seconds: float
+    seconds: float  # from the first to the last successful answer
     latency: Latencies
     errors: tuple[str, ...]
 
     @property
     def rate(self) -> float:
-        return self.succeeded / self.seconds if self.seconds > 0 else 0.0
+        """Answers per second between the first and the last one: the offered rate when
+        the system keeps up, its capacity when it does not (short runs are not biased by
+        the latency of the first and last answers)."""
+        return (self.succeeded - 1) / self.seconds if self.seconds > 0 else 0.0
 
 
 class Tally:
@@ -42,6 +45,7 @@ class Tally:
         self.started = time.perf_counter()
         self.latencies: list[float] = []
         self.errors: Counter[str] = Counter()
+        self.first_answer: float | None = None
         self.last_answer = self.started
 
     async def run(self, send: Send, index: int, since: float) -> None:
@@ -50,8 +54,10 @@ class Tally:
         except Exception as error:
             self.errors[f"{type(error).__name__}: {error}"[:120]] += 1
             return
-        self.last_answer = max(self.last_answer, time.perf_counter())
-        self.latencies.append(self.last_answer - since)
+        answered = time.perf_counter()
+        self.first_answer = self.first_answer or answered
+        self.last_answer = max(self.last_answer, answered)
+        self.latencies.append(answered - since)
 
     def result(self, sent: int, unfinished: int) -> LoadResult:
         failed = sum(self.errors.values())
@@ -60,7 +66,7 @@ class Tally:
             succeeded=len(self.latencies),
             failed=failed,
             unfinished=unfinished,
-            seconds=self.last_answer - self.started,
+            seconds=self.last_answer - (self.first_answer or self.last_answer),
             latency=Latencies.of(self.latencies),
             errors=tuple(f"{n}x {e}" for e, n in self.errors.most_common(3)),
         )

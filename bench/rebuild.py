@@ -19,6 +19,10 @@ from pathlib import Path
 
 import tinymongo
 
+from bench.commits import CONTACTS_DATABASE, seed_commits, verify_shape
+from bench.histories import history_of_events
+from bench.raw_rebuild import raw_rebuild
+from bench.sealing import KEYS_COLLECTION, KEYS_DATABASE
 from crm_contracts.contacts import SOURCE
 from crm_projections.application.rebuild import rebuild_customer360
 from crm_projections.bootstrap import bootstrap
@@ -28,11 +32,6 @@ from crm_runtime.eventstore import EventStore
 from crm_runtime.personal_data import SealedEvents
 from crm_runtime.settings import RuntimeSettings
 from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
-
-from bench.commits import CONTACTS_DATABASE, seed_commits, verify_shape
-from bench.histories import history_of_events
-from bench.raw_rebuild import raw_rebuild
-from bench.sealing import KEYS_COLLECTION, KEYS_DATABASE
 
 
 @dataclass(frozen=True)

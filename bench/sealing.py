@@ -13,13 +13,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.histories import PlannedCommit
 from crm_contacts.application.handlers import VIEW_PERSONAL
 from crm_contacts.config import ContactsSettings
 from crm_runtime.eventstore import NewEvent
 from crm_runtime.personal_data import SealedEvents
 from crm_runtime.shredding import KEY_BYTES, MongoKeyVault, PersonalDataCipher
-
-from bench.histories import PlannedCommit
 
 KEYS_DATABASE: str = ContactsSettings.model_fields["keys_database"].default
 KEYS_COLLECTION = "data_keys"

@@ -1,10 +1,11 @@
 """Raw ceilings of the embedded document store (TinyMongo on SQLite, as ``make up`` runs it).
 
-Commit-shaped documents go straight into a ``commits`` collection carrying the
-event store's indexes: batched with ``insert_many``, and one at a time with
-``insert_one`` (a command writes one commit). Single inserts are timed over the
-same range of collection sizes the commands covered, because in this store an
-insert costs more the more documents the collection already holds.
+Commit documents as the contacts service writes them (built and sealed before
+timing starts) go straight into a ``commits`` collection carrying the event
+store's indexes: batched with ``insert_many``, and one at a time with
+``insert_one``, since a command writes one commit. Single inserts are timed
+over the same ranges of collection size the commands ran at, because in this
+store an insert costs more the more documents the collection already holds.
 """
 
 from __future__ import annotations
@@ -13,25 +14,26 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.commits import commit_documents
+from bench.histories import customer_histories
+from bench.stats import Latencies
 from crm_contracts.contacts import SOURCE
 from crm_runtime.documents import open_document_client
 from crm_runtime.eventstore import EventStore
 from crm_runtime.settings import RuntimeSettings
 
-from bench.commits import commit_document, customer_views, reserve_positions, seed_commits
-from bench.histories import customer_histories
-from bench.stats import Latencies
+BATCH = 500
 
 
 @dataclass(frozen=True)
 class SingleInserts:
-    """Single inserts timed while the collection grew from ``from_size`` documents."""
+    """``count`` single inserts timed while the collection grew from ``from_size`` documents."""
 
     from_size: int
+    count: int
     latency: Latencies
     rate: float
 
@@ -44,38 +46,42 @@ class StoreCeiling:
 
 
 async def measure_store(batch_docs: int, ranges: list[tuple[int, int]]) -> StoreCeiling:
-    """``ranges``: (documents already in the collection, single inserts to time), in order."""
+    """``ranges``: (documents already in the collection, single inserts to time), ascending."""
     folder = Path(tempfile.mkdtemp(prefix="crm-bench-store-"))
     client = open_document_client(RuntimeSettings(data_dir=folder, embedded_backend="sqlite"))
     try:
-        batch_db = client["raw_batched"]
-        await EventStore(batch_db, source=SOURCE).create_indexes()
-        history = customer_histories(batch_docs, 4, tag="batch")
+        documents = await _documents(client, "raw_batched", batch_docs, "batch")
+        commits = client["raw_batched"]["commits"]
         started = time.perf_counter()
-        await seed_commits(batch_db, history)
-        batch_rate = batch_docs / (time.perf_counter() - started)
-
-        single_db = client["raw_single"]
-        await EventStore(single_db, source=SOURCE).create_indexes()
-        singles = [await _single_inserts(single_db, size, count) for size, count in ranges]
-        return StoreCeiling(batch_docs, batch_rate, tuple(singles))
+        for start in range(0, len(documents), BATCH):
+            await commits.insert_many(documents[start : start + BATCH])
+        batch_rate = len(documents) / (time.perf_counter() - started)
+        singles = [await _single_inserts(client, size, count) for size, count in ranges]
+        return StoreCeiling(len(documents), batch_rate, tuple(singles))
     finally:
         await client.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _single_inserts(database: Any, size: int, count: int) -> SingleInserts:
-    present = await database["commits"].count_documents({})
+async def _documents(client: Any, database: str, count: int, tag: str) -> list[dict[str, Any]]:
+    await EventStore(client[database], source=SOURCE).create_indexes()
+    history = customer_histories(count, 1, tag=tag)
+    return await commit_documents(client, history, database)
+
+
+async def _single_inserts(client: Any, size: int, count: int) -> SingleInserts:
+    commits = client["raw_single"]["commits"]
+    present = await commits.count_documents({})
     if size > present:
-        await seed_commits(database, customer_histories(size - present, 1, tag=f"fill{size}"))
-    history = customer_views(customer_histories(count, 1, tag=f"single{size}"))
-    position = await reserve_positions(database, count)
+        filler = await _documents(client, "raw_single", size - present, f"fill{size}")
+        for start in range(0, len(filler), BATCH):
+            await commits.insert_many(filler[start : start + BATCH])
+    documents = await _documents(client, "raw_single", count, f"single{size}")
     latencies = []
     started = time.perf_counter()
-    for offset, (planned, view) in enumerate(history):
-        document = commit_document(planned, position + offset, datetime.now(UTC), view)
+    for document in documents:
         before = time.perf_counter()
-        await database["commits"].insert_one(document)
+        await commits.insert_one(document)
         latencies.append(time.perf_counter() - before)
     elapsed = time.perf_counter() - started
-    return SingleInserts(size, Latencies.of(latencies), count / elapsed if elapsed else 0.0)
+    return SingleInserts(size, count, Latencies.of(latencies), count / elapsed if elapsed else 0.0)

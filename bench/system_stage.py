@@ -1,4 +1,4 @@
-"""The running system, phase by phase: warm-up, lag, open loop, closed loop, backlog drain.
+"""The running system, phase by phase: warm-up, open loop, lag, closed loop, backlog drain.
 
 One set of processes (contacts API, outbox relay, projections) serves every
 phase, as in production where the relay and projections run beside the API.
@@ -10,6 +10,7 @@ the same sizes.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from bench.client import CrmClient
@@ -39,17 +40,31 @@ class SystemResult:
     open_loop: Phase | None = None
     closed_loop: Phase | None = None
     drain: DrainResult | None = None
-    settle_seconds: list[float] = field(default_factory=list)
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # settling waits included
 
 
 async def measure_system(bootstrap: str, config: BenchConfig, result: SystemResult) -> None:
+    clock = _PhaseClock(result)
     async with (
         running_system(bootstrap, COMPONENTS, config.startup_seconds) as system,
         CrmClient(system, config.grace_seconds) as client,
     ):
+        clock.lap("startup")
         warmup = _numbered(client, 0)
         await closed_loop(warmup, config.warmup_commands, 1, config.grace_seconds)
-        await _settle(system, config, result)
+        await settle(system, config.settle_seconds)
+        clock.lap("warm-up")
+
+        size = await _commits(system)
+        load = await open_loop(
+            _numbered(client, 100_000),
+            config.open_loop_commands,
+            config.command_rate,
+            config.grace_seconds,
+        )
+        result.open_loop = Phase(size, load)
+        await settle(system, config.settle_seconds)
+        clock.lap("open loop")
 
         result.lag_from_commits = await _commits(system)
         result.lag = await measure_lag(
@@ -59,31 +74,24 @@ async def measure_system(bootstrap: str, config: BenchConfig, result: SystemResu
             config.lag_rate,
             config.lag_poll_seconds,
             config.grace_seconds,
-            first=100_000,
+            first=200_000,
         )
-        await _settle(system, config, result)
-
-        size = await _commits(system)
-        load = await open_loop(
-            _numbered(client, 200_000),
-            config.open_loop_commands,
-            config.command_rate,
-            config.grace_seconds,
-        )
-        result.open_loop = Phase(size, load)
-        await _settle(system, config, result)
+        await settle(system, config.settle_seconds)
+        clock.lap("lag")
 
         size = await _commits(system)
         load = await closed_loop(
             _numbered(client, 300_000),
             config.closed_loop_commands,
             config.closed_loop_concurrency,
-            max(10.0, config.grace_seconds * 2),
+            config.closed_loop_seconds,
         )
         result.closed_loop = Phase(size, load)
-        await _settle(system, config, result)
+        await settle(system, config.settle_seconds)
+        clock.lap("closed loop")
 
         result.drain = await measure_drain(system, config.backlog_commits, config.settle_seconds)
+        clock.lap("backlog")
 
 
 def _numbered(client: CrmClient, offset: int) -> Send:
@@ -97,5 +105,12 @@ async def _commits(system: RunningSystem) -> int:
     return int(await system.contacts_db["commits"].count_documents({}))
 
 
-async def _settle(system: RunningSystem, config: BenchConfig, result: SystemResult) -> None:
-    result.settle_seconds.append(round(await settle(system, config.settle_seconds), 2))
+class _PhaseClock:
+    def __init__(self, result: SystemResult) -> None:
+        self._result = result
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self._result.phase_seconds[phase] = round(now - self._last, 1)
+        self._last = now
