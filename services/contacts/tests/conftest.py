@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import tinymongo
+from contacts_testing import ClientFactory
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from crm_contacts.bootstrap import ContactsService, bootstrap
+from crm_contacts.bootstrap import ContactsService, bootstrap, utc_now
 from crm_contacts.config import ContactsSettings
 from crm_contacts.entrypoints.http import create_app
 from crm_runtime.auth import mint_token
 from crm_runtime.telemetry import build_tracer_provider
-
-ClientFactory = Callable[..., httpx.AsyncClient]
 
 
 @pytest.fixture
@@ -32,14 +32,22 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> ContactsSettings
 
 
 @pytest.fixture
+def clock() -> Callable[[], datetime]:
+    return utc_now
+
+
+@pytest.fixture
 async def service(
-    settings: ContactsSettings, span_exporter: InMemorySpanExporter
+    settings: ContactsSettings,
+    span_exporter: InMemorySpanExporter,
+    clock: Callable[[], datetime],
 ) -> AsyncIterator[ContactsService]:
     """The contacts service wired by bootstrap, started as its lifespan would."""
     service = bootstrap(
         settings,
         document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
         tracer_provider=build_tracer_provider("crm-contacts-test", exporter=span_exporter),
+        clock=clock,
     )
     await service.start()
     yield service

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,6 +17,9 @@ PHONE = "+4930901820"
 MASKED_EMAIL = "a***@example.com"
 MASKED_PHONE = "******1820"  # ten digits, the last four shown
 ADA = {"name": NAME, "kind": "person", "email": EMAIL, "phone": PHONE}
+
+ClientFactory = Callable[..., httpx.AsyncClient]
+"""``signed_in(*roles, subject=..., team=...)`` or ``client(headers)`` of conftest.py."""
 
 
 async def register(

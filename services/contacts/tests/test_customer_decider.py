@@ -12,6 +12,9 @@ from crm_contacts.domain.customer import (
     CustomerAlreadyRegistered,
     CustomerCommand,
     CustomerNotFound,
+    CustomerWasErased,
+    EraseCustomer,
+    Erased,
     RegisterCustomer,
     Registered,
     Unregistered,
@@ -20,7 +23,13 @@ from crm_contacts.domain.customer import (
     fold,
     initial_state,
 )
-from crm_contracts.contacts import CustomerDetailsChanged, CustomerKind, CustomerRegistered
+from crm_contracts.contacts import (
+    CustomerDetailsChanged,
+    CustomerErased,
+    CustomerKind,
+    CustomerOwnerAssigned,
+    CustomerRegistered,
+)
 from crm_contracts.registry import DomainEvent
 
 ADA = "cus_ada"
@@ -34,6 +43,8 @@ ADA_REGISTERED = CustomerRegistered(
 ADA_REGISTERED_WITHOUT_CONTACTS = CustomerRegistered(
     customer_id=ADA, name="Ada Lovelace", kind=CustomerKind.PERSON
 )
+OWNED_BY_U1 = CustomerOwnerAssigned(customer_id=ADA, owner_id="u1", team="north")
+ADA_ERASED = CustomerErased(customer_id=ADA, request_reference="dsr-2026-0042")
 
 
 class CustomerFlagged(DomainEvent):
@@ -66,6 +77,41 @@ def given_when(given: list[DomainEvent], when: CustomerCommand) -> list[DomainEv
             RegisterCustomer(ADA, "Ada Lovelace", CustomerKind.PERSON),
             [ADA_REGISTERED_WITHOUT_CONTACTS],
             id="register without e-mail or phone",
+        ),
+        pytest.param(
+            [],
+            RegisterCustomer(
+                ADA,
+                "Ada Lovelace",
+                CustomerKind.PERSON,
+                "ada@example.com",
+                "+4930901820",
+                owner_id="u1",
+                team="north",
+            ),
+            [ADA_REGISTERED, OWNED_BY_U1],
+            id="register for an owner: the owner is assigned right after",
+        ),
+        pytest.param(
+            [],
+            RegisterCustomer(ADA, "Ada Lovelace", CustomerKind.PERSON, owner_id="u1"),
+            [
+                ADA_REGISTERED_WITHOUT_CONTACTS,
+                CustomerOwnerAssigned(customer_id=ADA, owner_id="u1"),
+            ],
+            id="register for an owner without a team",
+        ),
+        pytest.param(
+            [ADA_REGISTERED, OWNED_BY_U1],
+            EraseCustomer(ADA, request_reference="dsr-2026-0042"),
+            [ADA_ERASED],
+            id="erase a registered customer",
+        ),
+        pytest.param(
+            [ADA_REGISTERED],
+            EraseCustomer(ADA),
+            [CustomerErased(customer_id=ADA)],
+            id="erase without a request reference",
         ),
         pytest.param(
             [ADA_REGISTERED],
@@ -148,6 +194,11 @@ def test_decides_events(
             ChangeCustomerDetails(ADA, phone="+4930901820", clear=frozenset({"phone"})),
             id="a detail both cleared and given its current value keeps it",
         ),
+        pytest.param(
+            [ADA_REGISTERED, OWNED_BY_U1, ADA_ERASED],
+            EraseCustomer(ADA, request_reference="dsr-2026-0043"),
+            id="erase an erased customer again",
+        ),
     ],
 )
 def test_a_change_that_changes_nothing_decides_no_events(
@@ -180,6 +231,27 @@ def test_a_change_that_changes_nothing_decides_no_events(
             "cannot clear kind, name",
             id="clear a detail that cannot be cleared",
         ),
+        pytest.param(
+            [ADA_REGISTERED, ADA_ERASED],
+            ChangeCustomerDetails(ADA, name="Ada King"),
+            CustomerWasErased,
+            "customer cus_ada was erased",
+            id="change an erased customer",
+        ),
+        pytest.param(
+            [ADA_REGISTERED, ADA_ERASED],
+            RegisterCustomer(ADA, "Ada Lovelace", CustomerKind.PERSON),
+            CustomerAlreadyRegistered,
+            "already registered",
+            id="register an erased customer again",
+        ),
+        pytest.param(
+            [],
+            EraseCustomer(ADA),
+            CustomerNotFound,
+            "no customer with id cus_ada",
+            id="erase an unregistered customer",
+        ),
     ],
 )
 def test_refuses_a_command_the_state_does_not_allow(
@@ -197,6 +269,22 @@ def test_registered_state_holds_what_was_registered() -> None:
         email="ada@example.com",
         phone="+4930901820",
         version=1,
+    )
+
+
+def test_the_owner_assigned_is_the_customers_owner() -> None:
+    state = fold([ADA_REGISTERED, OWNED_BY_U1])
+    assert isinstance(state, Registered)
+    assert (state.owner_id, state.team, state.version) == ("u1", "north", 2)
+    reassigned = CustomerOwnerAssigned(
+        customer_id=ADA, owner_id="u2", team="south", previous_owner_id="u1"
+    )
+    assert evolve(state, reassigned) == replace(state, owner_id="u2", team="south", version=3)
+
+
+def test_an_erased_customer_keeps_only_its_id_owner_and_version() -> None:
+    assert fold([ADA_REGISTERED, OWNED_BY_U1, ADA_ERASED]) == Erased(
+        customer_id=ADA, version=3, owner_id="u1", team="north"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import count
 from typing import Any
@@ -19,7 +20,7 @@ from crm_contacts.domain.customer import (
     CustomerNotFound,
     RegisterCustomer,
 )
-from crm_contracts.contacts import CustomerKind, CustomerRegistered
+from crm_contracts.contacts import CustomerKind, CustomerOwnerAssigned, CustomerRegistered
 from crm_runtime.eventstore import CommandContext, Idempotency, WrongExpectedVersion
 from crm_runtime.telemetry import build_tracer_provider, context_from_traceparent
 
@@ -31,6 +32,8 @@ REGISTER_ADA = RegisterCustomer(
     kind=CustomerKind.PERSON,
     email="ada@example.com",
     phone="+4930901820",
+    owner_id="u1",
+    team="north",
 )
 SIGNUP = CommandContext(
     command_id="cmd_signup",
@@ -58,58 +61,94 @@ async def service(memory_client: Any, span_exporter: InMemorySpanExporter) -> Co
     return service
 
 
-async def test_registering_appends_customer_registered_with_its_metadata(
+async def test_registering_appends_customer_registered_and_its_owner_with_their_metadata(
     service: ContactsService,
 ) -> None:
     outcome = await execute(service.deps, REGISTER_ADA, SIGNUP, expected_version=0)
 
-    assert (outcome.version, outcome.replayed) == (1, False)
+    assert (outcome.version, outcome.replayed) == (2, False)
     assert outcome.customer == {
         "id": ADA,
         "kind": "person",
         "name": "Ada Lovelace",
         "email": "ada@example.com",
         "phone": "+4930901820",
-        "version": 1,
+        "owner_id": "u1",
+        "team": "north",
+        "version": 2,
     }
-    (stored,) = await service.store.load(ADA)
-    assert stored.metadata.model_dump() == {
-        "id": "evt_1",
-        "type": "crm.contacts.CustomerRegistered",
+    registered, owner_assigned = await service.store.load(ADA)
+    metadata = {
         "schema_version": 1,
         "source": "/crm/contacts",
         "subject": ADA,
-        "sequence": 1,
         "time": NOW,
         "correlation_id": "corr_onboarding",
         "causation_id": "evt_form_submitted",
         "actor": "user:clerk-1",
     }
-    assert CustomerRegistered.model_validate(stored.data) == CustomerRegistered(
+    assert registered.metadata.model_dump() == {
+        **metadata,
+        "id": "evt_1",
+        "type": "crm.contacts.CustomerRegistered",
+        "sequence": 1,
+    }
+    assert owner_assigned.metadata.model_dump() == {
+        **metadata,
+        "id": "evt_2",
+        "type": "crm.contacts.CustomerOwnerAssigned",
+        "sequence": 2,
+    }
+    revealed = await service.deps.sealed.reveal(registered)
+    assert CustomerRegistered.model_validate(revealed.data) == CustomerRegistered(
         customer_id=ADA,
         name="Ada Lovelace",
         kind=CustomerKind.PERSON,
         email="ada@example.com",
         phone="+4930901820",
     )
+    assert CustomerOwnerAssigned.model_validate(owner_assigned.data) == CustomerOwnerAssigned(
+        customer_id=ADA, owner_id="u1", team="north"
+    )
+
+
+async def test_personal_fields_are_stored_sealed(service: ContactsService) -> None:
+    await execute(service.deps, REGISTER_ADA, SIGNUP)
+
+    registered, _ = await service.store.load(ADA)
+    for field in ("name", "email", "phone"):
+        assert registered.data[field].startswith("pii:v1:")
+    assert (registered.data["customer_id"], registered.data["kind"]) == (ADA, "person")
+
+
+async def test_a_registration_without_an_owner_appends_only_customer_registered(
+    service: ContactsService,
+) -> None:
+    outcome = await execute(service.deps, replace(REGISTER_ADA, owner_id=None, team=None), SIGNUP)
+
+    assert outcome.version == 1
+    assert (outcome.customer["owner_id"], outcome.customer["team"]) == (None, None)
+    assert [e.metadata.type for e in await service.store.load(ADA)] == [
+        "crm.contacts.CustomerRegistered"
+    ]
 
 
 async def test_a_change_that_changes_nothing_appends_nothing(service: ContactsService) -> None:
     registered = await execute(service.deps, REGISTER_ADA, SIGNUP)
     same_again = ChangeCustomerDetails(ADA, name="Ada Lovelace", email="ada@example.com")
 
-    outcome = await execute(service.deps, same_again, SIGNUP, expected_version=1)
+    outcome = await execute(service.deps, same_again, SIGNUP, expected_version=2)
 
     assert (outcome.customer, outcome.version, outcome.replayed) == (
         registered.customer,
-        1,
+        2,
         False,
     )
     assert await service.store.head_position() == 1
-    assert len(await service.store.load(ADA)) == 1
+    assert len(await service.store.load(ADA)) == 2
 
 
-@pytest.mark.parametrize("expected_version", [0, 2])
+@pytest.mark.parametrize("expected_version", [1, 3])
 async def test_a_change_from_another_version_is_refused(
     service: ContactsService, expected_version: int
 ) -> None:
@@ -123,7 +162,7 @@ async def test_a_change_from_another_version_is_refused(
             expected_version=expected_version,
         )
 
-    assert (refused.value.expected, refused.value.actual) == (expected_version, 1)
+    assert (refused.value.expected, refused.value.actual) == (expected_version, 2)
     assert (await load_customer(service.deps, ADA)).name == "Ada Lovelace"
 
 
@@ -159,7 +198,7 @@ async def test_the_append_is_traced_as_a_child_of_the_command(
     assert append.parent is not None
     assert append.parent.span_id == command.context.span_id
     assert append.context.trace_id == command.context.trace_id
-    (stored,) = await service.store.load(ADA)
-    parent = trace.get_current_span(context_from_traceparent(stored.traceparent))
-    assert parent.get_span_context().span_id == append.context.span_id
-    assert parent.get_span_context().trace_id == append.context.trace_id
+    for stored in await service.store.load(ADA):  # both events of the registration's commit
+        parent = trace.get_current_span(context_from_traceparent(stored.traceparent))
+        assert parent.get_span_context().span_id == append.context.span_id
+        assert parent.get_span_context().trace_id == append.context.trace_id

@@ -1,0 +1,510 @@
+"""Malformed requests to every contacts endpoint, from random callers (property-based).
+
+Whatever arrives, the service never answers 5xx, every 4xx is problem+json, and a caller
+who may not see personal data unmasked never finds a seeded customer's e-mail address or
+phone number anywhere in an answer, its headers included (not even when they sent it in).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import hypothesis
+import tinymongo
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from contacts_testing import ACCESS_LOG, CUSTOMERS, PROBLEM_JSON
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import strategies as st
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from crm_contacts.application import handlers
+from crm_contacts.application.policy import CONTACTS_POLICY, READ
+from crm_contacts.bootstrap import bootstrap
+from crm_contacts.config import ContactsSettings
+from crm_contacts.domain.customer import RegisterCustomer
+from crm_contacts.entrypoints.http import create_app
+from crm_contracts.contacts import CustomerKind
+from crm_runtime.auth import Principal, mint_token
+from crm_runtime.eventstore import CommandContext
+from crm_runtime.policy import Role
+from crm_runtime.telemetry import build_tracer_provider
+
+FUZZ = hypothesis.settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    # Shrinking through HTTP takes minutes; a failure reports the example as generated.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+
+SEEDED = [
+    RegisterCustomer(
+        "cus_ada",
+        "Ada Lovelace",
+        CustomerKind.PERSON,
+        "ada@example.com",
+        "+4930901820",
+        owner_id="u1",
+        team="north",
+    ),
+    RegisterCustomer(
+        "cus_grace",
+        "Grace Hopper",
+        CustomerKind.PERSON,
+        "grace.hopper@example.org",
+        "+41446681800",
+        owner_id="u2",
+        team="south",
+    ),
+    RegisterCustomer(
+        "cus_charles",
+        "Charles Babbage",
+        CustomerKind.PERSON,
+        "charles@example.net",
+        "+33142685300",
+        owner_id="m1",
+        team="north",
+    ),
+]
+REQUIRED = ("name", "kind")
+SEEDED_IDS = [command.customer_id for command in SEEDED]
+SECRETS = [
+    secret
+    for command in SEEDED
+    for secret in (command.email, command.phone, (command.phone or "").removeprefix("+"))
+    if secret
+]
+
+
+# --- who calls -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    roles: frozenset[str]
+    subject: str
+    team: str | None
+
+    @property
+    def sees_personal_data(self) -> bool:
+        principal = Principal(subject=self.subject, roles=self.roles, team=self.team)
+        return CONTACTS_POLICY.reveals(principal, READ)
+
+
+TYPICAL_CALLERS = [
+    Caller(frozenset({"admin"}), "root", None),
+    Caller(frozenset({"service"}), "sagas", None),
+    Caller(frozenset({"sales_manager"}), "m1", "north"),
+    Caller(frozenset({"sales_manager"}), "m2", "south"),
+    Caller(frozenset({"sales_rep"}), "u1", "north"),
+    Caller(frozenset({"sales_rep"}), "u2", "south"),
+    Caller(frozenset({"marketing"}), "k1", None),
+    Caller(frozenset({"auditor"}), "x1", None),
+    Caller(frozenset({"service_agent"}), "a1", "north"),
+    Caller(frozenset({"store_manager"}), "s1", "north"),
+]
+NOT_SIGNED_IN = [None, "", "Bearer", "Bearer a.b.c", "Basic cm9vdA==", "bearer  x"]
+any_role_set = st.builds(
+    Caller,
+    roles=st.frozensets(st.sampled_from(sorted(Role.ALL)), max_size=3),
+    subject=st.sampled_from(["u1", "u2", "m1", "root"]),
+    team=st.sampled_from(["north", "south", None]),
+)
+signed_in_callers = st.one_of(st.sampled_from(TYPICAL_CALLERS), any_role_set)
+callers = st.one_of(st.sampled_from([*TYPICAL_CALLERS, *NOT_SIGNED_IN]), any_role_set)
+
+# --- what they send --------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+header_values = st.one_of(
+    st.none(),
+    st.sampled_from(
+        ['"1"', '"2"', 'W/"2"', "2", "*", '"99"', "", " ", "W/", '""', '"2", "3"', "-1", "2.0"]
+    ),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30),
+    st.text(alphabet="0123456789", min_size=1, max_size=30),
+    st.binary(max_size=30).map(lambda raw: bytes(b for b in raw if b not in b"\r\n\x00")),
+    st.integers(min_value=4300, max_value=6000).map(lambda n: "9" * n),
+    st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=190, max_size=230),
+)
+customer_ids = st.one_of(
+    st.sampled_from(SEEDED_IDS),
+    st.sampled_from(SEEDED_IDS),  # twice: half the ids are of customers that exist
+    st.text(max_size=60),
+    st.sampled_from(["", ".", "..", "%", "cus_", "a/b", "?x=1", "#", "cus_ada/erasure"]),
+)
+VALID = {
+    "name": st.text(min_size=1, max_size=60).filter(str.strip),
+    "kind": st.sampled_from(["person", "company"]),
+    "email": st.sampled_from(["ada@example.com", "lovelace@example.org", "a.b+c@d.example"]),
+    "phone": st.sampled_from(["+4930901820", "+41446681800", "+33142685300"]),
+    "owner_id": st.sampled_from(["u1", "u2", "m1", "m2"]),
+    "team": st.sampled_from(["north", "south"]),
+    "request_reference": st.sampled_from(["dsr-1", "ticket:42/a"]),
+}
+FIELDS = {
+    "name": st.text(max_size=250),
+    "kind": st.sampled_from(["person", "company", "robot", ""]),
+    "email": st.one_of(st.emails(), st.text(max_size=40), st.none()),
+    "phone": st.one_of(
+        st.sampled_from(["+4930901820", "+41446681800", "030 901820", "+1 555 0100", "+"]),
+        st.text(alphabet="+0123456789 -()", max_size=20),
+        st.none(),
+    ),
+    "owner_id": st.one_of(st.sampled_from(["u1", "u2", "m1"]), st.text(max_size=30)),
+    "team": st.one_of(st.sampled_from(["north", "south"]), st.text(max_size=30), st.none()),
+    "request_reference": st.one_of(st.text(max_size=30), st.none()),
+}
+
+
+@dataclass(frozen=True)
+class Body:
+    content: bytes
+    content_type: str | None
+
+
+def near_valid(*fields: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects with some of ``fields`` (plausible or random values) and maybe unknown ones."""
+    known = st.fixed_dictionaries(
+        {}, optional={name: st.one_of(FIELDS[name], json_values) for name in fields}
+    )
+    unknown = st.dictionaries(st.text(max_size=8), json_values, max_size=2)
+    return st.builds(lambda a, b: {**b, **a}, known, unknown)
+
+
+def valid(*fields: str, required: tuple[str, ...] = ()) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {name: VALID[name] for name in required},
+        optional={name: VALID[name] for name in fields if name not in required},
+    )
+
+
+def as_json(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Body]:
+    return values.map(lambda value: Body(json.dumps(value).encode(), "application/json"))
+
+
+def bodies(*fields: str, required: tuple[str, ...] = ()) -> st.SearchStrategy[Body | None]:
+    """Valid bodies, nearly valid ones, any JSON, any bytes under any content type, none."""
+    raw = st.builds(
+        Body,
+        st.binary(max_size=300),
+        st.sampled_from(
+            [
+                "application/json",
+                "application/merge-patch+json",
+                "text/plain",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x",
+                None,
+            ]
+        ),
+    )
+    return st.one_of(
+        as_json(valid(*fields, required=required)),
+        as_json(near_valid(*fields)),
+        as_json(json_values),
+        raw,
+        st.none(),
+    )
+
+
+# --- the service under fuzz ------------------------------------------------------------------
+
+
+@dataclass
+class Contacts:
+    portal: BlockingPortal
+    http: httpx.AsyncClient
+    settings: ContactsSettings
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        caller: Caller | str | None,
+        body: Body | None = None,
+        headers: dict[str, str | bytes | None] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        sent: dict[str, str | bytes] = {
+            name: value for name, value in (headers or {}).items() if value is not None
+        }
+        if isinstance(caller, Caller):
+            token = mint_token(
+                self.settings, subject=caller.subject, roles=sorted(caller.roles), team=caller.team
+            )
+            sent["Authorization"] = f"Bearer {token}"
+        elif caller is not None:
+            sent["Authorization"] = caller
+        if body is not None and body.content_type is not None:
+            sent["Content-Type"] = body.content_type
+        request = self.http.build_request(
+            method,
+            path,
+            content=body.content if body is not None else None,
+            headers=sent,
+            params=params,
+        )
+        answer: httpx.Response = self.portal.call(self.http.send, request)
+        return answer
+
+
+@contextmanager
+def running_contacts(tmp_path: Path) -> Iterator[Contacts]:
+    """The app over ASGI on a loop of its own, with Ada, Grace and Charles registered."""
+    settings = ContactsSettings(
+        embedded_backend="memory", data_dir=tmp_path, rate_limit="100000/second"
+    )
+    with start_blocking_portal() as portal:
+        service = bootstrap(
+            settings,
+            document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
+            tracer_provider=build_tracer_provider("fuzz", exporter=InMemorySpanExporter()),
+        )
+        portal.call(service.start)
+        for command in SEEDED:
+            seeding = f"cmd_seed_{command.customer_id}"
+            context = CommandContext(seeding, seeding, seeding, "user:root")
+            portal.call(handlers.execute, service.deps, command, context)
+        transport = httpx.ASGITransport(app=create_app(service), raise_app_exceptions=False)
+        http = httpx.AsyncClient(transport=transport, base_url="http://contacts.test")
+        try:
+            yield Contacts(portal, http, settings)
+        finally:
+            portal.call(http.aclose)
+            portal.call(service.close)
+
+
+def assert_safe(answer: httpx.Response, caller: Caller | str | None) -> None:
+    status = answer.status_code
+    hypothesis.event(f"status {status}")
+    assert status < 500, answer.text
+    if status >= 400:
+        assert answer.headers.get("content-type") == PROBLEM_JSON, answer.text
+        assert answer.json()["status"] == status
+    if isinstance(caller, Caller) and caller.sees_personal_data:
+        return
+    everything = answer.text + "\n" + "\n".join(f"{k}: {v}" for k, v in answer.headers.items())
+    assert [secret for secret in SECRETS if secret in everything] == [], everything
+    shown = answer.json() if answer.headers.get("content-type") == "application/json" else None
+    if isinstance(shown, dict) and status < 300 and shown.get("email") is not None:
+        local, _, _ = str(shown["email"]).partition("@")
+        assert local.endswith("***"), shown
+
+
+# --- one property per endpoint ---------------------------------------------------------------
+
+
+def test_registering_with_anything(tmp_path: Path) -> None:
+    with running_contacts(tmp_path) as contacts:
+
+        @FUZZ
+        @given(
+            caller=callers,
+            body=bodies("name", "kind", "email", "phone", "owner_id", "team", required=REQUIRED),
+            key=header_values,
+        )
+        def register(caller: Caller | str | None, body: Body | None, key: Any) -> None:
+            answer = contacts.send(
+                "POST", CUSTOMERS, caller, body, headers={"Idempotency-Key": key}
+            )
+            assert_safe(answer, caller)
+
+        register()
+
+
+def test_a_valid_registration_with_any_idempotency_key(tmp_path: Path) -> None:
+    with running_contacts(tmp_path) as contacts:
+
+        @FUZZ
+        @given(
+            caller=signed_in_callers,
+            body=as_json(valid(*VALID, required=REQUIRED)),
+            key=header_values,
+        )
+        def register(caller: Caller, body: Body, key: Any) -> None:
+            answer = contacts.send(
+                "POST", CUSTOMERS, caller, body, headers={"Idempotency-Key": key}
+            )
+            assert_safe(answer, caller)
+
+        register()
+
+
+def test_reading_anything(tmp_path: Path) -> None:
+    with running_contacts(tmp_path) as contacts:
+
+        @FUZZ
+        @given(caller=callers, customer_id=customer_ids, body=bodies())
+        def read(caller: Caller | str | None, customer_id: str, body: Body | None) -> None:
+            answer = contacts.send(
+                "GET", f"{CUSTOMERS}/{quote(customer_id, safe='')}", caller, body
+            )
+            assert_safe(answer, caller)
+
+        read()
+
+
+def test_changing_with_anything(tmp_path: Path) -> None:
+    with running_contacts(tmp_path) as contacts:
+
+        @FUZZ
+        @given(
+            caller=callers,
+            customer_id=customer_ids,
+            body=bodies("name", "email", "phone"),
+            if_match=header_values,
+            key=header_values,
+        )
+        def change(
+            caller: Caller | str | None,
+            customer_id: str,
+            body: Body | None,
+            if_match: Any,
+            key: Any,
+        ) -> None:
+            answer = contacts.send(
+                "PATCH",
+                f"{CUSTOMERS}/{quote(customer_id, safe='')}",
+                caller,
+                body,
+                headers={"If-Match": if_match, "Idempotency-Key": key},
+            )
+            assert_safe(answer, caller)
+
+        change()
+
+
+def test_a_valid_change_with_any_if_match_and_idempotency_key(tmp_path: Path) -> None:
+    with running_contacts(tmp_path) as contacts:
+
+        @FUZZ
+        @given(
+            caller=signed_in_callers,
+            customer_id=st.sampled_from(SEEDED_IDS),
+            body=as_json(valid("name", "email", "phone")),
+            if_match=header_values,
+            key=header_values,
+        )
+        def change(caller: Caller, customer_id: str, body: Body, if_match: Any, key: Any) -> None:
+            answer = contacts.send(
+                "PATCH",
+                f"{CUSTOMERS}/{customer_id}",
+                caller,
+                body,
+                headers={"If-Match": if_match, "Idempotency-Key": key},
+            )
+            assert_safe(answer, caller)
+
+        change()
+
+
+def test_erasing_with_anything(tmp_path: Path) -> None:
+    with running_contacts(tmp_path) as contacts:
+
+        @FUZZ
+        @given(caller=callers, customer_id=customer_ids, body=bodies("request_reference"))
+        def erase(caller: Caller | str | None, customer_id: str, body: Body | None) -> None:
+            path = f"{CUSTOMERS}/{quote(customer_id, safe='')}/erasure"
+            answer = contacts.send("POST", path, caller, body)
+            assert_safe(answer, caller)
+            if answer.status_code == 200:
+                assert answer.json() == {"id": customer_id, "erased": True, "version": 3}
+
+        erase()
+
+
+def test_reading_the_access_log_with_anything(tmp_path: Path) -> None:
+    with running_contacts(tmp_path) as contacts:
+        admin = Caller(frozenset({"admin"}), "root", None)
+        for customer_id in SEEDED_IDS:  # entries to find: full reads by an admin
+            assert contacts.send("GET", f"{CUSTOMERS}/{customer_id}", admin).status_code == 200
+
+        @FUZZ
+        @given(
+            caller=callers,
+            params=st.fixed_dictionaries(
+                {},
+                optional={
+                    "customer_id": st.one_of(st.sampled_from(SEEDED_IDS), st.text(max_size=250)),
+                    "actor": st.one_of(st.just("user:root"), st.text(max_size=250)),
+                    "limit": st.one_of(
+                        st.integers(min_value=-5, max_value=2000).map(str), st.text(max_size=6)
+                    ),
+                },
+            ),
+        )
+        def read_access_log(caller: Caller | str | None, params: dict[str, str]) -> None:
+            answer = contacts.send("GET", ACCESS_LOG, caller, params=params)
+            assert_safe(answer, caller)
+
+        read_access_log()
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    body: Body | None = None
+    headers: dict[str, Any] | None = None
+
+
+def calls_on(customer_id: str) -> st.SearchStrategy[Call]:
+    url = f"{CUSTOMERS}/{customer_id}"
+    change_headers = st.fixed_dictionaries(
+        {"If-Match": header_values, "Idempotency-Key": header_values}
+    )
+    return st.one_of(
+        st.just(Call("GET", url)),
+        st.builds(
+            Call, st.just("PATCH"), st.just(url), bodies("name", "email", "phone"), change_headers
+        ),
+        st.builds(Call, st.just("POST"), st.just(f"{url}/erasure"), bodies("request_reference")),
+    )
+
+
+def test_a_caller_who_sees_masked_data_never_gets_more(tmp_path: Path) -> None:
+    """Reps (some own the seeded customers), marketing, auditors: valid and invalid calls."""
+    masked_callers = st.builds(
+        Caller,
+        roles=st.frozensets(
+            st.sampled_from(["sales_rep", "marketing", "auditor", "store_manager"]),
+            min_size=1,
+            max_size=2,
+        ),
+        subject=st.sampled_from(["u1", "u2", "m1", "k1"]),
+        team=st.sampled_from(["north", "south", None]),
+    )
+    registrations = st.builds(
+        Call,
+        st.just("POST"),
+        st.just(CUSTOMERS),
+        bodies(*VALID, required=REQUIRED),
+        st.fixed_dictionaries({"Idempotency-Key": header_values}),
+    )
+    calls = st.one_of(
+        st.sampled_from(SEEDED_IDS).flatmap(calls_on),
+        registrations,
+        st.just(Call("GET", ACCESS_LOG)),
+    )
+    with running_contacts(tmp_path) as contacts:
+
+        @FUZZ
+        @given(caller=masked_callers, call=calls)
+        def call_as_masked(caller: Caller, call: Call) -> None:
+            assert not caller.sees_personal_data
+            answer = contacts.send(call.method, call.path, caller, call.body, call.headers)
+            assert_safe(answer, caller)
+
+        call_as_masked()
