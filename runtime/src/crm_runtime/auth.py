@@ -33,6 +33,10 @@ ALGORITHMS = ["ES256", "RS256", "PS256", "EdDSA"]
 class Unauthenticated(Exception):
     """No usable credentials: missing, malformed, expired, forged or for someone else."""
 
+    def __init__(self, reason: str, *, missing: bool = False) -> None:
+        super().__init__(reason)
+        self.missing = missing  # no credentials at all (RFC 6750: no error code then)
+
 
 @dataclass(frozen=True)
 class Principal:

@@ -121,7 +121,10 @@ def install_guard(app: FastAPI, settings: RuntimeSettings, verifier: TokenVerifi
             Problem(401, "Unauthorized", str(error), type_="urn:crm:problem:unauthenticated"),
             request,
         )
-        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        missing = isinstance(error, Unauthenticated) and error.missing
+        response.headers["WWW-Authenticate"] = (
+            'Bearer realm="crm"' if missing else 'Bearer realm="crm", error="invalid_token"'
+        )
         return response
 
     @app.exception_handler(Forbidden)
@@ -157,7 +160,7 @@ async def authenticate(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         client = request.client.host if request.client else "unknown"
         await request.app.state.caller_limits.spend(f"anonymous:{client}")
-        raise Unauthenticated("send a bearer token: Authorization: Bearer <token>")
+        raise Unauthenticated("send a bearer token: Authorization: Bearer <token>", missing=True)
     principal: Principal = await request.app.state.verifier.verify(token.strip())
     await request.app.state.caller_limits.spend(principal.actor)
     return principal

@@ -226,3 +226,14 @@ async def test_health_and_metrics_need_no_token(client: ClientFactory, path: str
 async def test_health_and_metrics_ignore_a_bad_token(client: ClientFactory, path: str) -> None:
     answer = await client({"Authorization": "Bearer not-a-jwt"}).get(path)
     assert answer.status_code == 200, answer.text
+
+
+async def test_the_challenge_names_an_error_only_when_a_token_was_sent(
+    client: ClientFactory,
+) -> None:
+    async with client({}) as anonymous:
+        without = await anonymous.get(f"{CUSTOMERS}/cus_ada")
+    async with client({"Authorization": "Bearer not-a-jwt"}) as forger:
+        forged = await forger.get(f"{CUSTOMERS}/cus_ada")
+    assert without.headers["www-authenticate"] == 'Bearer realm="crm"'
+    assert forged.headers["www-authenticate"] == 'Bearer realm="crm", error="invalid_token"'

@@ -205,3 +205,17 @@ def test_only_managers_agents_admins_and_services_see_personal_data_unmasked() -
     assert dict(CONTACTS_POLICY.unmasked) == {
         READ: frozenset({"sales_manager", "service_agent", "admin", "service"})
     }
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [("sales_rep", 403), ("sales_manager", 403), ("admin", 201), ("service", 201)],
+)
+async def test_only_admins_and_services_register_into_another_team(
+    signed_in: ClientFactory, role: str, status: int
+) -> None:
+    async with signed_in(role, subject="u1", team="north") as caller:
+        answer = await caller.post(CUSTOMERS, json={**ADA, "owner_id": "u1", "team": "south"})
+    assert answer.status_code == status, answer.text
+    if status == 201:
+        assert answer.json()["team"] == "south"

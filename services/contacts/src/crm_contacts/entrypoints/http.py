@@ -41,7 +41,7 @@ from crm_runtime.eventstore import (
 )
 from crm_runtime.guard import Caller, install_guard
 from crm_runtime.http import Problem, install_observability, install_problem_handlers
-from crm_runtime.policy import Ownership, masked
+from crm_runtime.policy import Forbidden, Ownership, Scope, masked
 
 Name = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(values.display_name)]
 UserId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w.@:-]+$")]
@@ -154,6 +154,9 @@ def _routes(service: ContactsService) -> APIRouter:
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> dict[str, Any]:
         owner = Ownership(owner_id=body.owner_id or caller.subject, team=body.team or caller.team)
+        widest = CONTACTS_POLICY.scope_of(caller, REGISTER)
+        if owner.team != caller.team and widest is not Scope.ANY:
+            raise Forbidden(caller, REGISTER, "only admins register customers into another team")
         CONTACTS_POLICY.authorise(caller, REGISTER, owner)
         command = RegisterCustomer(
             customer_id=deps.new_id("cus"),
