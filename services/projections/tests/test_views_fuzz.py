@@ -1,0 +1,94 @@
+"""Property-based fuzz of the views API: no 5xx, problems are problem+json, no leak when masked."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import tinymongo
+from customer_events import metadata, registered
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crm_contracts.contacts import CustomerOwnerAssigned
+from crm_projections.bootstrap import bootstrap
+from crm_projections.config import ProjectionsSettings
+from crm_projections.entrypoints.http import create_app
+from crm_runtime.auth import mint_token
+from crm_runtime.telemetry import build_tracer_provider
+
+PHONE = "+447700900123"
+EMAIL = "ada@example.com"
+ROLES = [
+    "sales_rep",
+    "sales_manager",
+    "service_agent",
+    "marketing",
+    "store_manager",
+    "admin",
+    "auditor",
+    "service",
+    "nobody",
+]
+MASKED = {"sales_rep", "marketing", "auditor"}
+
+paths = st.one_of(
+    st.just("/views/customers/cus_ada"),
+    st.text(min_size=0, max_size=40).map(lambda s: f"/views/customers/{quote(s, safe='')}"),
+    st.just("/views/access-log"),
+)
+queries = st.dictionaries(
+    st.sampled_from(["customer_id", "actor", "limit", "x"]),
+    st.one_of(st.text(max_size=30), st.integers(-10, 5000).map(str)),
+    max_size=3,
+)
+authorizations = st.one_of(
+    st.sampled_from(ROLES).map(lambda role: ("role", role)),
+    st.text(max_size=60).map(lambda raw: ("raw", raw)),
+)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    derandomize=True,
+)
+@given(path=paths, query=queries, auth=authorizations, method=st.sampled_from(["GET", "POST"]))
+def test_the_views_never_fail_and_never_leak_to_masked_roles(
+    tmp_path: Path, path: str, query: dict[str, str], auth: tuple[str, str], method: str
+) -> None:
+    asyncio.run(_exercise(tmp_path, path, query, auth, method))
+
+
+async def _exercise(
+    tmp_path: Path, path: str, query: dict[str, str], auth: tuple[str, str], method: str
+) -> None:
+    service = bootstrap(
+        ProjectionsSettings(embedded_backend="memory", data_dir=tmp_path),
+        document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
+        tracer_provider=build_tracer_provider("fuzz"),
+    )
+    first = registered("cus_ada", email=EMAIL, phone=PHONE)
+    owner = CustomerOwnerAssigned(customer_id="cus_ada", owner_id="u1", team="north")
+    await service.customer360.apply(metadata(first, "cus_ada", 1), first)
+    await service.customer360.apply(metadata(owner, "cus_ada", 2), owner)
+    kind, value = auth
+    headers: dict[str, Any] = {}
+    if kind == "role":
+        token = mint_token(service.settings, subject="u1", roles=[value], team="north")
+        headers["Authorization"] = f"Bearer {token}"
+    elif value.isascii() and value.isprintable():
+        headers["Authorization"] = value
+    transport = httpx.ASGITransport(app=create_app(service, consume=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://views") as http:
+        answer = await http.request(method, path, params=query, headers=headers)
+    await service.close()
+    assert answer.status_code < 500, answer.text
+    if answer.status_code >= 400:
+        assert answer.headers["content-type"] == "application/problem+json"
+    if kind == "role" and value in MASKED:
+        assert PHONE not in answer.text and EMAIL not in answer.text
