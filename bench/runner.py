@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
-from bench.broker import embedded_broker
 from bench.config import BenchConfig
 from bench.kafka_ceiling import KafkaCeiling, measure_kafka
 from bench.rebuild import RebuildResult, measure_rebuild
 from bench.store_ceiling import StoreCeiling, measure_store
 from bench.system_stage import SystemResult, measure_system
+from crm_stack.embedded_broker import embedded_broker
 
 T = TypeVar("T")
 

