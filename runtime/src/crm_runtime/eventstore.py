@@ -10,6 +10,7 @@ and rebuilds. See docs/adr/0001-event-store.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -100,6 +101,7 @@ class EventStore:
         await self._commits.create_index([("published", ASCENDING), ("position", ASCENDING)])
         await self._commits.create_index([("idempotency_key", ASCENDING)], unique=True)
         await self._commits.create_index([("correlation_id", ASCENDING)])
+        await self._commits.create_index([("traceparent", ASCENDING)])
 
     async def version_of(self, stream_id: str) -> int:
         head = await self._commits.find_one(
@@ -222,6 +224,20 @@ class EventStore:
     async def by_correlation(self, correlation_id: str) -> list[StoredEvent]:
         cursor = self._commits.find({"correlation_id": correlation_id}).sort("position", ASCENDING)
         return [event async for doc in cursor for event in _events_of(doc)]
+
+    async def correlations_of_trace(self, trace_id: str) -> list[str]:
+        """Correlation ids of the commits appended under the trace ``trace_id`` (32 hex digits).
+
+        A prefix match on the stored W3C traceparent (``00-<trace id>-...``), which
+        MongoDB answers from the traceparent index.
+        """
+        if not re.fullmatch(r"[0-9a-f]{32}", trace_id):
+            raise ValueError(f"a trace id is 32 lowercase hex digits, not {trace_id!r}")
+        cursor = self._commits.find(
+            {"traceparent": {"$regex": f"^00-{trace_id}-"}}, projection={"correlation_id": 1}
+        ).sort("position", ASCENDING)
+        found = [str(doc["correlation_id"]) async for doc in cursor]
+        return list(dict.fromkeys(found))
 
     async def _next_position(self) -> int:
         counter = await self._counters.find_one_and_update(

@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from opentelemetry import trace
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from crm_runtime.telemetry import current_trace_id
 
 PROBLEM_JSON = "application/problem+json"
+COMMAND_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 log = structlog.get_logger("crm.http")
 
 
@@ -57,7 +59,14 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
     trace_id = current_trace_id()
     if trace_id:
         body["trace_id"] = trace_id
-    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON)
+    response = JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON)
+    # Here as well as in ``install_observability``: a 500 is answered outside the middleware.
+    if trace_id:
+        response.headers["X-Trace-Id"] = trace_id
+    correlation_id = correlation_of(request)
+    if correlation_id:
+        response.headers["X-Correlation-Id"] = correlation_id
+    return response
 
 
 def install_problem_handlers(
@@ -109,7 +118,9 @@ def install_problem_handlers(
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error", path=request.url.path)
+        correlation_id = correlation_of(request)
+        ids = {"correlation_id": correlation_id} if correlation_id else {}
+        log.exception("unhandled error", path=request.url.path, **ids)
         return problem_response(
             Problem(500, "Internal error", "the request failed; quote the trace id to operations"),
             request,
@@ -151,11 +162,20 @@ def install_observability(app: FastAPI, registry: CollectorRegistry, service: st
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(service, request.method, path, str(response.status_code)).inc()
-        metrics.latency.labels(service, request.method, path).observe(time.perf_counter() - started)
+
+        def observed(status: int) -> None:
+            path = getattr(request.scope.get("route"), "path", "unmatched")
+            metrics.requests.labels(service, request.method, path, str(status)).inc()
+            metrics.latency.labels(service, request.method, path).observe(
+                time.perf_counter() - started
+            )
+
+        try:
+            response = await call_next(request)
+        except Exception:
+            observed(500)  # answered by the server-error handler, outside this middleware
+            raise
+        observed(response.status_code)
         trace_id = current_trace_id()
         if trace_id:
             response.headers["X-Trace-Id"] = trace_id
@@ -164,3 +184,50 @@ def install_observability(app: FastAPI, registry: CollectorRegistry, service: st
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def install_correlation(app: FastAPI, new_command_id: Callable[[], str]) -> None:
+    """Give every command (POST, PUT, PATCH, DELETE) its ids before anything else runs.
+
+    The command id is new; the correlation and causation ids come from the
+    ``X-Correlation-Id`` and ``X-Causation-Id`` request headers, or are the
+    command id when absent. Routes read them with ``command_ids(request)``.
+    Every answer to a command, refusals included, carries ``X-Correlation-Id``:
+    the id that ``crm trace`` finds the command's events by. Log lines written
+    while the command runs carry it as ``correlation_id``, and the server span
+    as ``crm.correlation_id``.
+    """
+
+    @app.middleware("http")
+    async def correlate(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.method not in COMMAND_METHODS:
+            return await call_next(request)
+        command_id = new_command_id()
+        correlation_id = (request.headers.get("x-correlation-id") or command_id)[:200]
+        request.state.command_id = command_id
+        request.state.correlation_id = correlation_id
+        request.state.causation_id = (request.headers.get("x-causation-id") or command_id)[:200]
+        trace.get_current_span().set_attribute("crm.correlation_id", correlation_id)
+        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+            response = await call_next(request)
+        response.headers["X-Correlation-Id"] = request.state.correlation_id
+        return response
+
+
+def command_ids(request: Request) -> tuple[str, str, str]:
+    """``(command id, correlation id, causation id)`` given by ``install_correlation``."""
+    state = request.state
+    return state.command_id, state.correlation_id, state.causation_id
+
+
+def answer_correlation(request: Request, correlation_id: str) -> None:
+    """Answer with another correlation id, e.g. the original one of a replayed command."""
+    request.state.correlation_id = correlation_id
+
+
+def correlation_of(request: Request) -> str | None:
+    """The correlation id this request's answer carries, if it is a command."""
+    correlation_id = (request.scope.get("state") or {}).get("correlation_id")
+    return str(correlation_id) if correlation_id else None

@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from crm_projections.entrypoints.cli import cli as projections
+from crm_stack.dead_letters import cli as dead_letters
 
 app = typer.Typer(help="The event-sourced CRM.", no_args_is_help=True)
 app.add_typer(projections, name="projections")
+app.add_typer(dead_letters, name="dead-letters")
 
 
 @app.command()
@@ -53,6 +55,37 @@ def token(
             lifetime=timedelta(minutes=minutes),
         )
     )
+
+
+@app.command()
+def trace(
+    correlation_id: Annotated[
+        str | None,
+        typer.Argument(
+            help="The correlation id: the X-Correlation-Id header of a command's answer, "
+            "or the ce_correlationid header of an event on Kafka."
+        ),
+    ] = None,
+    trace_id: Annotated[
+        str | None,
+        typer.Option(
+            "--trace-id",
+            help="Look up by trace instead: the X-Trace-Id header of any answer, or the "
+            "trace_id of a problem body or log line.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")] = False,
+) -> None:
+    """Print the causal chain of one correlation across every context's event store.
+
+    Roots are the commands; beneath each, the events it caused (time, context,
+    type, subject@sequence, actor, event id, trace id); events caused by events
+    nest under them. Exit code 1 when no event matches. Reads the stores that the
+    CRM_* variables name (the embedded store in CRM_DATA_DIR by default).
+    """
+    from crm_stack.trace import run
+
+    raise typer.Exit(run(correlation_id, trace_id, as_json))
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import structlog
+from aiokafka import TopicPartition
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter, Gauge
@@ -42,7 +43,28 @@ def register_subscribers(service: ProjectionsService) -> None:
         ["projection"],
         registry=service.metrics,
     ).labels("customer360")
+    consumer_lag = Gauge(
+        "crm_consumer_lag_events",
+        "Records of the partition after the one just handled (broker high watermark - 1 - offset).",
+        ["group", "topic", "partition"],
+        registry=service.metrics,
+    )
     attempts: dict[tuple[str, int, int], int] = {}
+
+    def observe_lag(message: KafkaMessage) -> None:
+        """Events behind on this partition, from the high watermark of the last fetch."""
+        highwater = getattr(message.consumer, "highwater", None)  # absent in TestKafkaBroker
+        record = message.raw_message
+        if highwater is None:
+            return
+        try:
+            end = highwater(TopicPartition(record.topic, record.partition))
+        except Exception:  # e.g. the partition was revoked meanwhile: a metric never fails a record
+            return
+        if end is not None:
+            consumer_lag.labels(settings.consumer_group, record.topic, str(record.partition)).set(
+                max(0, end - 1 - record.offset)
+            )
 
     async def dead_letter(message: KafkaMessage, reason: str) -> None:
         record = message.raw_message
@@ -76,6 +98,7 @@ def register_subscribers(service: ProjectionsService) -> None:
             metadata, event = cloudevents.decode(message.headers, message.body)
         except ContractViolation as violation:
             await dead_letter(message, f"contract violation: {violation}")
+            observe_lag(message)
             return
         if metadata.time.tzinfo is None:  # the contract's times are UTC; some senders omit "Z"
             metadata = metadata.model_copy(update={"time": metadata.time.replace(tzinfo=UTC)})
@@ -90,6 +113,7 @@ def register_subscribers(service: ProjectionsService) -> None:
                     message,
                     f"failed {settings.max_attempts} times: {type(error).__name__}: {error}",
                 )
+                observe_lag(message)
                 return
             log.warning("projection failed; will retry", error=str(error), attempt=attempts[where])
             await asyncio.sleep(min(0.1 * 2 ** attempts[where], 2.0))
@@ -97,3 +121,4 @@ def register_subscribers(service: ProjectionsService) -> None:
         attempts.pop(where, None)
         applied.labels("customer360", outcome.value).inc()
         lag_seconds.set(max(0.0, (datetime.now(UTC) - metadata.time).total_seconds()))
+        observe_lag(message)
