@@ -137,6 +137,8 @@ async def test_an_unexpected_error_is_a_500_with_its_trace_id_and_is_counted(
 
     assert [entry["event"] for entry in logs] == ["unhandled error"]
     assert answer.status_code == 500
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["cache-control"] == "no-store"
     assert answer.json()["trace_id"] == answer.headers["X-Trace-Id"]
     assert "the store went away" not in answer.text
     metrics = (await caller().get("/metrics")).text

@@ -22,20 +22,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_runtime.auth import Principal, TokenVerifier, Unauthenticated
-from crm_runtime.http import Problem, problem_response
+from crm_runtime.http import SECURITY_HEADERS, Problem, problem_response
 from crm_runtime.policy import Forbidden
 from crm_runtime.settings import RuntimeSettings
 
 log = structlog.get_logger("crm.security")
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-    "Cache-Control": "no-store",
-    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
-}
 
 
 class RateLimited(Exception):

@@ -23,6 +23,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from crm_runtime.telemetry import current_trace_id
 
 PROBLEM_JSON = "application/problem+json"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+}
+"""Sent on every answer by the guard's middleware, and on every problem (a 500 included)."""
 COMMAND_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 log = structlog.get_logger("crm.http")
 
@@ -66,6 +75,8 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
     correlation_id = correlation_of(request)
     if correlation_id:
         response.headers["X-Correlation-Id"] = correlation_id
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
 
 
