@@ -16,13 +16,24 @@ def test_health_says_which_components_are_unreachable() -> None:
         contacts_url=nowhere,
         contacts_relay_url=nowhere,
         projections_url=nowhere,
+        pipeline_url=nowhere,
+        pipeline_relay_url=nowhere,
+        pipeline_scheduler_url=nowhere,
     )
     with TestClient(create_gateway(settings)) as client:
         answer = client.get("/health")
     assert answer.status_code == 503
     body = answer.json()
     assert body["status"] == "unavailable"
-    assert set(body["failing"]) == {"contacts", "contacts-relay", "projections", "broker"}
+    assert set(body["failing"]) == {
+        "contacts",
+        "contacts-relay",
+        "pipeline",
+        "pipeline-relay",
+        "pipeline-scheduler",
+        "projections",
+        "broker",
+    }
     assert body["checks"]["store"] == "ok"
 
 

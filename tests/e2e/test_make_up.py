@@ -51,13 +51,17 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    ports = {name: free_port() for name in ("gateway", "contacts", "relay", "projections", "kafka")}
+    names = ("gateway", "contacts", "relay", "projections", "kafka")
+    ports = {name: free_port() for name in (*names, "pipeline", "pipeline-relay", "scheduler")}
     env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
     env.update(
         CRM_GATEWAY_PORT=str(ports["gateway"]),
         CRM_CONTACTS_PORT=str(ports["contacts"]),
         CRM_CONTACTS_RELAY_PORT=str(ports["relay"]),
         CRM_PROJECTIONS_PORT=str(ports["projections"]),
+        CRM_PIPELINE_PORT=str(ports["pipeline"]),
+        CRM_PIPELINE_RELAY_PORT=str(ports["pipeline-relay"]),
+        CRM_PIPELINE_SCHEDULER_PORT=str(ports["scheduler"]),
         CRM_EMBEDDED_KAFKA_PORT=str(ports["kafka"]),
         CRM_DATA_DIR=str(tmp_path_factory.mktemp("crm-data")),
     )
@@ -140,7 +144,16 @@ async def read_topic(bootstrap: str, subject: str, expected: int) -> list[Any]:
 def test_health_names_every_component(stack: dict[str, Any]) -> None:
     body = httpx.get(f"{stack['base']}/health").json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"contacts", "contacts-relay", "projections", "broker", "store"}
+    assert set(body["checks"]) == {
+        "contacts",
+        "contacts-relay",
+        "pipeline",
+        "pipeline-relay",
+        "pipeline-scheduler",
+        "projections",
+        "broker",
+        "store",
+    }
 
 
 def test_register_read_back_change_and_see_the_events(stack: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crm_contracts import cloudevents, contacts
+from crm_contracts import cloudevents, contacts, pipeline
 from crm_contracts.compat import breaking_changes
 from crm_contracts.envelope import EventMetadata
 from crm_contracts.registry import REGISTRY, DomainEvent
@@ -25,6 +25,10 @@ ASYNCAPI = ROOT / "asyncapi.json"
 
 TOPICS: dict[str, tuple[str, str]] = {
     contacts.TOPIC: ("crm.contacts.", "Customer master data events of the contacts context."),
+    pipeline.TOPIC: (
+        "crm.pipeline.",
+        "Sales pipeline events: leads, opportunities, quotes, orders and their receivables.",
+    ),
 }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.config import JsonDict
 
 Upcaster = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -23,7 +24,7 @@ class DomainEvent(BaseModel):
     schema_version: ClassVar[int]
 
 
-PERSONAL = {"x-personal": True}
+PERSONAL: JsonDict = {"x-personal": True}
 """``json_schema_extra`` of a field that holds personal data: encrypted at rest, erasable."""
 
 
@@ -96,7 +97,7 @@ REGISTRY = EventRegistry()
 
 def _load_all_contexts() -> None:
     # Importing each context's module registers its events with REGISTRY.
-    from crm_contracts import contacts  # noqa: F401
+    from crm_contracts import contacts, pipeline  # noqa: F401
 
 
 _load_all_contexts()

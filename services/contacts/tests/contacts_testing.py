@@ -18,6 +18,25 @@ MASKED_EMAIL = "a***@example.com"
 MASKED_PHONE = "******1820"  # ten digits, the last four shown
 ADA = {"name": NAME, "kind": "person", "email": EMAIL, "phone": PHONE}
 
+NEW_PROFILE: dict[str, Any] = {
+    "company": None,
+    "birthday": None,
+    "preferred_channel": None,
+    "contact_persons": [],
+    "addresses": {},
+    "consents": {},
+    "preferences": {},
+    "tags": [],
+    "lifecycle_stage": "prospect",
+    "purchases": 0,
+    "classification": None,
+    "segments": [],
+    "value_tier": None,
+    "merged_ids": [],
+    "data_quality": [],
+}
+"""What a customer view holds beyond the registration's details, right after registering."""
+
 ClientFactory = Callable[..., httpx.AsyncClient]
 """``signed_in(*roles, subject=..., team=...)`` or ``client(headers)`` of conftest.py."""
 

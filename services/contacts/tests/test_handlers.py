@@ -9,6 +9,7 @@ from itertools import count
 from typing import Any
 
 import pytest
+from contacts_testing import NEW_PROFILE
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -76,6 +77,7 @@ async def test_registering_appends_customer_registered_and_its_owner_with_their_
         "owner_id": "u1",
         "team": "north",
         "version": 2,
+        **NEW_PROFILE,
     }
     registered, owner_assigned = await service.store.load(ADA)
     metadata = {

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import tinymongo
+from contacts_testing import NEW_PROFILE
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -108,6 +109,7 @@ def test_registering_answers_the_new_customer_with_its_location_and_etag(api: Te
         "owner_id": "m1",
         "team": "north",
         "version": 2,
+        **NEW_PROFILE,
     }
 
 

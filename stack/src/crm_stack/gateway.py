@@ -42,14 +42,26 @@ class GatewaySettings(RuntimeSettings):
     contacts_url: str = Field(default="http://127.0.0.1:8101", alias="CRM_CONTACTS_URL")
     contacts_relay_url: str = Field(default="http://127.0.0.1:8111", alias="CRM_CONTACTS_RELAY_URL")
     projections_url: str = Field(default="http://127.0.0.1:8102", alias="CRM_PROJECTIONS_URL")
+    pipeline_url: str = Field(default="http://127.0.0.1:8103", alias="CRM_PIPELINE_URL")
+    pipeline_relay_url: str = Field(default="http://127.0.0.1:8113", alias="CRM_PIPELINE_RELAY_URL")
+    pipeline_scheduler_url: str = Field(
+        default="http://127.0.0.1:8123", alias="CRM_PIPELINE_SCHEDULER_URL"
+    )
 
     def routes(self) -> dict[str, str]:
-        return {"/contacts": self.contacts_url, "/views": self.projections_url}
+        return {
+            "/contacts": self.contacts_url,
+            "/pipeline": self.pipeline_url,
+            "/views": self.projections_url,
+        }
 
     def health_checks(self) -> dict[str, str]:
         return {
             "contacts": f"{self.contacts_url}/contacts/health",
             "contacts-relay": f"{self.contacts_relay_url}/health",
+            "pipeline": f"{self.pipeline_url}/pipeline/health",
+            "pipeline-relay": f"{self.pipeline_relay_url}/health",
+            "pipeline-scheduler": f"{self.pipeline_scheduler_url}/health",
             "projections": f"{self.projections_url}/views/health",
         }
 

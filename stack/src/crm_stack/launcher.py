@@ -63,6 +63,9 @@ class Stack:
             "contacts": int(env.get("CRM_CONTACTS_PORT", "8101")),
             "relay": int(env.get("CRM_CONTACTS_RELAY_PORT", "8111")),
             "projections": int(env.get("CRM_PROJECTIONS_PORT", "8102")),
+            "pipeline": int(env.get("CRM_PIPELINE_PORT", "8103")),
+            "pipeline-relay": int(env.get("CRM_PIPELINE_RELAY_PORT", "8113")),
+            "pipeline-scheduler": int(env.get("CRM_PIPELINE_SCHEDULER_PORT", "8123")),
             "kafka": int(env.get("CRM_EMBEDDED_KAFKA_PORT", "9092")),
         }
         data_dir = Path(env.get("CRM_DATA_DIR", ".crm-data")).resolve()
@@ -71,11 +74,17 @@ class Stack:
         env["CRM_CONTACTS_URL"] = f"http://127.0.0.1:{ports['contacts']}"
         env["CRM_CONTACTS_RELAY_URL"] = f"http://127.0.0.1:{ports['relay']}"
         env["CRM_PROJECTIONS_URL"] = f"http://127.0.0.1:{ports['projections']}"
+        env["CRM_PIPELINE_URL"] = f"http://127.0.0.1:{ports['pipeline']}"
+        env["CRM_PIPELINE_RELAY_URL"] = f"http://127.0.0.1:{ports['pipeline-relay']}"
+        env["CRM_PIPELINE_SCHEDULER_URL"] = f"http://127.0.0.1:{ports['pipeline-scheduler']}"
         for name, key in (
             ("gateway", "CRM_GATEWAY_PORT"),
             ("contacts", "CRM_CONTACTS_PORT"),
             ("relay", "CRM_CONTACTS_RELAY_PORT"),
             ("projections", "CRM_PROJECTIONS_PORT"),
+            ("pipeline", "CRM_PIPELINE_PORT"),
+            ("pipeline-relay", "CRM_PIPELINE_RELAY_PORT"),
+            ("pipeline-scheduler", "CRM_PIPELINE_SCHEDULER_PORT"),
         ):
             env[key] = str(ports[name])
         python = sys.executable
@@ -112,6 +121,27 @@ class Stack:
                 f"http://127.0.0.1:{r}",
                 f"http://127.0.0.1:{r}/health",
                 r,
+            ),
+            Process(
+                "pipeline",
+                [python, "-m", "crm_pipeline", "serve"],
+                f"http://127.0.0.1:{ports['pipeline']}",
+                f"http://127.0.0.1:{ports['pipeline']}/pipeline/health",
+                ports["pipeline"],
+            ),
+            Process(
+                "pipeline-relay",
+                [python, "-m", "crm_pipeline", "relay"],
+                f"http://127.0.0.1:{ports['pipeline-relay']}",
+                f"http://127.0.0.1:{ports['pipeline-relay']}/health",
+                ports["pipeline-relay"],
+            ),
+            Process(
+                "pipeline-scheduler",
+                [python, "-m", "crm_pipeline", "scheduler"],
+                f"http://127.0.0.1:{ports['pipeline-scheduler']}",
+                f"http://127.0.0.1:{ports['pipeline-scheduler']}/health",
+                ports["pipeline-scheduler"],
             ),
             Process(
                 "projections",
@@ -262,7 +292,7 @@ def run(console: Console | None = None) -> int:
     console.print(stack.table())
     console.print(
         "Entry: [bold]http://127.0.0.1:" + stack.env["CRM_GATEWAY_PORT"] + "[/]  "
-        "(/contacts/..., /views/..., /health)   logs: "
+        "(/contacts/..., /pipeline/..., /views/..., /health)   logs: "
         + str(stack.log_dir)
         + "\nCtrl-C stops everything.\n"
         "Get a token: [bold].venv/bin/crm token --role sales_rep --user u1 --team north[/]"

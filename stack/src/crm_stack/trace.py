@@ -26,6 +26,8 @@ from rich.tree import Tree
 
 from crm_contacts.config import ContactsSettings
 from crm_contracts.contacts import SOURCE as CONTACTS_SOURCE
+from crm_contracts.pipeline import SOURCE as PIPELINE_SOURCE
+from crm_pipeline.config import PipelineSettings
 from crm_runtime.documents import describe_store, open_document_client
 from crm_runtime.eventstore import EventStore, StoredEvent
 
@@ -52,6 +54,7 @@ class EventStoreSource:
 # Every context's event store; a new context adds its line here.
 SOURCES: tuple[EventStoreSource, ...] = (
     EventStoreSource("contacts", ContactsSettings, CONTACTS_SOURCE),
+    EventStoreSource("pipeline", PipelineSettings, PIPELINE_SOURCE),
 )
 
 

@@ -1,6 +1,9 @@
-"""Entry point: ``crm-contacts serve`` (HTTP API) or ``crm-contacts relay`` (outbox relay)."""
+"""Entry point: ``crm-contacts serve`` (HTTP API), ``relay`` (outbox relay), ``consume``
+(pipeline events) or ``rebuild-directory`` (the lookups, from the event store)."""
 
 from __future__ import annotations
+
+import asyncio
 
 import typer
 import uvicorn
@@ -47,6 +50,42 @@ def relay() -> None:
         log_config=None,
         timeout_graceful_shutdown=5,
     )
+
+
+@cli.command()
+def consume() -> None:
+    """Run the Kafka consumer of the pipeline's events (placed orders are purchases)."""
+    from crm_contacts.entrypoints.consumer import create_consumer_app
+
+    settings = ContactsSettings()
+    configure_logging(f"{SERVICE}-consumer", settings.log_level)
+    service = bootstrap(settings)
+    install_global(service.tracer_provider)
+    uvicorn.run(
+        create_consumer_app(service),
+        host=settings.http_host,
+        port=settings.consumer_health_port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@cli.command("rebuild-directory")
+def rebuild_directory() -> None:
+    """Fold the customer directory (owners, duplicates, search) again from the event store."""
+    settings = ContactsSettings()
+    configure_logging(SERVICE, settings.log_level)
+    service = bootstrap(settings)
+
+    async def rebuild() -> int:
+        await service.start()
+        try:
+            return await service.follower.rebuild()
+        finally:
+            await service.close()
+
+    commits = asyncio.run(rebuild())
+    typer.echo(f"customer directory rebuilt from {commits} commits")
 
 
 def main() -> None:

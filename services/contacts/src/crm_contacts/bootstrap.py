@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
+from crm_contacts.application.directory import CustomerDirectory
+from crm_contacts.application.follower import DirectoryFollower
 from crm_contacts.application.handlers import Dependencies
 from crm_contacts.config import ContactsSettings
 from crm_contracts.contacts import SOURCE
@@ -18,6 +21,7 @@ from crm_runtime.access_log import AccessLog
 from crm_runtime.auth import TokenVerifier
 from crm_runtime.documents import open_document_client
 from crm_runtime.eventstore import EventStore
+from crm_runtime.kafka import build_broker
 from crm_runtime.leases import Lease
 from crm_runtime.personal_data import SealedEvents
 from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
@@ -44,6 +48,9 @@ class ContactsService:
     metrics: CollectorRegistry
     access_log: AccessLog
     verifier: TokenVerifier
+    directory: CustomerDirectory
+    follower: DirectoryFollower
+    broker: KafkaBroker
 
     def relay_lease(self) -> Lease:
         return Lease(
@@ -57,6 +64,7 @@ class ContactsService:
     async def start(self) -> None:
         await self.store.create_indexes()
         await self.access_log.create_indexes()
+        await self.directory.create_indexes()
 
     async def close(self) -> None:
         await self.client.close()
@@ -70,12 +78,15 @@ def bootstrap(
     clock: Callable[[], datetime] = utc_now,
     id_factory: Callable[[str], str] = new_id,
     verifier: TokenVerifier | None = None,
+    broker: KafkaBroker | None = None,
 ) -> ContactsService:
     settings = settings or ContactsSettings()
     client = document_client or open_document_client(settings, app_name=SERVICE)
     provider = tracer_provider or build_tracer_provider(SERVICE)
-    store = EventStore(client[settings.database], source=SOURCE)
+    database = client[settings.database]
+    store = EventStore(database, source=SOURCE)
     vault = MongoKeyVault(client[settings.keys_database]["data_keys"])
+    directory = CustomerDirectory(database)
     deps = Dependencies(
         store=store,
         clock=clock,
@@ -83,14 +94,29 @@ def bootstrap(
         tracer=provider.get_tracer("crm.contacts"),
         sealed=SealedEvents(PersonalDataCipher(vault)),
         vault=vault,
+        directory=directory,
     )
-    return ContactsService(
+    service = ContactsService(
         settings=settings,
         client=client,
         store=store,
         deps=deps,
         tracer_provider=provider,
         metrics=CollectorRegistry(),
-        access_log=AccessLog(client[settings.database], clock),
+        access_log=AccessLog(database, clock),
         verifier=verifier or TokenVerifier(settings),
+        directory=directory,
+        follower=DirectoryFollower(
+            deps, database, grace_seconds=settings.directory_gap_grace_seconds
+        ),
+        broker=broker
+        or build_broker(
+            settings.kafka_bootstrap_servers,
+            tracer_provider=provider,
+            client_id=f"{SERVICE}-consumer",
+        ),
     )
+    from crm_contacts.entrypoints.consumer import register_subscribers
+
+    register_subscribers(service)
+    return service

@@ -1,0 +1,1 @@
+"""The pipeline bounded context: leads, opportunities, quotes, orders and receivables."""

@@ -1,0 +1,1 @@
+"""Use cases of the pipeline context: load, decide, append; the scheduled checks."""

@@ -1,0 +1,188 @@
+"""Receivable deadlines: a follower of the order streams that knows what falls due when.
+
+It reads the pipeline's event store in position order and keeps one row per
+order in ``receivable_deadlines``: owner, due date, when it becomes overdue and
+when the 48-hour check is due, the balance and what was already flagged.
+Every write is guarded by the stream sequence it brings the row to, and every
+value it writes is absolute (no increments), so applying a commit twice changes
+nothing; the position read so far is kept in a checkpoint document written
+after the rows (a crash in between re-applies a few commits, harmlessly).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from pymongo import ASCENDING
+
+from crm_contracts import REGISTRY
+from crm_contracts.pipeline import (
+    OrderPlaced,
+    OrderUnpaidAfter48Hours,
+    PaymentReceived,
+    ReceivableOpened,
+    ReceivableOverdue,
+    ReceivableSettled,
+)
+from crm_contracts.registry import DomainEvent
+from crm_pipeline.application.views import money
+from crm_pipeline.domain.order import UNPAID_AFTER
+from crm_runtime.documents import is_duplicate_key
+from crm_runtime.eventstore import Commit, EventStore
+
+ROWS = "receivable_deadlines"
+CHECKPOINTS = "checkpoints"
+CHECKPOINT = "receivable-deadlines"
+ORDER_EVENTS = frozenset(
+    model.event_type
+    for model in (
+        OrderPlaced,
+        ReceivableOpened,
+        PaymentReceived,
+        ReceivableSettled,
+        ReceivableOverdue,
+        OrderUnpaidAfter48Hours,
+    )
+)
+
+
+def overdue_from(due_date: date) -> datetime:
+    """The first moment a receivable due on ``due_date`` is overdue: the next UTC midnight."""
+    return datetime.combine(due_date + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+class ReceivableDeadlines:
+    def __init__(self, database: Any, store: EventStore) -> None:
+        self._rows = database[ROWS]
+        self._checkpoints = database[CHECKPOINTS]
+        self._store = store
+
+    async def create_indexes(self) -> None:
+        await self._rows.create_index(
+            [("open", ASCENDING), ("overdue_flagged", ASCENDING), ("overdue_from", ASCENDING)]
+        )
+        await self._rows.create_index(
+            [("paid_any", ASCENDING), ("unpaid_flagged", ASCENDING), ("unpaid_from", ASCENDING)]
+        )
+        await self._rows.create_index([("owner_id", ASCENDING), ("open", ASCENDING)])
+
+    async def position(self) -> int:
+        doc = await self._checkpoints.find_one({"_id": CHECKPOINT})
+        return int(doc["position"]) if doc else 0
+
+    async def lag(self) -> int:
+        """Commits appended to the store that the rows do not reflect yet (gaps included)."""
+        return max(await self._store.head_position() - await self.position(), 0)
+
+    async def catch_up(self, batch: int = 500) -> int:
+        """Apply every commit after the checkpoint; returns how many were read."""
+        start = await self.position()
+        last, read = start, 0
+        async for commit in self._store.read_all(start, batch=batch):
+            await self.apply(commit)
+            last, read = commit.position, read + 1
+            if read % batch == 0:
+                await self._save(last)
+        if last != start:
+            await self._save(last)
+        return read
+
+    async def apply(self, commit: Commit) -> None:
+        """Fold one commit into its order's row (idempotent; other streams are skipped)."""
+        events = [
+            REGISTRY.parse(stored.metadata.type, stored.metadata.schema_version, stored.data)
+            for stored in commit.events
+            if stored.metadata.type in ORDER_EVENTS
+        ]
+        if not events:
+            return
+        sequence = commit.events[-1].metadata.sequence
+        placed, changes = _row_changes(events)
+        changes["sequence"] = sequence
+        if placed is not None:
+            try:
+                await self._rows.insert_one({"_id": commit.stream_id, **placed, **changes})
+            except Exception as error:
+                if not is_duplicate_key(error):
+                    raise
+            return
+        await self._rows.update_one(
+            {"_id": commit.stream_id, "sequence": {"$lt": sequence}}, {"$set": changes}
+        )
+
+    async def overdue(self, now: datetime, limit: int) -> list[str]:
+        """Orders whose receivable is open past its due date and not yet flagged."""
+        cursor = (
+            self._rows.find(
+                {"open": True, "overdue_flagged": False, "overdue_from": {"$lte": now}},
+                projection={"_id": 1},
+            )
+            .sort("overdue_from", ASCENDING)
+            .limit(limit)
+        )
+        return [str(row["_id"]) async for row in cursor]
+
+    async def unpaid(self, now: datetime, limit: int) -> list[str]:
+        """Orders with no payment 48 hours after placing, not yet flagged."""
+        cursor = (
+            self._rows.find(
+                {"paid_any": False, "unpaid_flagged": False, "unpaid_from": {"$lte": now}},
+                projection={"_id": 1},
+            )
+            .sort("unpaid_from", ASCENDING)
+            .limit(limit)
+        )
+        return [str(row["_id"]) async for row in cursor]
+
+    async def row(self, order_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self._rows.find_one({"_id": order_id})
+        return found
+
+    async def _save(self, position: int) -> None:
+        try:
+            await self._checkpoints.insert_one({"_id": CHECKPOINT, "position": position})
+        except Exception as error:
+            if not is_duplicate_key(error):
+                raise
+            await self._checkpoints.update_one(
+                {"_id": CHECKPOINT, "position": {"$lt": position}},
+                {"$set": {"position": position}},
+            )
+
+
+def _row_changes(events: list[DomainEvent]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    placed: dict[str, Any] | None = None
+    changes: dict[str, Any] = {}
+    for event in events:
+        match event:
+            case OrderPlaced():
+                placed = {
+                    "customer_id": event.customer_id,
+                    "owner_id": event.owner_id,
+                    "team": event.team,
+                    "currency": event.currency,
+                    "placed_at": event.placed_at,
+                    "unpaid_from": event.placed_at + UNPAID_AFTER,
+                    "paid_any": False,
+                    "overdue_flagged": False,
+                    "unpaid_flagged": False,
+                }
+            case ReceivableOpened():
+                changes.update(
+                    balance=money(event.amount),
+                    open=event.amount > 0,
+                    due_date=event.due_date.isoformat(),
+                    overdue_from=overdue_from(event.due_date),
+                )
+            case PaymentReceived():
+                changes.update(
+                    balance=money(event.balance_after), open=event.balance_after > 0, paid_any=True
+                )
+            case ReceivableSettled():
+                changes["open"] = False
+            case ReceivableOverdue():
+                changes["overdue_flagged"] = True
+            case OrderUnpaidAfter48Hours():
+                changes["unpaid_flagged"] = True
+    return placed, changes

@@ -1,0 +1,1 @@
+"""The pipeline domain: pure decide/evolve code per aggregate, no I/O."""

@@ -1,0 +1,1 @@
+"""Entry points: the HTTP API, the outbox relay and the scheduler processes."""
