@@ -86,7 +86,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             pass
         time.sleep(0.3)
     else:
-        process.kill()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
         pytest.fail("the stack did not become healthy within 90 s")
     info = {
         "process": process,
@@ -97,8 +98,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     }
     yield info
     if process.poll() is None:
-        process.kill()
-        process.wait()
+        # SIGTERM lets `crm up` stop its children; SIGKILL would orphan them.
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def token(env: dict[str, str], role: str, user: str, team: str) -> str:

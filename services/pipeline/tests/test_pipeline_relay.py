@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from crm_contracts import cloudevents
 from crm_contracts.pipeline import TOPIC
-from crm_pipeline.bootstrap import PipelineService
+from crm_pipeline.bootstrap import PipelineService, bootstrap
 from crm_pipeline.config import PipelineSettings
 from crm_pipeline.entrypoints.relay import create_relay_app
 from crm_runtime.eventstore import StoredEvent
@@ -83,17 +82,17 @@ def test_the_pipeline_has_a_topic_and_ports_of_its_own() -> None:
 
 @pytest.mark.integration
 async def test_the_relay_process_publishes_the_pipeline_to_kafka(
-    embedded_kafka: str, service: PipelineService, signed_in: ClientFactory, tmp_path: Path
+    embedded_kafka: str, service: PipelineService, signed_in: ClientFactory, store_client: Any
 ) -> None:
     """The relay app's lifespan over the embedded broker, read back with a plain aiokafka client."""
     rep = signed_in("sales_rep")
     lead = await capture(rep)
     await rep.post(f"/pipeline/leads/{lead['id']}/disqualification", json={"reason": "spam"})
     topic = f"test.pipeline.{uuid.uuid4().hex[:8]}"
-    service.settings = service.settings.model_copy(
+    settings = service.settings.model_copy(
         update={"kafka_bootstrap_servers": embedded_kafka, "topic": topic}
     )
-    relay = create_relay_app(service)
+    relay = create_relay_app(bootstrap(settings, document_client=store_client))  # its own process
     async with relay.router.lifespan_context(relay):
         records = await consume(embedded_kafka, topic, expected=2)
         transport = httpx.ASGITransport(app=relay)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -31,7 +32,7 @@ from crm_pipeline.domain import values
 LIMIT = Decimal("1e15")
 
 
-def _exact_number(places: int, what: str, example: str) -> Any:
+def _exact_number(places: int, what: str, example: str) -> Callable[[object], Decimal]:
     pattern = re.compile(rf"[0-9]{{1,15}}(\.[0-9]{{1,{places}}})?")
     unit = Decimal(1).scaleb(-places)
     advice = f'send {what} as a string such as "{example}" (at most {places} decimal places)'
@@ -52,16 +53,25 @@ def _exact_number(places: int, what: str, example: str) -> Any:
             raise ValueError(f"{what} has more than {places} decimal places; {advice}")
         return exact
 
-    schema = {
-        "anyOf": [{"type": "string", "pattern": f"^{pattern.pattern}$"}, {"type": "number"}],
-        "examples": [example],
-    }
-    return Annotated[Decimal, BeforeValidator(parse), WithJsonSchema(schema)]
+    return parse
 
 
-Amount = _exact_number(2, "amounts", "1250.00")
-Quantity = _exact_number(3, "quantities", "2.5")
-Percent = _exact_number(2, "percentages", "12.5")
+def _number_schema(places: int, example: str) -> WithJsonSchema:
+    text = {"type": "string", "pattern": rf"^[0-9]{{1,15}}(\.[0-9]{{1,{places}}})?$"}
+    return WithJsonSchema({"anyOf": [text, {"type": "number"}], "examples": [example]})
+
+
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_exact_number(2, "amounts", "1250.00")),
+    _number_schema(2, "1250.00"),
+]
+Quantity = Annotated[
+    Decimal, BeforeValidator(_exact_number(3, "quantities", "2.5")), _number_schema(3, "2.5")
+]
+Percent = Annotated[
+    Decimal, BeforeValidator(_exact_number(2, "percentages", "12.5")), _number_schema(2, "12.5")
+]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
 Reference = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w.@:-]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=1000)]
