@@ -73,7 +73,7 @@ ENV PATH=/app/.venv/bin:${PATH} \
 
 WORKDIR /app
 USER 10001:10001
-EXPOSE 8000 8101 8102 8111
+EXPOSE 8000 8101 8102 8103 8111 8113 8121 8123
 
 ENTRYPOINT ["/app/.venv/bin/python", "-m"]
 CMD ["crm_stack.cli", "--help"]

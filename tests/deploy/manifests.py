@@ -14,8 +14,10 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import opentelemetry.environment_variables
 import opentelemetry.sdk.environment_variables
@@ -23,9 +25,11 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from crm_contacts.config import ContactsSettings
+from crm_pipeline.config import PipelineSettings
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.settings import RuntimeSettings
 from crm_stack.gateway import GatewaySettings
+from crm_stack.launcher import Stack
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -41,6 +45,7 @@ Doc = dict[str, Any]
 # settings class that process builds from its environment.
 SETTINGS_BY_MODULE: dict[str, type[RuntimeSettings]] = {
     "crm_contacts": ContactsSettings,
+    "crm_pipeline": PipelineSettings,
     "crm_projections": ProjectionsSettings,
     "crm_stack.cli": ProjectionsSettings,  # `crm projections rebuild` reads ProjectionsSettings
     "crm_stack.gateway": GatewaySettings,
@@ -67,6 +72,70 @@ def settings_env_names(cls: type[BaseSettings]) -> frozenset[str]:
 
 def settings_for(module: str) -> type[RuntimeSettings]:
     return SETTINGS_BY_MODULE[module]
+
+
+@dataclass(frozen=True)
+class Process:
+    """A long-running component: its name (the Deployment, Service and Compose service), what
+    it runs (``python -m <args>``), the settings field of the port it listens on, and the path
+    of its health endpoint."""
+
+    name: str
+    args: tuple[str, ...]
+    port_field: str
+    health_path: str
+
+    @property
+    def settings(self) -> type[RuntimeSettings]:
+        return settings_for(self.args[0])
+
+    @property
+    def default_port(self) -> int:
+        return int(self.settings.model_fields[self.port_field].default)
+
+
+# Long-running processes the gateway does not check (GatewaySettings.health_checks() names
+# the others) and `crm up` does not start; each deployed all the same.
+UNCHECKED_PROCESSES = (
+    Process("contacts-consumer", ("crm_contacts", "consume"), "consumer_health_port", "/health"),
+)
+
+# The rebuild of the read models: a Job on demand, not a long-running process.
+REBUILD_ARGS = ("crm_stack.cli", "projections", "rebuild")
+
+
+def _port_field(cls: type[RuntimeSettings], port: int | None) -> str:
+    """The settings field whose default is ``port`` (the process listens there)."""
+    (field,) = [
+        name
+        for name, info in cls.model_fields.items()
+        if name.endswith("port") and info.default == port
+    ]
+    return field
+
+
+def _processes() -> dict[str, Process]:
+    """Every component that runs all the time, read from the code: the gateway's health
+    checks name them and give their health paths and default ports (the defaults are those
+    of the settings classes), `crm up` (crm_stack.launcher) gives each name's command."""
+    checks = GatewaySettings.model_construct().health_checks()  # defaults, no environment
+    commands = {p.name: tuple(p.argv[2:]) for p in Stack.plan({}).processes}  # [python, -m]
+    found = {p.name: p for p in UNCHECKED_PROCESSES}
+    for name, url in checks.items():
+        args = commands[name]
+        parts = urlsplit(url)
+        found[name] = Process(name, args, _port_field(settings_for(args[0]), parts.port), parts.path)
+    return found
+
+
+PROCESSES: dict[str, Process] = _processes()
+
+
+def routed_processes() -> set[str]:
+    """The processes the gateway (and so the Ingress) routes requests to: the APIs."""
+    routes = GatewaySettings.model_construct().routes()
+    ports = {urlsplit(url).port for url in routes.values()}
+    return {name for name, p in PROCESSES.items() if p.default_port in ports}
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -185,6 +254,22 @@ def secret_env(container: Doc) -> dict[str, tuple[str, str]]:
         for entry in container.get("env", [])
         if "secretKeyRef" in entry.get("valueFrom", {})
     }
+
+
+def selects(selector: Doc, labels: dict[str, str]) -> bool:
+    """Whether a Kubernetes label selector (matchLabels and matchExpressions) selects labels."""
+    if not set(selector) <= {"matchLabels", "matchExpressions"}:
+        selector = {"matchLabels": selector}  # a Service's selector: plain labels
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator = expression["key"], expression["operator"]
+        present = key in labels
+        inside = present and labels[key] in expression.get("values", [])
+        matched = {"In": inside, "NotIn": not inside, "Exists": present, "DoesNotExist": not present}
+        if not matched[operator]:
+            return False
+    return True
 
 
 def walk(value: Any) -> Iterator[Any]:

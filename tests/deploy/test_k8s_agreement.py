@@ -18,11 +18,14 @@ import pytest
 import typer
 
 from crm_contacts.config import ContactsSettings
+from crm_pipeline.config import PipelineSettings
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.settings import RuntimeSettings
 from crm_stack.gateway import GatewaySettings
 from tests.deploy.manifests import (
     OTEL_NAMES,
+    PROCESSES,
+    REBUILD_ARGS,
     SETTINGS_BY_MODULE,
     Doc,
     base,
@@ -40,6 +43,7 @@ from tests.support import free_port
 # The command-line apps behind `python -m <module>`.
 CLI_APPS = {
     "crm_contacts": "crm_contacts.__main__:cli",
+    "crm_pipeline": "crm_pipeline.__main__:cli",
     "crm_projections": "crm_projections.__main__:cli",
     "crm_stack.cli": "crm_stack.cli:app",
 }
@@ -56,16 +60,31 @@ def _command(module: str, args: list[str]) -> Any:
     return command
 
 
-# Each long-running component: the gateway's name for it (GatewaySettings.health_checks()
-# is the code's own list of health endpoints) and the settings field of its port.
-LISTENERS = {
-    ("crm_contacts", "serve"): ("contacts", "http_port"),
-    ("crm_contacts", "relay"): ("contacts-relay", "relay_health_port"),
-    ("crm_projections", "serve"): ("projections", "http_port"),
-}
+def _app_factories(module: str) -> tuple[Callable[..., Any], dict[str, Callable[..., Any]]]:
+    """A module's bootstrap and the app factory behind each of its long-running commands."""
+    if module == "crm_contacts":
+        from crm_contacts.bootstrap import bootstrap as contacts
+        from crm_contacts.entrypoints.consumer import create_consumer_app
+        from crm_contacts.entrypoints.http import create_app as contacts_app
+        from crm_contacts.entrypoints.relay import create_relay_app
+
+        apps = {"serve": contacts_app, "relay": create_relay_app, "consume": create_consumer_app}
+        return contacts, apps
+    if module == "crm_pipeline":
+        from crm_pipeline.bootstrap import bootstrap as pipeline
+        from crm_pipeline.entrypoints.http import create_app as pipeline_app
+        from crm_pipeline.entrypoints.relay import create_relay_app as pipeline_relay_app
+        from crm_pipeline.entrypoints.scheduler import create_scheduler_app
+
+        apps = {"serve": pipeline_app, "relay": pipeline_relay_app}
+        return pipeline, {**apps, "scheduler": create_scheduler_app}
+    from crm_projections.bootstrap import bootstrap as projections
+    from crm_projections.entrypoints.http import create_app as projections_app
+
+    return projections, {"serve": projections_app}
 
 
-def _health_status(args: list[str], path: str, data_dir: Path) -> int:
+def _health_status(args: tuple[str, ...], path: str, data_dir: Path) -> int:
     """GET ``path`` without a token from the app that ``args`` serves, built by the service's
     own factories (its lifespan not run, so no broker or store is needed). A probe gets no
     token, so the answer must be the endpoint's own (200, or 503 when a dependency is down),
@@ -73,25 +92,13 @@ def _health_status(args: list[str], path: str, data_dir: Path) -> int:
     from fastapi.testclient import TestClient
 
     nowhere = f"127.0.0.1:{free_port()}"  # refused at once: the broker check fails fast
-    if args[0] == "crm_contacts":
-        from crm_contacts.bootstrap import bootstrap as contacts
-        from crm_contacts.entrypoints.http import create_app as contacts_app
-        from crm_contacts.entrypoints.relay import create_relay_app
-
-        settings = ContactsSettings(
-            embedded_backend="memory", data_dir=data_dir, kafka_bootstrap_servers=nowhere
-        )
-        service: Any = contacts(settings)
-        app = contacts_app(service) if args[1] == "serve" else create_relay_app(service)
-    else:
-        from crm_projections.bootstrap import bootstrap as projections
-        from crm_projections.entrypoints.http import create_app as projections_app
-
-        settings = ProjectionsSettings(
-            embedded_backend="memory", data_dir=data_dir, kafka_bootstrap_servers=nowhere
-        )
-        service = projections(settings)
-        app = projections_app(service)
+    module, command = args
+    bootstrap, apps = _app_factories(module)
+    settings = settings_for(module)(
+        embedded_backend="memory", data_dir=data_dir, kafka_bootstrap_servers=nowhere
+    )
+    service = bootstrap(settings)
+    app = apps[command](service)
     try:
         return TestClient(app).get(path).status_code
     finally:
@@ -107,29 +114,30 @@ def test_containers_run_commands_the_code_has() -> None:
             assert importlib.util.find_spec(module) is not None, module
             _command(module, args)
             seen.add(tuple(container["args"]))
-    assert seen == {
-        ("crm_contacts", "serve"),
-        ("crm_contacts", "relay"),
-        ("crm_projections", "serve"),
-        ("crm_stack.cli", "projections", "rebuild"),
-    }, "the gateway is not deployed on Kubernetes: the Ingress routes"
+        if workload["kind"] == "Deployment":
+            (container,) = containers(workload)
+            process = PROCESSES[workload["metadata"]["name"]]
+            assert tuple(container["args"]) == process.args, process.name
+    # every process the gateway checks (and the consumer it does not), and the rebuild; not
+    # the gateway: on Kubernetes the Ingress routes
+    assert seen == {p.args for p in PROCESSES.values()} | {REBUILD_ARGS}
 
 
 def test_ports_and_probes_are_the_services_own(
     docs: tuple[Doc, ...], settings_from: Callable[..., Any], tmp_path: Path
 ) -> None:
+    assert {d["metadata"]["name"] for d in of_kind(docs, "Deployment")} == set(PROCESSES)
     for deployment in of_kind(docs, "Deployment"):
         (container,) = containers(deployment)
-        args = container["args"]
-        where = f"Deployment/{deployment['metadata']['name']}"
-        settings = settings_from(settings_for(args[0]), effective_env(docs, container))
-        check_name, port_field = LISTENERS[tuple(args)]
-        host, port = settings.http_host, getattr(settings, port_field)
-        health = urlsplit(settings_from(GatewaySettings, {}).health_checks()[check_name]).path
+        process = PROCESSES[deployment["metadata"]["name"]]
+        where = f"Deployment/{process.name}"
+        settings = settings_from(process.settings, effective_env(docs, container))
+        host, port = settings.http_host, getattr(settings, process.port_field)
+        health = process.health_path
         assert host not in {"127.0.0.1", "localhost", "::1"}, f"{where} listens on {host}"
         (declared,) = container["ports"]
         assert (declared["name"], declared["containerPort"]) == ("http", port), where
-        status = _health_status(args, health, tmp_path)
+        status = _health_status(process.args, health, tmp_path)
         assert status in {200, 503}, f"{where}: GET {health} without a token answers {status}"
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             get = container[probe]["httpGet"]
@@ -164,7 +172,11 @@ def test_settings_env_names_follow_pydantic_settings(settings_from: Callable[...
         ContactsSettings, {"CRM_CONTACTS_PORT": "9101", "CRM_HTTP_PORT": "9999"}
     )
     assert settings.http_port == 9101
-    assert set(SETTINGS_BY_MODULE.values()) >= {ContactsSettings, ProjectionsSettings}
+    assert set(SETTINGS_BY_MODULE.values()) >= {
+        ContactsSettings,
+        PipelineSettings,
+        ProjectionsSettings,
+    }
     assert all(issubclass(cls, RuntimeSettings) for cls in SETTINGS_BY_MODULE.values())
 
 
@@ -185,26 +197,61 @@ def test_the_ingress_routes_as_the_gateway_does(
             assert port["port"] == urlsplit(url).port, f"{prefix} goes to the wrong service"
 
 
+# The processes that consume Kafka topics in a consumer group: every *_topic setting of their
+# settings class but the dead-letter topic they write to.
+KAFKA_CONSUMERS = {("crm_contacts", "consume"), ("crm_projections", "serve")}
+
+
+def _topic_settings(settings: RuntimeSettings) -> dict[str, str]:
+    return {
+        name: getattr(settings, name)
+        for name in type(settings).model_fields
+        if name == "topic" or name.endswith("_topic")
+    }
+
+
 def test_kafka_topics_are_the_topics_the_code_uses(
     docs: tuple[Doc, ...], settings_from: Callable[..., Any]
 ) -> None:
-    contacts = settings_from(ContactsSettings, {})
-    projections = settings_from(ProjectionsSettings, {})
-    assert projections.contacts_topic == contacts.topic
+    """Every topic a settings class names is declared (and nothing else); each producer's
+    topic has at least the partitions it would create; no consumer group has more replicas
+    than a topic it reads has partitions."""
     topics = {t["spec"]["topicName"]: t["spec"] for t in of_kind(docs, "KafkaTopic")}
-    assert set(topics) == {contacts.topic, projections.dead_letter_topic}
-    events = topics[contacts.topic]
-    assert events["partitions"] >= contacts.topic_partitions
-    consumers = named(docs, "HorizontalPodAutoscaler", "projections")["spec"]["maxReplicas"]
-    assert consumers <= events["partitions"], "replicas beyond the partitions would sit idle"
+    used = set()
+    for cls in set(SETTINGS_BY_MODULE.values()):
+        settings = settings_from(cls, {})
+        used |= set(_topic_settings(settings).values())
+        if "topic_partitions" in type(settings).model_fields:  # the topic it publishes
+            assert topics[settings.topic]["partitions"] >= settings.topic_partitions, cls
+    assert set(topics) == used
+    replicas = {d["metadata"]["name"]: d["spec"].get("replicas") for d in workloads(docs)}
+    for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
+        replicas[hpa["spec"]["scaleTargetRef"]["name"]] = hpa["spec"]["maxReplicas"]
+    consumers = [p for p in PROCESSES.values() if p.args in KAFKA_CONSUMERS]
+    assert len(consumers) == len(KAFKA_CONSUMERS)
+    for process in consumers:
+        settings = settings_from(process.settings, {})
+        read = {
+            topic
+            for name, topic in _topic_settings(settings).items()
+            if name not in {"topic", "dead_letter_topic"}
+        }
+        assert read, process.name
+        for topic in read:
+            assert replicas[process.name] <= topics[topic]["partitions"], (
+                f"{process.name}: replicas beyond the partitions of {topic} would sit idle"
+            )
 
 
 @pytest.mark.usefixtures("renderer")
-def test_the_rebuild_job_reads_the_contacts_history_from_a_secret() -> None:
+def test_the_rebuild_job_reads_the_histories_from_secrets() -> None:
+    """Every event store the rebuild reads (a *_MONGODB_URL setting of the projections) is
+    reached with credentials from a Secret."""
     (job,) = of_kind(base(), "CronJob")
     assert job["spec"]["suspend"] is True, "a rebuild runs on demand only"
     (container,) = pod_template(job)["spec"]["containers"]
     env = {e["name"]: e for e in container["env"]}
-    for name in ("CRM_MONGODB_URL", "CRM_CONTACTS_MONGODB_URL"):
-        assert "secretKeyRef" in env[name]["valueFrom"], name
-    assert "CRM_CONTACTS_MONGODB_URL" in settings_env_names(ProjectionsSettings)
+    stores = {n for n in settings_env_names(ProjectionsSettings) if n.endswith("MONGODB_URL")}
+    assert {"CRM_MONGODB_URL", "CRM_CONTACTS_MONGODB_URL"} <= stores
+    for name in stores:
+        assert name in env and "secretKeyRef" in env[name]["valueFrom"], name

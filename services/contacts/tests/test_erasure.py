@@ -16,7 +16,27 @@ from crm_contacts.domain.customer import Erased
 CONTACTS_DATABASE = "crm_contacts"
 NEW_EMAIL = "countess@example.org"
 NEW_PHONE = "+41446681800"
-PLAINTEXT = (NAME, EMAIL, PHONE, PHONE.removeprefix("+"), NEW_EMAIL, NEW_PHONE, "Lovelace")
+PROFILE = {
+    "company": "Analytical Engines",
+    "birthday": "1985-12-10",
+    "street": "12 Marylebone Road",
+    "postal_code": "NW1 5LR",
+    "city": "Marylebone",
+    "preference": "mild, no coriander",
+    "summary": "Showed the difference engine",
+    "notes": "Prefers Tuesday mornings",
+}
+PLAINTEXT = (
+    NAME,
+    EMAIL,
+    PHONE,
+    PHONE.removeprefix("+"),
+    NEW_EMAIL,
+    NEW_PHONE,
+    "Lovelace",
+    *PROFILE.values(),
+)
+VERSION_ERASED = 6
 
 
 @pytest.fixture
@@ -40,6 +60,36 @@ async def ada(signed_in: ClientFactory, admin: httpx.AsyncClient) -> str:
     assert changed.json()["version"] == 5
     assert (await admin.get(location)).status_code == 200  # an access-log entry
     return str(customer["id"])
+
+
+@pytest.fixture
+async def ada_in_full(signed_in: ClientFactory, ada: str) -> str:
+    """Ada with every other personal field filled in as well."""
+    await fill_in_the_profile(signed_in("sales_manager", subject="m1", team="north"), ada)
+    return ada
+
+
+async def fill_in_the_profile(manager: httpx.AsyncClient, customer_id: str) -> None:
+    """Every other personal field: company, birthday, address, preference, an interaction."""
+    location = f"{CUSTOMERS}/{customer_id}"
+    address = {
+        "street": PROFILE["street"],
+        "city": PROFILE["city"],
+        "postal_code": PROFILE["postal_code"],
+        "country": "GB",
+    }
+    interaction = {"kind": "visit", "summary": PROFILE["summary"], "notes": PROFILE["notes"]}
+    for answer in [
+        await manager.patch(
+            location,
+            json={"company": PROFILE["company"], "birthday": PROFILE["birthday"]},
+            headers={"Idempotency-Key": "profile"},
+        ),
+        await manager.put(f"{location}/addresses/billing", json=address),
+        await manager.put(f"{location}/preferences/spice", json={"text": PROFILE["preference"]}),
+        await manager.post(f"{location}/interactions", json=interaction),
+    ]:
+        assert answer.status_code in (200, 201), answer.text
 
 
 async def every_document(service: ContactsService) -> list[str]:
@@ -68,9 +118,13 @@ def outside_the_directory(documents: list[str]) -> list[str]:
 
 
 async def test_personal_data_is_sealed_at_rest_before_any_erasure(
-    service: ContactsService, ada: str
+    service: ContactsService, ada_in_full: str
 ) -> None:
-    documents = outside_the_directory(await every_document(service))
+    everything = await every_document(service)
+    documents = outside_the_directory(everything)
+    assert [doc.split(":")[0] for doc in with_plaintext(everything)] == [
+        f"{CONTACTS_DATABASE}.customer_directory"  # the one plaintext lookup, by design
+    ]
     assert any(doc.startswith(f"{service.settings.database}.commits:") for doc in documents)
     assert any(doc.startswith(f"{service.settings.keys_database}.data_keys:") for doc in documents)
     assert any(doc.startswith(f"{service.settings.database}.access_log:") for doc in documents)
@@ -84,8 +138,8 @@ async def test_an_admin_erases_a_customer(
     answer = await erase(admin, ada, request_reference="dsr-2026-0042")
 
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"id": ada, "erased": True, "version": 6}
-    assert answer.headers["etag"] == '"6"'
+    assert answer.json() == {"id": ada, "erased": True, "version": VERSION_ERASED}
+    assert answer.headers["etag"] == f'"{VERSION_ERASED}"'
     erased = (await service.store.load(ada))[-1]
     assert (erased.metadata.type, erased.metadata.actor) == (
         "crm.contacts.CustomerErased",
@@ -95,9 +149,10 @@ async def test_an_admin_erases_a_customer(
 
 
 async def test_after_erasure_no_plaintext_is_left_in_any_document(
-    admin: httpx.AsyncClient, service: ContactsService, ada: str
+    admin: httpx.AsyncClient, service: ContactsService, ada_in_full: str
 ) -> None:
-    await erase(admin, ada)
+    answer = await erase(admin, ada_in_full)
+    assert answer.json()["version"] == VERSION_ERASED + 5  # the profile added five events
 
     documents = await every_document(service)
     assert with_plaintext(documents) == []
@@ -116,7 +171,7 @@ async def test_the_history_stays_and_replays_as_erased(
     after = await service.store.load(ada)
     assert [event.metadata.type for event in after] == [*before, "crm.contacts.CustomerErased"]
     assert await handlers.load_state(service.deps, ada) == Erased(
-        customer_id=ada, version=6, owner_id="m1", team="north"
+        customer_id=ada, version=VERSION_ERASED, owner_id="m1", team="north"
     )
     registered = await service.deps.sealed.reveal(after[0])
     assert (registered.data["name"], registered.data["email"], registered.data["phone"]) == (
@@ -150,7 +205,7 @@ async def test_erasing_again_changes_nothing(
 
     assert (again.status_code, again.json()) == (200, first.json())
     assert await service.store.head_position() == head
-    assert len(await service.store.load(ada)) == 6
+    assert len(await service.store.load(ada)) == VERSION_ERASED
 
 
 async def test_a_replayed_change_after_erasure_answers_placeholders_not_the_data(
@@ -218,3 +273,32 @@ async def test_an_erasure_request_that_could_carry_personal_data_is_refused(
 
     problem(answer, 422, "urn:crm:problem:validation")
     assert not await service.deps.vault.is_destroyed(ada)
+
+
+async def test_erasing_a_survivor_erases_its_merged_duplicate_and_a_companys_contact_persons(
+    admin: httpx.AsyncClient, signed_in: ClientFactory, service: ContactsService
+) -> None:
+    manager = signed_in("sales_manager", subject="m1", team="north")
+    ids = []
+    for name, email in [("Analytical Engines Ltd", EMAIL), ("Analytical Engines", NEW_EMAIL)]:
+        created = await manager.post(
+            CUSTOMERS, json={"name": name, "kind": "company", "email": email}
+        )
+        ids.append(created.json()["id"])
+        person = {"name": NAME, "email": EMAIL, "phone": PHONE, "role": PROFILE["notes"]}
+        await manager.post(f"{CUSTOMERS}/{ids[-1]}/contact-persons", json=person)
+    survivor, duplicate = ids
+    merged = await manager.post(f"{CUSTOMERS}/{survivor}/merge", json={"merged_id": duplicate})
+    assert merged.status_code == 200, merged.text
+
+    answer = await erase(admin, duplicate)  # either id erases the one data subject
+
+    assert answer.status_code == 200, answer.text
+    for customer_id in (survivor, duplicate):
+        assert await service.deps.vault.is_destroyed(customer_id)
+        events = await service.store.load(customer_id)
+        assert events[-1].metadata.type == "crm.contacts.CustomerErased"
+    secrets = (*PLAINTEXT, "Analytical Engines")
+    leaks = [doc for doc in await every_document(service) if any(s in doc for s in secrets)]
+    assert leaks == []
+    problem(await admin.get(f"{CUSTOMERS}/{duplicate}"), 410, "urn:crm:problem:erased")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from crm_contacts.domain import values
 from crm_contacts.domain.values import (
     InvalidContactDetail,
     display_name,
@@ -117,3 +120,80 @@ def test_a_berlin_number_in_e164_is_its_own_e164(number: str) -> None:
     written = phone_number(number)
     assert written == number.replace(" ", "")
     assert phone_number(written) == written
+
+
+# --- addresses, tags, segments, preferences, names -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("GB", "GB"), ("gb", "GB"), (" de ", "DE"), ("AQ", "AQ")],
+)
+def test_a_country_is_an_iso_3166_alpha_2_code(given: str, expected: str) -> None:
+    assert values.country_code(given) == expected
+
+
+@pytest.mark.parametrize("given", ["UK", "XK", "EU", "DEU", "", "G"])
+def test_a_code_that_is_not_an_assigned_country_is_refused(given: str) -> None:
+    with pytest.raises(values.InvalidContactDetail, match="country"):
+        values.country_code(given)
+
+
+def test_there_are_249_assigned_country_codes() -> None:
+    assert len(values.COUNTRY_CODES) == 249
+
+
+@pytest.mark.parametrize(
+    ("function", "given", "expected"),
+    [
+        (values.tag, "VIP", "vip"),
+        (values.tag, " Trade  Fair 2026 ", "trade-fair-2026"),
+        (values.tag, "region:north", "region:north"),
+        (values.segment, "Need:Training", "need:training"),
+        (values.segment, "service:high touch", "service:high touch"),
+        (values.preference_key, "Room", "room"),
+        (values.preference_key, "breakfast choice", "breakfast-choice"),
+    ],
+)
+def test_labels_are_normalised(function: Any, given: str, expected: str) -> None:
+    assert function(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("function", "given"),
+    [
+        (values.tag, ""),
+        (values.tag, "x" * 51),
+        (values.tag, "v.i.p!"),
+        (values.segment, "training"),
+        (values.segment, ":training"),
+        (values.preference_key, "spice?"),
+        (values.preference_key, "-"),
+    ],
+)
+def test_labels_that_are_not_are_refused(function: Any, given: str) -> None:
+    with pytest.raises(values.InvalidContactDetail):
+        function(given)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "at_least", "below"),
+    [
+        ("Ada Lovelace", "Lovelace, Ada", 1.0, 1.01),
+        ("Ada Lovelace", "ADA LOVELACE", 1.0, 1.01),
+        ("Zoë Müller", "Zoe Muller", 1.0, 1.01),
+        ("Ada Lovelace", "Ada Lovelase", 0.85, 1.0),
+        ("Ada Lovelace", "Grace Hopper", 0.0, 0.5),
+        ("Ada", None, 0.0, 0.01),
+    ],
+)
+def test_name_similarity_ignores_order_case_and_accents(
+    first: str, second: str | None, at_least: float, below: float
+) -> None:
+    assert at_least <= values.name_similarity(first, second) < below
+
+
+def test_stored_contact_details_are_checked_again_on_read() -> None:
+    assert values.contact_problems("ada@example.com", "+4930901820") == []
+    problems = values.contact_problems("ada.example.com", "030 901820")
+    assert [p["field"] for p in problems] == ["email", "phone"]

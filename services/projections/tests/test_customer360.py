@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import copy
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from customer_events import NOW, LeadScored, changed, metadata, registered
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from customer_events import (
+    NOW,
+    LeadScored,
+    changed,
+    drafted,
+    interaction,
+    metadata,
+    moved,
+    numbered,
+    opened,
+    paid,
+    pipeline,
+    placed,
+    registered,
+)
 
-from crm_contracts import DomainEvent, EventMetadata
-from crm_contracts.contacts import CustomerDetailsChanged, CustomerRegistered
+from crm_contracts import REGISTRY, DomainEvent, EventMetadata
+from crm_contracts import contacts as c
+from crm_contracts import pipeline as p
+from crm_contracts.pipeline import Stage
 from crm_projections.domain.customer360 import (
     Document,
     Order,
@@ -21,7 +34,9 @@ from crm_projections.domain.customer360 import (
     project,
     public_view,
     stream_key,
+    target,
 )
+from crm_projections.domain.streams import PIPELINE_KINDS, Target
 
 
 def fold(*events: DomainEvent) -> Document | None:
@@ -47,6 +62,7 @@ def test_registration_starts_the_document_with_the_full_profile() -> None:
             "phone": None,
         },
         "registered_at": NOW + timedelta(minutes=1),
+        "lifecycle_stage": "prospect",
         "updated_at": NOW + timedelta(minutes=1),
         "last_event_id": "evt-1",
         "streams": {"contacts:cus_1": 1},
@@ -138,6 +154,19 @@ def test_public_view_shows_the_customer_but_not_the_bookkeeping() -> None:
         "customer_id": "cus_1",
         "profile": document["profile"],
         "owner": None,
+        "lifecycle_stage": "prospect",
+        "classification": None,
+        "segments": [],
+        "value_tier": None,
+        "tags": [],
+        "open_opportunities": [],
+        "revenue_won": {},
+        "orders": {"count": 0, "last_placed_at": None},
+        "receivables": {"items": [], "open_balance": {}, "overdue_balance": {}},
+        "latest_interactions": [],
+        "churn_signals": [],
+        "merged_into": None,
+        "merged_from": [],
         "erased": False,
         "registered_at": NOW + timedelta(minutes=1),
         "updated_at": NOW + timedelta(minutes=2),
@@ -146,99 +175,176 @@ def test_public_view_shows_the_customer_but_not_the_bookkeeping() -> None:
     }
 
 
-# Property: at-least-once delivery (redeliveries, a full replay) folds to the history's result.
-
-Record = tuple[EventMetadata, DomainEvent]
-NAMES = st.sampled_from(["Ada", "Grace", "Hedy", "Katherine"])
-EMAILS = st.sampled_from(["a@example.com", "b@example.org", "c@example.net"])
-PHONES = st.sampled_from(["+447700900123", "+4930901820", "+15550100"])
+# Master data beyond the profile: lifecycle, classification, segments, tier, tags, merges.
 
 
-@st.composite
-def detail_changes(draw: st.DrawFn, customer_id: str) -> CustomerDetailsChanged:
-    cleared = draw(st.lists(st.sampled_from(["email", "phone"]), unique=True, max_size=2))
-    return CustomerDetailsChanged(
-        customer_id=customer_id,
-        name=draw(st.none() | NAMES),
-        email=None if "email" in cleared else draw(st.none() | EMAILS),
-        phone=None if "phone" in cleared else draw(st.none() | PHONES),
-        cleared=tuple(cleared),
+def test_the_sales_ratings_of_the_contacts_context_are_shown() -> None:
+    document = fold(
+        registered("cus_1"),
+        c.CustomerLifecycleStageChanged(
+            customer_id="cus_1",
+            from_stage=c.LifecycleStage.PROSPECT,
+            to_stage=c.LifecycleStage.CUSTOMER,
+            reason="first purchase",
+            caused_by="order:ord_1",
+        ),
+        c.CustomerClassified(customer_id="cus_1", classification=c.Classification.KEY),
+        c.CustomerSegmentsAssigned(
+            customer_id="cus_1", segments=("need:training", "frequency:monthly")
+        ),
+        c.CustomerValueTierSet(customer_id="cus_1", value_tier=c.ValueTier.BEST),
+        c.CustomerTagged(customer_id="cus_1", tags=("trade-fair-2026", "vip")),
+        c.CustomerTagged(customer_id="cus_1", tags=("vip", "wholesale")),
+        c.CustomerUntagged(customer_id="cus_1", tags=("trade-fair-2026", "never-there")),
+        c.CustomerSegmentsAssigned(customer_id="cus_1", segments=("service:high-touch",)),
     )
+    assert document is not None
+    view = public_view(document)
+    assert (view["lifecycle_stage"], view["classification"], view["value_tier"]) == (
+        "customer",
+        "key",
+        "best",
+    )
+    assert view["segments"] == ["service:high-touch"]  # replaced, not added to
+    assert view["tags"] == ["vip", "wholesale"]
 
 
-@st.composite
-def histories(draw: st.DrawFn) -> dict[str, list[Record]]:
-    """A contacts stream per customer: a registration, then some detail changes."""
-    streams: dict[str, list[Record]] = {}
-    for number in range(draw(st.integers(1, 3))):
-        customer_id = f"cus_{number}"
-        first = registered(
-            customer_id, draw(NAMES), email=draw(st.none() | EMAILS), phone=draw(st.none() | PHONES)
-        )
-        events: list[DomainEvent] = [first]
-        events += draw(st.lists(detail_changes(customer_id), max_size=6))
-        streams[customer_id] = [
-            (metadata(event, customer_id, sequence), event)
-            for sequence, event in enumerate(events, start=1)
-        ]
-    return streams
+def test_events_the_view_does_not_show_still_keep_the_stream_gap_free() -> None:
+    address = c.CustomerAddressSet(
+        customer_id="cus_1",
+        address_type=c.AddressType.BILLING,
+        street="12 Marylebone Road",
+        city="London",
+        country="GB",
+    )
+    owner = c.CustomerOwnerAssigned(customer_id="cus_1", owner_id="u1", team="north")
+    document = fold(registered("cus_1"), address, owner)
+    assert document is not None
+    assert document["streams"] == {"contacts:cus_1": 3}
+    assert document["owner"] == {"owner_id": "u1", "team": "north"}
+    assert "London" not in str(document)
 
 
-def at_least_once(data: st.DataObject, streams: dict[str, list[Record]]) -> list[Record]:
-    """Interleave the streams, redeliver suffixes of what each stream already delivered
-    (a consumer restarting from an older commit), then replay everything."""
-    pending = {customer: list(records) for customer, records in streams.items()}
-    delivered: dict[str, list[Record]] = {customer: [] for customer in streams}
-    deliveries: list[Record] = []
-    while any(pending.values()):
-        customer = data.draw(st.sampled_from(sorted(c for c, left in pending.items() if left)))
-        record = pending[customer].pop(0)
-        delivered[customer].append(record)
-        deliveries.append(record)
-        if data.draw(st.booleans()):
-            start = data.draw(st.integers(0, len(delivered[customer]) - 1))
-            deliveries += delivered[customer][start:]
-    for records in streams.values():
-        deliveries += records
-    return deliveries
+def test_the_latest_ten_interactions_are_shown_newest_first_by_when_they_happened() -> None:
+    late_logged = interaction(
+        "cus_1", 1, at=NOW - timedelta(days=90)
+    )  # logged last, happened first
+    events = [registered("cus_1"), *(interaction("cus_1", n) for n in range(2, 14)), late_logged]
+    document = fold(*events)
+    assert document is not None
+    shown = public_view(document)["latest_interactions"]
+    assert [i["interaction_id"] for i in shown] == [f"int_{n:02d}" for n in range(13, 3, -1)]
+    assert shown[0] == {
+        "interaction_id": "int_13",
+        "kind": "call",
+        "at": NOW - timedelta(days=17),
+        "summary": "Call 13 about the espresso machines",
+        "logged_by": "user:u1",
+    }
 
 
-def expected_profile(records: list[Record]) -> dict[str, Any]:
-    """The profile after the history, by the contract's words rather than by ``project``."""
-    profile: dict[str, Any] = {}
-    for _, event in records:
-        if isinstance(event, CustomerRegistered):
-            profile = {
-                "name": event.name,
-                "kind": event.kind.value,
-                "email": event.email,
-                "phone": event.phone,
-            }
-        elif isinstance(event, CustomerDetailsChanged):
-            changes = {"name": event.name, "email": event.email, "phone": event.phone}
-            profile |= {field: value for field, value in changes.items() if value is not None}
-            profile |= dict.fromkeys(event.cleared)
-    return profile
+def test_an_erasure_drops_the_profile_and_the_interaction_summaries() -> None:
+    document = fold(
+        registered("cus_1", "Ada Lovelace"),
+        interaction("cus_1", 1, summary="Ada wants two machines"),
+        c.CustomerErased(customer_id="cus_1", request_reference="dsr-1"),
+        interaction("cus_1", 2, summary="Logged from an old device after the erasure"),
+        changed("cus_1", name="Ada King"),
+    )
+    assert document is not None
+    assert document["profile"] == {
+        "name": "[erased]",
+        "kind": "person",
+        "email": None,
+        "phone": None,
+    }
+    assert [i["summary"] for i in document["interactions"]] == [None, None]
+    assert "Ada" not in str(document) and "erasure" not in str(document)
+    assert public_view(document)["erased"] is True
 
 
-@settings(max_examples=75, deadline=None)
-@given(streams=histories(), data=st.data())
-def test_redeliveries_and_replays_fold_to_the_history_once(
-    streams: dict[str, list[Record]], data: st.DataObject
+def test_a_merge_names_the_survivor_and_the_survivor_takes_what_it_lacked() -> None:
+    duplicate = fold(
+        registered("cus_2"), c.CustomerMergedInto(customer_id="cus_2", survivor_id="cus_1")
+    )
+    assert duplicate is not None
+    assert public_view(duplicate)["merged_into"] == "cus_1"
+    survivor = fold(
+        registered("cus_1", phone=None),
+        c.CustomerTagged(customer_id="cus_1", tags=("vip",)),
+        c.CustomersMerged(
+            customer_id="cus_1", merged_id="cus_2", phone="+4930901820", tags=("wholesale",)
+        ),
+    )
+    assert survivor is not None
+    view = public_view(survivor)
+    assert view["merged_from"] == ["cus_2"]
+    assert view["tags"] == ["vip", "wholesale"]
+    assert view["profile"]["phone"] == "+4930901820"
+    assert view["profile"]["email"] == "ada@example.com"
+
+
+# Routing: which events fold into which customer's document.
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (numbered("cus_1", registered("cus_1"))[0], Target("cus_1")),
+        (pipeline("opp_1", opened("opp_1", "cus_1"))[0], Target("cus_1", learnt=True)),
+        (
+            pipeline("opp_1", moved("opp_1", Stage.PROPOSAL, 50), first=2)[0],
+            Target(None, learnt=True),
+        ),
+        (pipeline("quo_1", drafted("quo_1", "opp_1", "cus_1"))[0], Target("cus_1", learnt=True)),
+        (pipeline("quo_1", p.QuoteSent(quote_id="quo_1"), first=2)[0], Target(None, learnt=True)),
+        (pipeline("ord_1", *placed("ord_1", "cus_1"))[1], Target("cus_1", learnt=True)),
+        (
+            pipeline("ord_1", paid("ord_1", "cus_1", "1.00", "2.00"), first=3)[0],
+            Target("cus_1", learnt=True),
+        ),
+        (pipeline("lead_1", p.LeadDisqualified(lead_id="lead_1", reason="no budget"))[0], None),
+        (
+            pipeline(
+                "lead_1",
+                p.LeadQualified(lead_id="lead_1", opportunity_id="opp_1", customer_id="cus_1"),
+            )[0],
+            None,
+        ),
+        (
+            numbered(
+                "hov_1",
+                c.HandoverCompleted(handover_id="hov_1", moved=(), skipped=()),
+            )[0],
+            None,
+        ),
+    ],
+    ids=[
+        "contacts",
+        "opportunity-opened",
+        "stage-moved",
+        "quote-drafted",
+        "quote-sent",
+        "receivable-opened",
+        "payment",
+        "lead-disqualified",
+        "lead-qualified",
+        "handover",
+    ],
+)
+def test_where_an_event_folds(
+    record: tuple[EventMetadata, DomainEvent], expected: Target | None
 ) -> None:
-    documents: dict[str, Document] = {}
-    for meta, event in at_least_once(data, streams):
-        customer_id = customer_id_of(event)
-        assert customer_id is not None
-        order = check_order(documents.get(customer_id), meta)
-        assert order is not Order.GAP
-        if order is Order.NEXT:
-            documents[customer_id] = project(documents.get(customer_id), meta, event)
+    assert target(*record) == expected
 
-    assert set(documents) == set(streams)
-    for customer_id, records in streams.items():
-        document = documents[customer_id]
-        assert document["profile"] == expected_profile(records)
-        assert document["streams"] == {f"contacts:{customer_id}": len(records)}
-        assert document["revision"] == len(records)
-        assert document["last_event_id"] == records[-1][0].id
+
+def test_every_pipeline_event_type_has_a_stream_kind() -> None:
+    published = {t for name, t in REGISTRY.types.items() if name.startswith("crm.pipeline.")}
+    assert published == set(PIPELINE_KINDS)
+
+
+def test_every_contacts_event_folds_into_its_customer_or_belongs_to_a_handover() -> None:
+    for name, event_type in REGISTRY.types.items():
+        if name.startswith("crm.contacts."):
+            has_customer = "customer_id" in event_type.model_fields
+            assert has_customer or "handover_id" in event_type.model_fields, name

@@ -10,7 +10,12 @@ from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
-from crm_projections.application.projector import Customer360Projector
+from crm_projections.application.projector import (
+    Customer360Projector,
+    ForecastProjector,
+    Projector,
+    ReceivablesProjector,
+)
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.access_log import AccessLog
 from crm_runtime.auth import TokenVerifier
@@ -30,14 +35,23 @@ class ProjectionsService:
     settings: ProjectionsSettings
     client: Any
     customer360: Customer360Projector
+    receivables: ReceivablesProjector
+    forecast: ForecastProjector
     broker: KafkaBroker
     tracer_provider: TracerProvider
     metrics: CollectorRegistry
     access_log: AccessLog
     verifier: TokenVerifier
 
+    @property
+    def projectors(self) -> list[Projector]:
+        """Every read model, in the order an event is folded into them."""
+        return [self.customer360, self.receivables, self.forecast]
+
     async def start(self) -> None:
         await self.access_log.create_indexes()
+        for projector in self.projectors:
+            await projector.create_indexes()
 
     async def close(self) -> None:
         await self.client.close()
@@ -55,17 +69,20 @@ def bootstrap(
     client = document_client or open_document_client(settings, app_name=SERVICE)
     provider = tracer_provider or build_tracer_provider(SERVICE)
     tracer = provider.get_tracer("crm.projections")
+    database = client[settings.database]
     service = ProjectionsService(
         settings=settings,
         client=client,
-        customer360=Customer360Projector(client[settings.database], tracer),
+        customer360=Customer360Projector(database, tracer),
+        receivables=ReceivablesProjector(database, tracer),
+        forecast=ForecastProjector(database, tracer),
         broker=broker
         or build_broker(
             settings.kafka_bootstrap_servers, tracer_provider=provider, client_id=SERVICE
         ),
         tracer_provider=provider,
         metrics=CollectorRegistry(),
-        access_log=AccessLog(client[settings.database], utc_now),
+        access_log=AccessLog(database, utc_now),
         verifier=verifier or TokenVerifier(settings),
     )
     from crm_projections.entrypoints.consumer import register_subscribers

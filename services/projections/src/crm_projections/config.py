@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from crm_contracts.contacts import TOPIC as CONTACTS_TOPIC
+from crm_contracts.pipeline import TOPIC as PIPELINE_TOPIC
 from crm_runtime.settings import RuntimeSettings
 
 
@@ -14,12 +15,17 @@ class ProjectionsSettings(RuntimeSettings):
     database: str = Field(default="crm_projections", alias="CRM_PROJECTIONS_DATABASE")
     consumer_group: str = Field(default="crm-projections", alias="CRM_PROJECTIONS_GROUP")
     contacts_topic: str = Field(default=CONTACTS_TOPIC, alias="CRM_CONTACTS_TOPIC")
+    pipeline_topic: str = Field(default=PIPELINE_TOPIC, alias="CRM_PIPELINE_TOPIC")
     dead_letter_topic: str = Field(
         default="crm.projections.dlt", alias="CRM_PROJECTIONS_DEAD_LETTER_TOPIC"
     )
     fetch_max_wait_ms: int = Field(default=100, alias="CRM_PROJECTIONS_FETCH_MAX_WAIT_MS")
     max_attempts: int = Field(default=5, alias="CRM_PROJECTIONS_MAX_ATTEMPTS")
-    # Where a rebuild reads the contacts history; by default the same deployment.
+    # Where a rebuild reads each context's history; by default the same deployment.
     contacts_mongodb_url: str | None = Field(default=None, alias="CRM_CONTACTS_MONGODB_URL")
     contacts_database: str = Field(default="crm_contacts", alias="CRM_CONTACTS_DATABASE")
+    pipeline_mongodb_url: str | None = Field(default=None, alias="CRM_PIPELINE_MONGODB_URL")
+    pipeline_database: str = Field(default="crm_pipeline", alias="CRM_PIPELINE_DATABASE")
+    # The data keys that seal personal fields at rest, in each source's deployment
+    # (contacts and pipeline share this database name).
     contacts_keys_database: str = Field(default="crm_keys", alias="CRM_KEYS_DATABASE")

@@ -1,16 +1,26 @@
 """Who may read which views: the one table of the projections service.
 
-It mirrors the contacts service's read rules, since the customer 360 shows
-the same customers: reps see their team's, managers their team's, service
-agents those assigned to them, marketing and auditors everyone's, masked;
-managers, agents and admins see contact details unmasked (and are logged).
+The customer 360 mirrors the contacts service's read rules, since it shows the
+same customers: reps see their team's, managers their team's, service agents
+those assigned to them, marketing and auditors everyone's, masked; managers,
+agents and admins see contact details and interaction summaries unmasked (and
+are logged).
+
+Money owed and the forecast follow the pipeline's rules: a rep sees only their
+own (they remind their own customers), a manager their team's, auditors
+(receivables) and admins everyone's. ``service`` is another CRM service acting
+on its own (a reminder saga, a data-warehouse export): everything. These views
+hold no personal data, so nothing is masked.
 """
 
 from __future__ import annotations
 
-from crm_runtime.policy import Policy, Role, Scope
+from crm_runtime.auth import Principal
+from crm_runtime.policy import Forbidden, Policy, Role, Scope
 
 READ_CUSTOMER_360 = "customer360.read"
+READ_RECEIVABLES = "receivables.read"
+READ_FORECAST = "forecast.read"
 READ_ACCESS_LOG = "access_log.read"
 
 VIEWS_POLICY = Policy(
@@ -25,6 +35,19 @@ VIEWS_POLICY = Policy(
             Role.ADMIN: Scope.ANY,
             Role.SERVICE: Scope.ANY,
         },
+        READ_RECEIVABLES: {
+            Role.SALES_REP: Scope.OWN,
+            Role.SALES_MANAGER: Scope.TEAM,
+            Role.AUDITOR: Scope.ANY,
+            Role.ADMIN: Scope.ANY,
+            Role.SERVICE: Scope.ANY,
+        },
+        READ_FORECAST: {
+            Role.SALES_REP: Scope.OWN,
+            Role.SALES_MANAGER: Scope.TEAM,
+            Role.ADMIN: Scope.ANY,
+            Role.SERVICE: Scope.ANY,
+        },
         READ_ACCESS_LOG: {Role.AUDITOR: Scope.ANY, Role.ADMIN: Scope.ANY},
     },
     unmasked={
@@ -33,3 +56,27 @@ VIEWS_POLICY = Policy(
         ),
     },
 )
+
+
+def visible(
+    caller: Principal, action: str, *, owner_id: str | None, team: str | None
+) -> dict[str, str]:
+    """The filter (on ``owner_id`` and ``team``) of the rows ``action`` lets the caller
+    list, narrowed by what the caller asked for; Forbidden when they asked for more.
+
+    A team scope without a team in the token falls back to the caller's own rows.
+    """
+    asked = {key: value for key, value in (("owner_id", owner_id), ("team", team)) if value}
+    scope = VIEWS_POLICY.scope_of(caller, action)
+    if scope is Scope.ANY:
+        return asked
+    if scope is Scope.TEAM and caller.team is not None:
+        if team not in (None, caller.team):
+            raise Forbidden(caller, action, f"team {team} is not the caller's")
+        return {**asked, "team": caller.team}
+    if scope in (Scope.TEAM, Scope.OWN):
+        if owner_id not in (None, caller.subject) or team not in (None, caller.team):
+            raise Forbidden(caller, action, "the caller sees only their own")
+        return {**asked, "owner_id": caller.subject}
+    roles = ", ".join(sorted(caller.roles)) or "no role"
+    raise Forbidden(caller, action, f"not granted to {roles}")

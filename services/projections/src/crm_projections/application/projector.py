@@ -1,8 +1,15 @@
-"""Folds events into the customer 360 collection, exactly once per stream sequence.
+"""Folds events into a read model's collection, exactly once per stream sequence.
 
 Writes are compare-and-set on the document's ``revision`` (insert when new,
 replace guarded by the revision otherwise), so two writers, e.g. a rebuild and
 the live consumer, never lose each other's work; a duplicate changes nothing.
+
+Streams whose later events do not name their document (a quote is sent, a
+payment arrives) are routed by ``StreamRoutes``: stream key -> document id,
+learnt from the stream's first event that names one and kept in a collection
+of its own (``stream_customers`` for the customer 360), so every replica and
+every restart routes alike. An event of such a stream that names nobody while
+the stream is still unknown is ``OutOfOrder``: retried, then dead-lettered.
 """
 
 from __future__ import annotations
@@ -13,8 +20,8 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from crm_contracts import DomainEvent, EventMetadata
-from crm_projections.domain import customer360
-from crm_projections.domain.customer360 import Order
+from crm_projections.domain import customer360, forecast, receivables
+from crm_projections.domain.streams import Order, ReadModel, check_order, stream_key
 from crm_runtime.documents import is_duplicate_key
 
 COLLECTION = "customer360"
@@ -30,37 +37,93 @@ class OutOfOrder(Exception):
     """An event arrived before its predecessor in the same stream."""
 
 
-class Customer360Projector:
-    def __init__(self, database: Any, tracer: Tracer, *, collection: str = COLLECTION) -> None:
+class StreamRoutes:
+    """Stream key -> the document its events fold into, learnt once per stream."""
+
+    def __init__(self, collection: Any, field: str) -> None:
+        self._routes = collection
+        self._field = field
+
+    async def resolve(self, key: str, named: str | None) -> str | None:
+        """The stream's document: as learnt before, else the one this event names (learnt
+        now), else None (the stream has not named one yet)."""
+        found = await self._routes.find_one({"_id": key})
+        if found is None and named is not None:
+            try:
+                await self._routes.insert_one({"_id": key, self._field: named})
+                return named
+            except Exception as error:
+                if not is_duplicate_key(error):
+                    raise
+            found = await self._routes.find_one({"_id": key})  # another writer learnt it first
+        return None if found is None else str(found[self._field])
+
+    async def drop(self) -> None:
+        await self._routes.drop()
+
+
+class Projector:
+    """One read model in one collection (plus its stream routes, when it needs them)."""
+
+    def __init__(
+        self,
+        model: ReadModel,
+        database: Any,
+        tracer: Tracer,
+        *,
+        collection: str,
+        routes: str | None = None,
+        span_attribute: str = "crm.document_id",
+    ) -> None:
+        self.model = model
         self._documents = database[collection]
+        self._routes = StreamRoutes(database[routes], model.routes_field) if routes else None
         self._tracer = tracer
+        self._span_attribute = span_attribute
+
+    @property
+    def name(self) -> str:
+        return self.model.name
 
     @property
     def documents(self) -> Any:
         return self._documents
 
     async def apply(self, metadata: EventMetadata, event: DomainEvent) -> Applied:
-        customer_id = customer360.customer_id_of(event)
-        if customer_id is None:
+        target = self.model.target(metadata, event)
+        if target is None:
             return Applied.IGNORED
+        document_id = target.document_id
+        if target.learnt:
+            if self._routes is None:  # pragma: no cover - a wiring mistake
+                raise RuntimeError(f"{self.name} learns stream routes but has no collection")
+            document_id = await self._routes.resolve(stream_key(metadata), document_id)
+        if document_id is None:
+            raise OutOfOrder(
+                f"{metadata.type} {metadata.id} names no {self.model.routes_field} and "
+                f"{self.name} has not seen the first event of stream {stream_key(metadata)}"
+            )
         with self._tracer.start_as_current_span(
-            "customer360.upsert",
-            attributes={"crm.customer_id": customer_id, "crm.event_id": metadata.id},
+            f"{self.name}.upsert",
+            attributes={self._span_attribute: document_id, "crm.event_id": metadata.id},
         ):
-            for _ in range(20):
-                document = await self._documents.find_one({"_id": customer_id})
-                order = customer360.check_order(document, metadata)
-                if order is Order.DUPLICATE:
-                    return Applied.DUPLICATE
-                if order is Order.GAP:
-                    raise OutOfOrder(
-                        f"{metadata.type} {metadata.id} has sequence {metadata.sequence} but "
-                        f"the customer 360 of {customer_id} has not seen its predecessor"
-                    )
-                updated = customer360.project(document, metadata, event)
-                if await self._write(document, updated):
-                    return Applied.APPLIED
-            raise RuntimeError(f"customer 360 of {customer_id} kept changing under the projector")
+            return await self._fold(document_id, metadata, event)
+
+    async def _fold(self, document_id: str, metadata: EventMetadata, event: DomainEvent) -> Applied:
+        for _ in range(20):
+            document = await self._documents.find_one({"_id": document_id})
+            order = check_order(document, metadata)
+            if order is Order.DUPLICATE:
+                return Applied.DUPLICATE
+            if order is Order.GAP:
+                raise OutOfOrder(
+                    f"{metadata.type} {metadata.id} has sequence {metadata.sequence} but "
+                    f"the {self.name} of {document_id} has not seen its predecessor"
+                )
+            current = document if document is not None else self.model.empty(document_id)
+            if await self._write(document, self.model.project(current, metadata, event)):
+                return Applied.APPLIED
+        raise RuntimeError(f"{self.name} of {document_id} kept changing under the projector")
 
     async def _write(self, before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
         if before is None:
@@ -76,9 +139,71 @@ class Customer360Projector:
         )
         return bool(result.matched_count)
 
+    async def create_indexes(self) -> None:
+        """Indexes of the queries the views run (none by default: reads by id)."""
+
+    async def drop(self) -> None:
+        await self._documents.drop()
+        if self._routes is not None:
+            await self._routes.drop()
+
+
+class Customer360Projector(Projector):
+    def __init__(self, database: Any, tracer: Tracer, *, collection: str = COLLECTION) -> None:
+        super().__init__(
+            customer360.MODEL,
+            database,
+            tracer,
+            collection=collection,
+            routes="stream_customers",
+            span_attribute="crm.customer_id",
+        )
+
     async def get(self, customer_id: str) -> dict[str, Any] | None:
         document = await self._documents.find_one({"_id": customer_id})
         return None if document is None else customer360.public_view(document)
 
-    async def drop(self) -> None:
-        await self._documents.drop()
+
+class ReceivablesProjector(Projector):
+    def __init__(self, database: Any, tracer: Tracer) -> None:
+        super().__init__(
+            receivables.MODEL,
+            database,
+            tracer,
+            collection="receivables_by_rep",
+            routes="stream_owners",
+            span_attribute="crm.owner_id",
+        )
+
+    async def create_indexes(self) -> None:
+        await self._documents.create_index("team")
+
+    async def get(self, owner_id: str) -> dict[str, Any] | None:
+        document = await self._documents.find_one({"_id": owner_id})
+        return None if document is None else receivables.public_view(document)
+
+    async def find(self, query: dict[str, str], *, limit: int) -> list[dict[str, Any]]:
+        cursor = self._documents.find(query).sort("_id", 1).limit(limit)
+        return [receivables.public_view(document) async for document in cursor]
+
+
+class ForecastProjector(Projector):
+    def __init__(self, database: Any, tracer: Tracer) -> None:
+        super().__init__(
+            forecast.MODEL,
+            database,
+            tracer,
+            collection="forecast",
+            span_attribute="crm.opportunity_id",
+        )
+
+    async def create_indexes(self) -> None:
+        for period in ("month", "quarter", "year"):
+            await self._documents.create_index([("status", 1), (period, 1), ("team", 1)])
+
+    async def summary(self, period: str, query: dict[str, str]) -> dict[str, Any]:
+        """The forecast of one period over the open rows the query selects."""
+        selected = {"status": "open", forecast.period_field(period): period, **query}
+        fields = dict.fromkeys(("status", "owner_id", "team", "currency", "amount", "weighted"), 1)
+        rows = [row async for row in self._documents.find(selected, projection=fields)]
+        return forecast.summarise(rows)

@@ -1,4 +1,5 @@
-"""Kafka subscribers: decode each CloudEvent, fold it into the read models, then acknowledge.
+"""Kafka subscriber of the contacts and pipeline topics: decode each CloudEvent, fold it into
+every read model, then acknowledge. Both topics share the one handler and consumer group.
 
 Acknowledgement comes after processing (FastStream's default acknowledges
 first). A message that breaks the contract goes to the dead-letter topic with
@@ -20,7 +21,8 @@ from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter, Gauge
 
-from crm_contracts import ContractViolation, cloudevents
+from crm_contracts import ContractViolation, DomainEvent, EventMetadata, cloudevents
+from crm_projections.application.projector import Applied
 
 if TYPE_CHECKING:
     from crm_projections.bootstrap import ProjectionsService
@@ -42,7 +44,7 @@ def register_subscribers(service: ProjectionsService) -> None:
         "Age of the last event folded into the read model.",
         ["projection"],
         registry=service.metrics,
-    ).labels("customer360")
+    )
     consumer_lag = Gauge(
         "crm_consumer_lag_events",
         "Records of the partition after the one just handled (broker high watermark - 1 - offset).",
@@ -66,7 +68,7 @@ def register_subscribers(service: ProjectionsService) -> None:
                 max(0, end - 1 - record.offset)
             )
 
-    async def dead_letter(message: KafkaMessage, reason: str) -> None:
+    async def dead_letter(message: KafkaMessage, reason: str, missed_by: list[str]) -> None:
         record = message.raw_message
         headers = dict(message.headers)
         headers.update(
@@ -82,43 +84,69 @@ def register_subscribers(service: ProjectionsService) -> None:
         await broker.publish(
             message.body, topic=settings.dead_letter_topic, key=record.key, headers=headers
         )
-        applied.labels("customer360", "dead_lettered").inc()
+        for name in missed_by:
+            applied.labels(name, "dead_lettered").inc()
         log.warning("dead-lettered", reason=reason, topic=record.topic, offset=record.offset)
+
+    async def fold(metadata: EventMetadata, event: DomainEvent) -> dict[str, Exception]:
+        """Into every read model, answering those that failed: one failing does not keep the
+        event from the others (each is idempotent: the retry of the record changes them no more).
+        """
+        failures: dict[str, Exception] = {}
+        for projector in service.projectors:
+            try:
+                outcome = await projector.apply(metadata, event)
+            except Exception as error:
+                failures[projector.name] = error
+                continue
+            applied.labels(projector.name, outcome.value).inc()
+            if outcome is not Applied.IGNORED:
+                lag_seconds.labels(projector.name).set(
+                    max(0.0, (datetime.now(UTC) - metadata.time).total_seconds())
+                )
+        return failures
 
     @broker.subscriber(
         settings.contacts_topic,
+        settings.pipeline_topic,
         group_id=settings.consumer_group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
-    async def on_contacts_event(message: KafkaMessage) -> None:
+    async def on_event(message: KafkaMessage) -> None:
         record = message.raw_message
         try:
             metadata, event = cloudevents.decode(message.headers, message.body)
         except ContractViolation as violation:
-            await dead_letter(message, f"contract violation: {violation}")
+            await dead_letter(
+                message, f"contract violation: {violation}", [p.name for p in service.projectors]
+            )
             observe_lag(message)
             return
         if metadata.time.tzinfo is None:  # the contract's times are UTC; some senders omit "Z"
             metadata = metadata.model_copy(update={"time": metadata.time.replace(tzinfo=UTC)})
         where = (record.topic, record.partition, record.offset)
-        try:
-            outcome = await service.customer360.apply(metadata, event)
-        except Exception as error:
+        failures = await fold(metadata, event)
+        if failures:
+            error = next(iter(failures.values()))
             attempts[where] = attempts.get(where, 0) + 1
             if attempts[where] >= settings.max_attempts:
                 attempts.pop(where, None)
                 await dead_letter(
                     message,
                     f"failed {settings.max_attempts} times: {type(error).__name__}: {error}",
+                    list(failures),
                 )
                 observe_lag(message)
                 return
-            log.warning("projection failed; will retry", error=str(error), attempt=attempts[where])
+            log.warning(
+                "projection failed; will retry",
+                error=str(error),
+                projections=list(failures),
+                attempt=attempts[where],
+            )
             await asyncio.sleep(min(0.1 * 2 ** attempts[where], 2.0))
-            raise
+            raise error
         attempts.pop(where, None)
-        applied.labels("customer360", outcome.value).inc()
-        lag_seconds.set(max(0.0, (datetime.now(UTC) - metadata.time).total_seconds()))
         observe_lag(message)

@@ -10,12 +10,23 @@ from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-from crm_projections.application.policy import READ_ACCESS_LOG, READ_CUSTOMER_360, VIEWS_POLICY
+from crm_projections.application.policy import (
+    READ_ACCESS_LOG,
+    READ_CUSTOMER_360,
+    READ_FORECAST,
+    READ_RECEIVABLES,
+    VIEWS_POLICY,
+    visible,
+)
 from crm_projections.bootstrap import ProjectionsService
+from crm_projections.domain.forecast import PERIOD_PATTERN
+from crm_projections.domain.receivables import combined
 from crm_runtime.guard import Caller, install_guard
 from crm_runtime.http import Problem, install_observability, install_problem_handlers
 from crm_runtime.kafka import ensure_topics, kafka_reachable
 from crm_runtime.policy import Ownership, masked
+
+Id = Annotated[str | None, Query(max_length=200)]
 
 
 def create_app(service: ProjectionsService, *, consume: bool = True) -> FastAPI:
@@ -27,7 +38,7 @@ def create_app(service: ProjectionsService, *, consume: bool = True) -> FastAPI:
         if consume:
             await ensure_topics(
                 settings.kafka_bootstrap_servers,
-                [settings.contacts_topic, settings.dead_letter_topic],
+                [settings.contacts_topic, settings.pipeline_topic, settings.dead_letter_topic],
             )
             await service.broker.start()
         try:
@@ -72,12 +83,56 @@ def _routes(service: ProjectionsService) -> APIRouter:
             caller, READ_CUSTOMER_360, Ownership(owner.get("owner_id"), owner.get("team"))
         )
         profile = view.get("profile") or {}
+        interactions = view["latest_interactions"]
         if not VIEWS_POLICY.reveals(caller, READ_CUSTOMER_360):
-            return {**view, "profile": masked(profile)}
+            hidden = [{**i, "summary": _hidden(i["summary"])} for i in interactions]
+            return {**view, "profile": masked(profile), "latest_interactions": hidden}
         shown = [f for f in ("email", "phone") if profile.get(f) is not None]
+        if any(i["summary"] is not None for i in interactions):
+            shown.append("interaction_summaries")
         if shown:
             await service.access_log.record(caller, READ_CUSTOMER_360, customer_id, shown)
         return view
+
+    @router.get("/receivables")
+    async def receivables_by_rep(
+        caller: Caller,
+        owner_id: Id = None,
+        team: Id = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    ) -> dict[str, Any]:
+        """Open and overdue receivables per rep (reps: their own; managers: their team's)."""
+        query = visible(caller, READ_RECEIVABLES, owner_id=owner_id, team=team)
+        reps = await service.receivables.find(query, limit=limit)
+        return {"reps": reps, **combined(reps)}
+
+    @router.get("/receivables/{owner_id}")
+    async def receivables_of_rep(caller: Caller, owner_id: str) -> dict[str, Any]:
+        """One rep's open receivables and their open and overdue totals."""
+        view = await service.receivables.get(owner_id)
+        if view is None:
+            raise Problem(
+                404,
+                "Not found",
+                f"no receivables of {owner_id} (unknown rep, or none folded yet)",
+                type_="urn:crm:problem:not-found",
+            )
+        VIEWS_POLICY.authorise(caller, READ_RECEIVABLES, Ownership(owner_id, view["team"]))
+        return view
+
+    @router.get("/forecast")
+    async def forecast(
+        caller: Caller,
+        period: Annotated[str, Query(pattern=PERIOD_PATTERN)],
+        owner_id: Id = None,
+        team: Id = None,
+    ) -> dict[str, Any]:
+        """Weighted pipeline of the open opportunities expected to close in ``period``
+        (YYYY-MM, YYYY-Qn or YYYY), per currency: overall, per team and per rep."""
+        query = visible(caller, READ_FORECAST, owner_id=owner_id, team=team)
+        summary = await service.forecast.summary(period, query)
+        covers = {"owner_id": query.get("owner_id"), "team": query.get("team")}
+        return {"period": period, **covers, **summary}
 
     @router.get("/access-log")
     async def access_log(
@@ -110,3 +165,8 @@ def _routes(service: ProjectionsService) -> APIRouter:
         )
 
     return router
+
+
+def _hidden(summary: str | None) -> str | None:
+    """An interaction summary is personal data: masked roles see that there is one."""
+    return None if summary is None else "***"

@@ -1,0 +1,140 @@
+"""Source streams as the read models see them: their kind, their order, where they fold to.
+
+Every read-model document records, per source stream, the last sequence it
+folded (``document['streams']``); ``check_order`` says whether an event is new,
+already seen, or ahead of its predecessor. A read model says where an event goes
+with a ``Target``: the document the event names, or, for a stream whose later
+events name nobody (a quote is sent, a payment arrives), the document the stream
+named first: the projector remembers that per stream (``learnt``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum, StrEnum
+from typing import Any
+
+from crm_contracts import DomainEvent, EventMetadata
+from crm_contracts import pipeline as p
+
+Document = dict[str, Any]
+
+
+class Order(Enum):
+    NEXT = "next"
+    DUPLICATE = "duplicate"
+    GAP = "gap"
+
+
+class StreamKind(StrEnum):
+    CUSTOMER = "customer"
+    LEAD = "lead"
+    OPPORTUNITY = "opportunity"
+    QUOTE = "quote"
+    ORDER = "order"
+
+
+PIPELINE_KINDS: dict[type[DomainEvent], StreamKind] = {
+    **dict.fromkeys((p.LeadCaptured, p.LeadQualified, p.LeadDisqualified), StreamKind.LEAD),
+    **dict.fromkeys(
+        (
+            p.OpportunityOpened,
+            p.OpportunityStageMoved,
+            p.OpportunityAmountChanged,
+            p.OpportunityCloseDateChanged,
+            p.OpportunityWon,
+            p.OpportunityLost,
+            p.OpportunityReopened,
+        ),
+        StreamKind.OPPORTUNITY,
+    ),
+    **dict.fromkeys(
+        (p.QuoteDrafted, p.QuoteSent, p.QuoteAccepted, p.QuoteRejected), StreamKind.QUOTE
+    ),
+    **dict.fromkeys(
+        (
+            p.OrderPlaced,
+            p.ReceivableOpened,
+            p.PaymentReceived,
+            p.ReceivableSettled,
+            p.ReceivableOverdue,
+            p.OrderUnpaidAfter48Hours,
+        ),
+        StreamKind.ORDER,
+    ),
+}
+
+
+def stream_kind(event: DomainEvent) -> StreamKind | None:
+    """The kind of stream an event belongs to; None for streams no read model folds
+    (a contacts handover, another context's events)."""
+    kind = PIPELINE_KINDS.get(type(event))
+    if kind is not None:
+        return kind
+    if event.event_type.startswith("crm.contacts.") and "customer_id" in type(event).model_fields:
+        return StreamKind.CUSTOMER  # every event of a customer's stream names the customer
+    return None
+
+
+def named(event: DomainEvent, field: str) -> str | None:
+    """The id the event names in ``field`` (customer_id, owner_id...), if it has one."""
+    value = getattr(event, field, None)
+    return value if isinstance(value, str) else None
+
+
+def stream_key(metadata: EventMetadata) -> str:
+    """Key of the event's source stream inside ``document['streams']``."""
+    context = metadata.source.rstrip("/").rsplit("/", 1)[-1]
+    return f"{context}:{metadata.subject}"
+
+
+def check_order(document: Document | None, metadata: EventMetadata) -> Order:
+    seen = 0 if document is None else int(document.get("streams", {}).get(stream_key(metadata), 0))
+    if metadata.sequence <= seen:
+        return Order.DUPLICATE
+    if metadata.sequence == seen + 1:
+        return Order.NEXT
+    return Order.GAP
+
+
+def stamped(document: Document, metadata: EventMetadata) -> Document:
+    """A copy of ``document`` with the event's bookkeeping: stream position, revision, and
+    the latest event folded (by time, then id, so any interleaving of streams agrees)."""
+    current = dict(document)
+    current["streams"] = {**current.get("streams", {}), stream_key(metadata): metadata.sequence}
+    current["revision"] = int(current.get("revision", 0)) + 1
+    latest = current.get("updated_at"), current.get("last_event_id")
+    if latest[0] is None or (utc(metadata.time), metadata.id) > (utc(latest[0]), latest[1]):
+        current["updated_at"] = metadata.time
+        current["last_event_id"] = metadata.id
+    return current
+
+
+def utc(moment: datetime) -> datetime:
+    """The contract's times are UTC; some senders omit the offset."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an event folds: ``document_id`` named by the event (None: it names none), and
+    whether the stream's document is ``learnt`` from its first event that names one."""
+
+    document_id: str | None
+    learnt: bool = False
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    """What the projector needs of a read model: all pure."""
+
+    name: str
+    target: Callable[[EventMetadata, DomainEvent], Target | None]
+    """Where the event folds; None: not for this read model."""
+    project: Callable[[Document, EventMetadata, DomainEvent], Document]
+    """The next document; given the current one (``empty`` when new), never changing it."""
+    empty: Callable[[str], Document]
+    routes_field: str = "document_id"
+    """Name of the learnt document id in the stream routes collection."""
