@@ -15,6 +15,7 @@ def test_health_says_which_components_are_unreachable() -> None:
         kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
         contacts_url=nowhere,
         contacts_relay_url=nowhere,
+        contacts_consumer_url=nowhere,
         projections_url=nowhere,
         pipeline_url=nowhere,
         pipeline_relay_url=nowhere,
@@ -28,6 +29,7 @@ def test_health_says_which_components_are_unreachable() -> None:
     assert set(body["failing"]) == {
         "contacts",
         "contacts-relay",
+        "contacts-consumer",
         "pipeline",
         "pipeline-relay",
         "pipeline-scheduler",

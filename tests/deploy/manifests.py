@@ -95,10 +95,8 @@ class Process:
 
 
 # Long-running processes the gateway does not check (GatewaySettings.health_checks() names
-# the others) and `crm up` does not start; each deployed all the same.
-UNCHECKED_PROCESSES = (
-    Process("contacts-consumer", ("crm_contacts", "consume"), "consumer_health_port", "/health"),
-)
+# every one today); each would be deployed all the same.
+UNCHECKED_PROCESSES: tuple[Process, ...] = ()
 
 # The rebuild of the read models: a Job on demand, not a long-running process.
 REBUILD_ARGS = ("crm_stack.cli", "projections", "rebuild")
@@ -124,7 +122,9 @@ def _processes() -> dict[str, Process]:
     for name, url in checks.items():
         args = commands[name]
         parts = urlsplit(url)
-        found[name] = Process(name, args, _port_field(settings_for(args[0]), parts.port), parts.path)
+        found[name] = Process(
+            name, args, _port_field(settings_for(args[0]), parts.port), parts.path
+        )
     return found
 
 
@@ -266,7 +266,12 @@ def selects(selector: Doc, labels: dict[str, str]) -> bool:
         key, operator = expression["key"], expression["operator"]
         present = key in labels
         inside = present and labels[key] in expression.get("values", [])
-        matched = {"In": inside, "NotIn": not inside, "Exists": present, "DoesNotExist": not present}
+        matched = {
+            "In": inside,
+            "NotIn": not inside,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }
         if not matched[operator]:
             return False
     return True

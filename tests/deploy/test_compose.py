@@ -16,6 +16,7 @@ from crm_stack.gateway import GatewaySettings
 from tests.deploy.manifests import (
     COMPOSE_FILE,
     OTEL_NAMES,
+    PROCESSES,
     REPO,
     Doc,
     base,
@@ -27,10 +28,11 @@ from tests.deploy.manifests import (
     settings_for,
 )
 
-CRM_SERVICES = {"contacts", "contacts-relay", "projections", "gateway"}
+# Every long-running process of the code (as on Kubernetes), and the gateway.
+CRM_SERVICES = set(PROCESSES) | {"gateway"}
 BACKING_SERVICES = {"kafka", "kafka-init", "mongodb", "mongodb-init", "otel-collector", "jaeger"}
 # Services that check bearer tokens (the gateway only routes).
-VERIFIERS = {"contacts", "contacts-relay", "projections"}
+VERIFIERS = set(PROCESSES)
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from crm_contacts.config import ContactsSettings
-from crm_projections.config import ProjectionsSettings
 from crm_stack.gateway import GatewaySettings
-from tests.deploy.manifests import REPO
+from tests.deploy.manifests import PROCESSES, REPO
 
 
 @dataclass
@@ -133,12 +131,8 @@ def test_no_secret_is_baked_into_the_image(stages: list[Stage]) -> None:
 
 def test_the_image_exposes_the_ports_the_components_listen_on(stages: list[Stage]) -> None:
     exposed = {int(port) for args in stages[1].all("EXPOSE") for port in args.split()}
-    listening = {
-        int(ContactsSettings.model_fields["http_port"].default),
-        int(ContactsSettings.model_fields["relay_health_port"].default),
-        int(ProjectionsSettings.model_fields["http_port"].default),
-        int(GatewaySettings.model_fields["port"].default),
-    }
+    listening = {p.default_port for p in PROCESSES.values()}
+    listening.add(int(GatewaySettings.model_fields["port"].default))
     assert exposed == listening
 
 
@@ -163,6 +157,7 @@ def test_dockerignore_keeps_local_state_out_and_the_sources_in() -> None:
         "contracts/pyproject.toml",
         "runtime/src/crm_runtime/settings.py",
         "services/contacts/src/crm_contacts/__main__.py",
+        "services/pipeline/src/crm_pipeline/__main__.py",
         "services/projections/src/crm_projections/__main__.py",
         "stack/src/crm_stack/gateway.py",
     ):

@@ -15,6 +15,7 @@ from tests.deploy.manifests import (
     COMPONENTS,
     K8S,
     OVERLAYS,
+    PROCESSES,
     Doc,
     base,
     containers,
@@ -23,7 +24,9 @@ from tests.deploy.manifests import (
     of_kind,
     overlay,
     pod_template,
+    routed_processes,
     secret_env,
+    selects,
     settings_for,
     walk,
     workloads,
@@ -33,7 +36,9 @@ from tests.deploy.manifests import (
 KUBERNETES_VERSIONS = ["1.30", latest_version()]
 # Custom resources: not in the Kubernetes schemas, checked by test_kafka_topics_are_well_formed.
 CUSTOM_GROUPS = {"kafka.strimzi.io"}
-DEPLOYMENTS = {"contacts", "contacts-relay", "projections"}
+# One Deployment per long-running process of the code (GatewaySettings.health_checks() and
+# the processes it does not check, tests/deploy/manifests.py).
+DEPLOYMENTS = set(PROCESSES)
 
 
 def _kind_names(docs: tuple[Doc, ...]) -> set[tuple[str, str]]:
@@ -174,12 +179,7 @@ def test_references_between_objects_resolve(docs: tuple[Doc, ...]) -> None:
     pods |= {d["metadata"]["name"]: pod_template(d) for d in of_kind(docs, "CronJob")}
 
     def selected(selector: dict[str, Any]) -> list[str]:
-        labels = selector.get("matchLabels", selector)
-        return [
-            name
-            for name, pod in pods.items()
-            if labels.items() <= pod["metadata"]["labels"].items()
-        ]
+        return [name for name, pod in pods.items() if selects(selector, pod["metadata"]["labels"])]
 
     for name, deployment in deployments.items():
         assert deployment["spec"]["selector"]["matchLabels"].items() <= (
@@ -199,7 +199,7 @@ def test_references_between_objects_resolve(docs: tuple[Doc, ...]) -> None:
         )
         assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
         autoscaled.add(target["name"])
-    assert autoscaled == {"contacts", "projections"}
+    assert autoscaled == routed_processes(), "the APIs autoscale; the workers have fixed replicas"
     budgets = {tuple(selected(p["spec"]["selector"])) for p in of_kind(docs, "PodDisruptionBudget")}
     assert budgets == {(name,) for name in deployments}, "one PodDisruptionBudget per Deployment"
     services = {s["metadata"]["name"]: s for s in of_kind(docs, "Service")}
@@ -251,16 +251,20 @@ def test_every_pod_verifies_tokens_with_the_same_keys(
 @pytest.mark.usefixtures("renderer")
 def test_overlays_size_the_system_for_their_use() -> None:
     dev, prod = overlay("dev"), overlay("prod")
-    for name in ("contacts", "projections"):
+    autoscaled = {h["metadata"]["name"] for h in of_kind(base(), "HorizontalPodAutoscaler")}
+    for name in autoscaled:
         assert named(dev, "HorizontalPodAutoscaler", name)["spec"]["minReplicas"] == 1
         assert named(prod, "HorizontalPodAutoscaler", name)["spec"]["minReplicas"] >= 2
-    assert named(dev, "Deployment", "contacts-relay")["spec"]["replicas"] == 1
-    assert named(prod, "Deployment", "contacts-relay")["spec"]["replicas"] == 2
+    for name in DEPLOYMENTS - autoscaled:
+        # a leader and a standby (lease in MongoDB), or two members of a consumer group
+        assert named(dev, "Deployment", name)["spec"]["replicas"] == 1, name
+        assert named(prod, "Deployment", name)["spec"]["replicas"] == 2, name
 
     def request(docs: tuple[Doc, ...], name: str) -> str:
         return str(containers(named(docs, "Deployment", name))[0]["resources"]["requests"]["cpu"])
 
-    assert request(dev, "contacts") != request(prod, "contacts")
+    for name in DEPLOYMENTS:
+        assert request(dev, name) != request(prod, name), f"{name} is sized alike in both"
     assert {c["image"] for w in workloads(dev) for c in containers(w)} != {
         c["image"] for w in workloads(prod) for c in containers(w)
     }
@@ -282,3 +286,105 @@ def _config_map_name(docs: tuple[Doc, ...]) -> str:
         if _strip_hash(d["metadata"]["name"]) == "crm-config"
     ]
     return name
+
+
+# --- network policies -----------------------------------------------------------------------
+
+INGRESS_CONTROLLER_NAMESPACE = "ingress-nginx"
+MONITORING_NAMESPACE = "monitoring"
+DNS = 53
+HTTPS = 443  # the token issuer
+# The pipeline's workers verify no tokens and serve nothing but health and metrics: they
+# reach their store (and the relay its brokers), DNS and the trace collector, nothing else.
+WORKER_EGRESS = {
+    "pipeline-relay": {DNS, 9092, 27017, 4318},
+    "pipeline-scheduler": {DNS, 27017, 4318},
+}
+
+
+def _policies_for(docs: tuple[Doc, ...], labels: dict[str, str], kind: str) -> list[Doc]:
+    return [
+        p
+        for p in of_kind(docs, "NetworkPolicy")
+        if kind in p["spec"]["policyTypes"] and selects(p["spec"]["podSelector"], labels)
+    ]
+
+
+def _ingress_allowed(docs: tuple[Doc, ...], labels: dict[str, str]) -> set[tuple[str, int]]:
+    """(source namespace, port) pairs the policies let in; '*' for a rule without a source."""
+    allowed = set()
+    for policy in _policies_for(docs, labels, "Ingress"):
+        for rule in policy["spec"].get("ingress", []):
+            sources = [
+                peer.get("namespaceSelector", {})
+                .get("matchLabels", {})
+                .get("kubernetes.io/metadata.name", "*")
+                for peer in rule.get("from", [{}])
+            ]
+            ports = [p["port"] for p in rule.get("ports", [{"port": "*"}])]
+            allowed |= {(source, port) for source in sources for port in ports}
+    return allowed
+
+
+def _egress_ports(docs: tuple[Doc, ...], labels: dict[str, str]) -> set[Any]:
+    return {
+        port.get("port", "*")
+        for policy in _policies_for(docs, labels, "Egress")
+        for rule in policy["spec"].get("egress", [])
+        for port in rule.get("ports", [{}])
+    }
+
+
+def test_network_policies_let_in_exactly_the_ingress_and_prometheus(docs: tuple[Doc, ...]) -> None:
+    """Every pod is denied by default; what the Ingress routes to is open to the ingress
+    controller, what Prometheus scrapes to Prometheus, on their container port, and no more."""
+    if not of_kind(docs, "NetworkPolicy"):
+        pytest.skip("this overlay applies no network policies")
+    routed = {
+        path["backend"]["service"]["name"]
+        for ingress in of_kind(docs, "Ingress")
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    for deployment in of_kind(docs, "Deployment"):
+        name = deployment["metadata"]["name"]
+        template = pod_template(deployment)
+        labels = template["metadata"]["labels"]
+        for kind in ("Ingress", "Egress"):
+            denied = [
+                p for p in _policies_for(docs, labels, kind) if not p["spec"].get(kind.lower())
+            ]
+            assert denied, f"{name}: no default deny of {kind}"
+        (port,) = containers(deployment)[0]["ports"]
+        expected = set()
+        if name in routed:
+            expected.add((INGRESS_CONTROLLER_NAMESPACE, port["containerPort"]))
+        annotations = template["metadata"].get("annotations", {})
+        if annotations.get("prometheus.io/scrape") == "true":
+            assert int(annotations["prometheus.io/port"]) == port["containerPort"], name
+            expected.add((MONITORING_NAMESPACE, port["containerPort"]))
+        assert _ingress_allowed(docs, labels) == expected, name
+
+
+def test_network_policies_limit_what_each_pod_reaches(docs: tuple[Doc, ...]) -> None:
+    """Every pod reaches DNS and MongoDB; the pipeline's relay and scheduler nothing but what
+    WORKER_EGRESS lists (not the issuer); the projections reach other services only through
+    Kafka (no rule names a CRM pod as a peer)."""
+    if not of_kind(docs, "NetworkPolicy"):
+        pytest.skip("this overlay applies no network policies")
+    assert set(WORKER_EGRESS) <= DEPLOYMENTS
+    for workload in workloads(docs):
+        name = workload["metadata"]["name"]
+        ports = _egress_ports(docs, pod_template(workload)["metadata"]["labels"])
+        assert "*" not in ports, f"{name}: egress to every port"
+        assert {DNS, 27017} <= ports, name
+        if name in WORKER_EGRESS:
+            assert ports == WORKER_EGRESS[name], name
+        elif name in routed_processes():
+            assert HTTPS in ports, f"{name} verifies tokens: it must reach the issuer"
+    for policy in of_kind(docs, "NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            for peer in rule.get("to", []):
+                labels = peer.get("podSelector", {}).get("matchLabels", {})
+                assert "app.kubernetes.io/part-of" not in labels, policy["metadata"]["name"]
+                assert "app.kubernetes.io/name" not in labels, policy["metadata"]["name"]

@@ -52,13 +52,15 @@ def alive(pid: int) -> bool:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     names = ("gateway", "contacts", "relay", "projections", "kafka")
-    ports = {name: free_port() for name in (*names, "pipeline", "pipeline-relay", "scheduler")}
+    more = ("pipeline", "pipeline-relay", "scheduler", "consumer")
+    ports = {name: free_port() for name in (*names, *more)}
     env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
     env.update(
         CRM_GATEWAY_PORT=str(ports["gateway"]),
         CRM_CONTACTS_PORT=str(ports["contacts"]),
         CRM_CONTACTS_RELAY_PORT=str(ports["relay"]),
         CRM_PROJECTIONS_PORT=str(ports["projections"]),
+        CRM_CONTACTS_CONSUMER_PORT=str(ports["consumer"]),
         CRM_PIPELINE_PORT=str(ports["pipeline"]),
         CRM_PIPELINE_RELAY_PORT=str(ports["pipeline-relay"]),
         CRM_PIPELINE_SCHEDULER_PORT=str(ports["scheduler"]),
@@ -153,6 +155,7 @@ def test_health_names_every_component(stack: dict[str, Any]) -> None:
     assert set(body["checks"]) == {
         "contacts",
         "contacts-relay",
+        "contacts-consumer",
         "pipeline",
         "pipeline-relay",
         "pipeline-scheduler",

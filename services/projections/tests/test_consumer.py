@@ -13,11 +13,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from customer_events import changed, metadata, payload, registered
+from customer_events import (
+    Record,
+    changed,
+    metadata,
+    opened,
+    paid,
+    payload,
+    pipeline,
+    placed,
+    registered,
+)
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from crm_contracts import DomainEvent, EventMetadata, cloudevents
+from crm_contracts import pipeline as p
 from crm_projections.application.projector import OutOfOrder
 from crm_projections.bootstrap import ProjectionsService, bootstrap
 from crm_projections.config import ProjectionsSettings
@@ -36,14 +47,20 @@ class Kafka:
     service: ProjectionsService
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
-    async def publish(self, record: tuple[bytes, dict[str, str], bytes]) -> None:
+    async def publish(
+        self, record: tuple[bytes, dict[str, str], bytes], *, topic: str | None = None
+    ) -> None:
         key, headers, body = record
         await self.broker.publish(
-            body, topic=self.service.settings.contacts_topic, key=key, headers=headers
+            body, topic=topic or self.service.settings.contacts_topic, key=key, headers=headers
         )
 
-    def count(self, outcome: str) -> float:
-        labels = {"projection": "customer360", "outcome": outcome}
+    async def publish_pipeline(self, records: list[Record]) -> None:
+        for envelope, event in records:
+            await self.publish(record(event, envelope), topic=self.service.settings.pipeline_topic)
+
+    def count(self, outcome: str, projection: str = "customer360") -> float:
+        labels = {"projection": projection, "outcome": outcome}
         value = self.service.metrics.get_sample_value("crm_projection_events_total", labels)
         return value or 0.0
 
@@ -275,3 +292,100 @@ async def test_an_event_time_without_offset_is_read_as_utc_and_not_retried_for_e
     )
     assert lag is not None
     assert lag > 0
+
+
+# The pipeline topic: the same handler, the same acknowledgement and dead letters.
+
+
+async def test_events_on_the_pipeline_topic_build_every_read_model(kafka: Kafka) -> None:
+    await kafka.publish_pipeline(
+        [
+            *pipeline("opp_1", opened("opp_1", "cus_1", amount="1000.00", probability=10)),
+            *pipeline(
+                "ord_1",
+                *placed("ord_1", "cus_1", "300.00"),
+                paid("ord_1", "cus_1", "100.00", "200.00"),
+            ),
+        ]
+    )
+    service = kafka.service
+    view = await service.customer360.get("cus_1")
+    assert view is not None
+    assert [o["opportunity_id"] for o in view["open_opportunities"]] == ["opp_1"]
+    assert view["receivables"]["open_balance"] == {"EUR": "200.00"}
+    rep = await service.receivables.get("u1")
+    assert rep is not None
+    assert rep["open_total"] == {"EUR": "200.00"}
+    forecast = await service.forecast.summary("2027-Q1", {})
+    assert forecast["totals"] == {"EUR": {"weighted": "100.00", "amount": "1000.00", "count": 1}}
+    assert (kafka.count("applied"), kafka.count("applied", "receivables_by_rep")) == (4, 3)
+    assert (kafka.count("applied", "forecast"), kafka.count("ignored", "forecast")) == (1, 3)
+    assert kafka.dead_letters == []
+
+
+async def test_lead_events_are_acknowledged_and_folded_nowhere(kafka: Kafka) -> None:
+    lead = p.LeadCaptured(lead_id="lead_1", source=p.LeadSource.WEB, name="Ada", owner_id="u1")
+    await kafka.publish_pipeline(pipeline("lead_1", lead))
+    assert kafka.count("ignored") == 1
+    assert await kafka.service.customer360.documents.count_documents({}) == 0
+    assert kafka.dead_letters == []
+
+
+async def test_a_poison_message_on_the_pipeline_topic_is_dead_lettered(kafka: Kafka) -> None:
+    ((envelope, event),) = pipeline("opp_1", opened("opp_1", "cus_1"))
+    key, headers, _ = record(event, envelope)
+    topic = kafka.service.settings.pipeline_topic
+    await kafka.publish((key, headers, b'{"opportunity_id": "opp_1", "amount": 1.5}'), topic=topic)
+
+    (dead,) = kafka.dead_letters
+    assert dead.headers["dlt_reason"].startswith(
+        "contract violation: invalid crm.pipeline.OpportunityOpened payload"
+    )
+    assert dead.headers["dlt_original_topic"] == "crm.pipeline.events"
+    assert [kafka.count("dead_lettered", name) for name in ("customer360", "forecast")] == [1, 1]
+
+
+async def test_an_event_of_a_stream_never_introduced_is_retried_then_dead_lettered(
+    kafka: Kafka,
+) -> None:
+    ((envelope, event),) = pipeline("quo_1", p.QuoteSent(quote_id="quo_1"), first=2)
+    message = record(event, envelope)
+    topic = kafka.service.settings.pipeline_topic
+
+    with pytest.raises(OutOfOrder):
+        await kafka.publish(message, topic=topic)
+    await kafka.publish(message, topic=topic)
+
+    (dead,) = kafka.dead_letters
+    assert dead.headers["dlt_reason"].startswith(
+        "failed 2 times: OutOfOrder: crm.pipeline.QuoteSent"
+    )
+    assert "stream pipeline:quo_1" in dead.headers["dlt_reason"]
+    assert kafka.count("dead_lettered") == 1
+    assert kafka.count("dead_lettered", "forecast") == 0  # not one of its streams: ignored
+
+
+async def test_one_read_model_failing_does_not_keep_the_event_from_the_others(
+    kafka: Kafka, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receivables = kafka.service.receivables
+    apply = receivables.apply
+    failures = [ConnectionError("document store unreachable")]
+
+    async def down_once(envelope: EventMetadata, event: DomainEvent) -> Any:
+        if failures:
+            raise failures.pop()
+        return await apply(envelope, event)
+
+    monkeypatch.setattr(receivables, "apply", down_once)
+    first, _ = pipeline("ord_1", *placed("ord_1", "cus_1"))
+    with pytest.raises(ConnectionError):
+        await kafka.publish_pipeline([first])
+    assert await kafka.service.customer360.get("cus_1") is not None
+    assert await receivables.get("u1") is None
+
+    await kafka.publish_pipeline([first])  # the redelivery
+
+    assert await receivables.get("u1") is not None
+    assert (kafka.count("applied"), kafka.count("duplicate")) == (1, 1)
+    assert kafka.count("applied", "receivables_by_rep") == 1

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from customer_events import metadata, registered
+from customer_events import interaction, metadata, opened, pipeline, placed, registered
 from opentelemetry.sdk.trace import TracerProvider
 
 from crm_contracts.contacts import CustomerErased, CustomerOwnerAssigned
@@ -162,3 +162,191 @@ async def test_a_rebuild_after_erasure_cannot_bring_the_data_back(
         "phone": None,
     }
     assert PHONE not in str(rebuilt) and EMAIL not in str(rebuilt)
+
+
+# Interaction summaries are personal data: masked like the contact details.
+
+SUMMARY = "Ada wants two machines for her cafe"
+
+
+@pytest.fixture
+async def ada_talked(service: ProjectionsService, ada: str) -> str:
+    event = interaction(ada, 1, summary=SUMMARY)
+    await service.customer360.apply(metadata(event, ada, 3), event)
+    return ada
+
+
+@pytest.mark.parametrize(
+    ("role", "user", "team", "shown"),
+    [
+        ("sales_rep", "u1", "north", "***"),
+        ("marketing", "k1", None, "***"),
+        ("auditor", "x1", None, "***"),
+        ("sales_manager", "m1", "north", SUMMARY),
+        ("admin", "root", None, SUMMARY),
+    ],
+)
+async def test_interaction_summaries_are_hidden_from_masked_roles(
+    views: Any, ada_talked: str, role: str, user: str, team: str | None, shown: str
+) -> None:
+    async with views(role, user, team) as http:
+        answer = await http.get(f"/views/customers/{ada_talked}")
+    assert answer.status_code == 200
+    (entry,) = answer.json()["latest_interactions"]
+    assert (entry["interaction_id"], entry["kind"], entry["summary"]) == ("int_01", "call", shown)
+    if shown == "***":
+        assert SUMMARY not in answer.text
+
+
+async def test_reading_interaction_summaries_unmasked_is_in_the_access_log(
+    views: Any, ada_talked: str
+) -> None:
+    async with views("sales_manager", "m1") as manager:
+        assert (await manager.get(f"/views/customers/{ada_talked}")).status_code == 200
+    async with views("auditor", "x1", None) as auditor:
+        log = await auditor.get("/views/access-log", params={"customer_id": ada_talked})
+    assert [e["fields"] for e in log.json()["entries"]] == [
+        ["email", "phone", "interaction_summaries"]
+    ]
+
+
+async def test_an_erasure_drops_the_interaction_summaries_from_the_view(
+    service: ProjectionsService, views: Any, ada_talked: str
+) -> None:
+    erased = CustomerErased(customer_id=ada_talked)
+    await service.customer360.apply(metadata(erased, ada_talked, 4), erased)
+    async with views("admin") as http:
+        answer = await http.get(f"/views/customers/{ada_talked}")
+    assert [i["summary"] for i in answer.json()["latest_interactions"]] == [None]
+    stored = await service.customer360.documents.find_one({"_id": ada_talked})
+    assert SUMMARY not in str(stored)
+
+
+# Money owed and the forecast: reps their own, managers their team's.
+
+
+@pytest.fixture
+async def sales(service: ProjectionsService) -> None:
+    """Receivables and open opportunities of u1 and u2 (north) and u3 (south)."""
+    for number, (owner_id, team) in enumerate([("u1", "north"), ("u2", "north"), ("u3", "south")]):
+        order = f"ord_{number}"
+        history = [
+            *pipeline(
+                order, *placed(order, f"cus_{number}", "100.00", owner_id=owner_id, team=team)
+            ),
+            *pipeline(
+                f"opp_{number}",
+                opened(f"opp_{number}", f"cus_{number}", owner_id=owner_id, team=team),
+            ),
+        ]
+        for envelope, event in history:
+            for projector in service.projectors:
+                await projector.apply(envelope, event)
+
+
+@pytest.mark.parametrize(
+    ("role", "user", "team", "params", "status", "owners"),
+    [
+        ("sales_rep", "u1", "north", {}, 200, ["u1"]),
+        ("sales_rep", "u1", "north", {"owner_id": "u1"}, 200, ["u1"]),
+        ("sales_rep", "u1", "north", {"owner_id": "u2"}, 403, None),
+        ("sales_rep", "u1", "north", {"team": "south"}, 403, None),
+        ("sales_manager", "m1", "north", {}, 200, ["u1", "u2"]),
+        ("sales_manager", "m1", "north", {"owner_id": "u3"}, 200, []),
+        ("sales_manager", "m1", "north", {"team": "south"}, 403, None),
+        ("auditor", "x1", None, {}, 200, ["u1", "u2", "u3"]),
+        ("admin", "root", None, {"team": "south"}, 200, ["u3"]),
+        ("service", "sagas", None, {"owner_id": "u2"}, 200, ["u2"]),
+        ("marketing", "k1", None, {}, 403, None),
+        ("service_agent", "a1", "north", {}, 403, None),
+        ("store_manager", "s1", "north", {}, 403, None),
+    ],
+)
+async def test_who_lists_receivables_by_rep(
+    views: Any,
+    sales: None,
+    role: str,
+    user: str,
+    team: str | None,
+    params: dict[str, str],
+    status: int,
+    owners: list[str] | None,
+) -> None:
+    async with views(role, user, team) as http:
+        answer = await http.get("/views/receivables", params=params)
+    assert answer.status_code == status, answer.text
+    if status == 403:
+        assert answer.headers["content-type"] == "application/problem+json"
+        return
+    body = answer.json()
+    assert [rep["owner_id"] for rep in body["reps"]] == owners
+    assert body["open_count"] == len(owners or [])
+    assert body["open_total"] == ({"EUR": f"{100 * len(owners or [])}.00"} if owners else {})
+
+
+@pytest.mark.parametrize(
+    ("role", "user", "team", "owner", "status"),
+    [
+        ("sales_rep", "u1", "north", "u1", 200),
+        ("sales_rep", "u1", "north", "u2", 403),
+        ("sales_manager", "m1", "north", "u2", 200),
+        ("sales_manager", "m1", "north", "u3", 403),
+        ("auditor", "x1", None, "u3", 200),
+        ("admin", "root", None, "u9", 404),
+        ("marketing", "k1", None, "u1", 403),
+    ],
+)
+async def test_who_reads_one_reps_receivables(
+    views: Any, sales: None, role: str, user: str, team: str | None, owner: str, status: int
+) -> None:
+    async with views(role, user, team) as http:
+        answer = await http.get(f"/views/receivables/{owner}")
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        body = answer.json()
+        assert (body["owner_id"], body["open_total"], body["overdue_total"]) == (
+            owner,
+            {"EUR": "100.00"},
+            {},
+        )
+        assert [r["order_id"] for r in body["receivables"]] == [f"ord_{int(owner[1:]) - 1}"]
+
+
+@pytest.mark.parametrize(
+    ("role", "user", "team", "params", "status", "reps"),
+    [
+        ("sales_rep", "u2", "north", {}, 200, ["u2"]),
+        ("sales_rep", "u2", "north", {"owner_id": "u1"}, 403, None),
+        ("sales_manager", "m1", "north", {}, 200, ["u1", "u2"]),
+        ("sales_manager", "m1", "north", {"owner_id": "u1"}, 200, ["u1"]),
+        ("sales_manager", "m1", "north", {"team": "south"}, 403, None),
+        ("admin", "root", None, {}, 200, ["u1", "u2", "u3"]),
+        ("admin", "root", None, {"team": "south"}, 200, ["u3"]),
+        ("auditor", "x1", None, {}, 403, None),
+        ("marketing", "k1", None, {}, 403, None),
+    ],
+)
+async def test_who_sees_the_forecast(
+    views: Any,
+    sales: None,
+    role: str,
+    user: str,
+    team: str | None,
+    params: dict[str, str],
+    status: int,
+    reps: list[str] | None,
+) -> None:
+    async with views(role, user, team) as http:
+        answer = await http.get("/views/forecast", params={"period": "2027-Q1", **params})
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        body = answer.json()
+        assert [rep["owner_id"] for rep in body["by_rep"]] == reps
+        count = len(reps or [])
+        assert body["totals"] == {
+            "EUR": {
+                "weighted": f"{4800 * count}.00",
+                "amount": f"{48000 * count}.00",
+                "count": count,
+            }
+        }

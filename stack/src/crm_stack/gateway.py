@@ -41,6 +41,9 @@ class GatewaySettings(RuntimeSettings):
     port: int = Field(default=8000, alias="CRM_GATEWAY_PORT")
     contacts_url: str = Field(default="http://127.0.0.1:8101", alias="CRM_CONTACTS_URL")
     contacts_relay_url: str = Field(default="http://127.0.0.1:8111", alias="CRM_CONTACTS_RELAY_URL")
+    contacts_consumer_url: str = Field(
+        default="http://127.0.0.1:8121", alias="CRM_CONTACTS_CONSUMER_URL"
+    )
     projections_url: str = Field(default="http://127.0.0.1:8102", alias="CRM_PROJECTIONS_URL")
     pipeline_url: str = Field(default="http://127.0.0.1:8103", alias="CRM_PIPELINE_URL")
     pipeline_relay_url: str = Field(default="http://127.0.0.1:8113", alias="CRM_PIPELINE_RELAY_URL")
@@ -59,6 +62,7 @@ class GatewaySettings(RuntimeSettings):
         return {
             "contacts": f"{self.contacts_url}/contacts/health",
             "contacts-relay": f"{self.contacts_relay_url}/health",
+            "contacts-consumer": f"{self.contacts_consumer_url}/health",
             "pipeline": f"{self.pipeline_url}/pipeline/health",
             "pipeline-relay": f"{self.pipeline_relay_url}/health",
             "pipeline-scheduler": f"{self.pipeline_scheduler_url}/health",

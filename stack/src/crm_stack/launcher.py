@@ -62,6 +62,7 @@ class Stack:
             "gateway": int(env.get("CRM_GATEWAY_PORT", "8000")),
             "contacts": int(env.get("CRM_CONTACTS_PORT", "8101")),
             "relay": int(env.get("CRM_CONTACTS_RELAY_PORT", "8111")),
+            "contacts-consumer": int(env.get("CRM_CONTACTS_CONSUMER_PORT", "8121")),
             "projections": int(env.get("CRM_PROJECTIONS_PORT", "8102")),
             "pipeline": int(env.get("CRM_PIPELINE_PORT", "8103")),
             "pipeline-relay": int(env.get("CRM_PIPELINE_RELAY_PORT", "8113")),
@@ -73,6 +74,7 @@ class Stack:
         env.setdefault("PYTHONUNBUFFERED", "1")
         env["CRM_CONTACTS_URL"] = f"http://127.0.0.1:{ports['contacts']}"
         env["CRM_CONTACTS_RELAY_URL"] = f"http://127.0.0.1:{ports['relay']}"
+        env["CRM_CONTACTS_CONSUMER_URL"] = f"http://127.0.0.1:{ports['contacts-consumer']}"
         env["CRM_PROJECTIONS_URL"] = f"http://127.0.0.1:{ports['projections']}"
         env["CRM_PIPELINE_URL"] = f"http://127.0.0.1:{ports['pipeline']}"
         env["CRM_PIPELINE_RELAY_URL"] = f"http://127.0.0.1:{ports['pipeline-relay']}"
@@ -81,6 +83,7 @@ class Stack:
             ("gateway", "CRM_GATEWAY_PORT"),
             ("contacts", "CRM_CONTACTS_PORT"),
             ("relay", "CRM_CONTACTS_RELAY_PORT"),
+            ("contacts-consumer", "CRM_CONTACTS_CONSUMER_PORT"),
             ("projections", "CRM_PROJECTIONS_PORT"),
             ("pipeline", "CRM_PIPELINE_PORT"),
             ("pipeline-relay", "CRM_PIPELINE_RELAY_PORT"),
@@ -121,6 +124,13 @@ class Stack:
                 f"http://127.0.0.1:{r}",
                 f"http://127.0.0.1:{r}/health",
                 r,
+            ),
+            Process(
+                "contacts-consumer",
+                [python, "-m", "crm_contacts", "consume"],
+                f"http://127.0.0.1:{ports['contacts-consumer']}",
+                f"http://127.0.0.1:{ports['contacts-consumer']}/health",
+                ports["contacts-consumer"],
             ),
             Process(
                 "pipeline",

@@ -8,7 +8,10 @@ from typing import Any
 
 from crm_contacts.application import handlers
 from crm_contacts.application.handlers import Dependencies
+from crm_contacts.domain import customer
 from crm_contracts.contacts import InteractionLogged
+
+MAX_STREAMS = 100
 
 
 @dataclass(frozen=True)
@@ -25,10 +28,21 @@ async def interactions(
     The timeline is read from the streams themselves: its summaries are sealed personal
     data, revealed on the way out, so no plaintext copy is kept anywhere to erase later.
     """
-    state = await handlers.load_customer(deps, customer_id)
+    await handlers.load_customer(deps, customer_id)  # not found, erased or merged: refused
     found: list[dict[str, Any]] = []
-    for stream_id in (customer_id, *state.merged_ids):
-        for event in await handlers.load_events(deps, stream_id):
+    streams, seen = [customer_id], set()
+    while streams and len(seen) < MAX_STREAMS:  # the duplicates merged into it, at any depth
+        stream_id = streams.pop(0)
+        if stream_id in seen:
+            continue
+        seen.add(stream_id)
+        events = await handlers.load_events(deps, stream_id)
+        state = customer.fold(events)
+        if isinstance(state, customer.Merged):
+            state = state.profile
+        if isinstance(state, customer.Registered):
+            streams.extend(state.merged_ids)
+        for event in events:
             if isinstance(event, InteractionLogged):
                 found.append(
                     {

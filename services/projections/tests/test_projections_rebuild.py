@@ -1,0 +1,202 @@
+"""Rebuilding every read model from both event stores folds what the live consumer built."""
+
+from __future__ import annotations
+
+import asyncio
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from customer_events import (
+    NOW,
+    changed,
+    drafted,
+    interaction,
+    opened,
+    paid,
+    placed,
+    registered,
+    won,
+)
+from opentelemetry.sdk.trace import TracerProvider
+from typer.testing import CliRunner
+
+from crm_contracts import DomainEvent, cloudevents
+from crm_contracts import contacts as c
+from crm_contracts import pipeline as p
+from crm_projections.__main__ import cli
+from crm_projections.application.projector import Applied
+from crm_projections.application.rebuild import Source, rebuild
+from crm_projections.bootstrap import ProjectionsService, bootstrap
+from crm_projections.config import ProjectionsSettings
+from crm_runtime.documents import open_document_client
+from crm_runtime.eventstore import CommandContext, EventStore, NewEvent
+from crm_runtime.personal_data import SealedEvents
+from crm_runtime.settings import RuntimeSettings
+from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
+
+COLLECTIONS = ("customer360", "stream_customers", "receivables_by_rep", "stream_owners", "forecast")
+_ids = count(1)
+
+
+async def append(
+    store: EventStore, sealed: SealedEvents, stream: str, expected: int, *events: DomainEvent
+) -> None:
+    command = f"cmd-{next(_ids)}"
+    await store.append(
+        stream,
+        expected,
+        [
+            await sealed.seal(
+                stream, NewEvent(e.event_type, e.schema_version, e.model_dump(mode="json"))
+            )
+            for e in events
+        ],
+        CommandContext(command, command, command, "user:u1"),
+        now=NOW,
+        event_ids=[f"evt-{next(_ids)}" for _ in events],
+    )
+
+
+async def seed(client: Any) -> tuple[Source, Source]:
+    """Both contexts' histories, personal fields sealed as the services store them."""
+    sealed = SealedEvents(PersonalDataCipher(MongoKeyVault(client["crm_keys"]["data_keys"])))
+    contacts = EventStore(client["crm_contacts"], source=c.SOURCE)
+    pipeline = EventStore(client["crm_pipeline"], source=p.SOURCE)
+    for store in (contacts, pipeline):
+        await store.create_indexes()
+    lead = p.LeadCaptured(
+        lead_id="lead_1", source=p.LeadSource.WEB, name="Ada Lovelace", owner_id="u1"
+    )
+    await append(pipeline, sealed, "lead_1", 0, lead)
+    await append(pipeline, sealed, "opp_1", 0, opened("opp_1", "cus_a"))
+    await append(contacts, sealed, "cus_a", 0, registered("cus_a", "Ada Lovelace"))
+    await append(pipeline, sealed, "quo_1", 0, drafted("quo_1", "opp_1", "cus_a"))
+    await append(pipeline, sealed, "quo_1", 1, p.QuoteSent(quote_id="quo_1"))
+    await append(pipeline, sealed, "ord_1", 0, *placed("ord_1", "cus_a", "21600.00"))
+    await append(
+        contacts, sealed, "cus_a", 1, interaction("cus_a", 1, summary="Wants two machines")
+    )
+    await append(pipeline, sealed, "ord_1", 2, paid("ord_1", "cus_a", "600.00", "21000.00"))
+    await append(pipeline, sealed, "opp_1", 1, won("opp_1", "cus_a"))
+    await append(
+        contacts,
+        sealed,
+        "cus_b",
+        0,
+        registered("cus_b", "Grace Hopper"),
+        changed("cus_b", phone="+15550100"),
+    )
+    return Source(contacts, sealed), Source(pipeline, sealed)
+
+
+async def live(service: ProjectionsService, sources: list[Source]) -> None:
+    """What the consumer does, each event through its Kafka encoding, into every read model."""
+    for source in sources:
+        async for commit in source.store.read_all():
+            for stored in commit.events:
+                revealed = await source.sealed.reveal(stored) if source.sealed else stored
+                _, headers, body = cloudevents.encode(revealed.metadata, revealed.data)
+                metadata, event = cloudevents.decode(headers, body)
+                for projector in service.projectors:
+                    assert await projector.apply(metadata, event) is not Applied.DUPLICATE
+
+
+async def snapshot(client: Any) -> dict[str, list[dict[str, Any]]]:
+    database = client["crm_projections"]
+    return {
+        name: sorted([d async for d in database[name].find({})], key=lambda d: str(d["_id"]))
+        for name in COLLECTIONS
+    }
+
+
+@pytest.fixture
+def projections(
+    memory_client: Any, tracer_provider: TracerProvider, tmp_path: Path
+) -> ProjectionsService:
+    settings = ProjectionsSettings(embedded_backend="memory", data_dir=tmp_path)
+    return bootstrap(settings, document_client=memory_client, tracer_provider=tracer_provider)
+
+
+async def test_a_rebuild_of_both_stores_reproduces_what_the_live_path_built(
+    projections: ProjectionsService, memory_client: Any
+) -> None:
+    contacts, pipeline = await seed(memory_client)
+    await live(projections, [pipeline, contacts])  # the pipeline topic was faster
+    built = await snapshot(memory_client)
+    view = await projections.customer360.get("cus_a")
+    assert view is not None
+    assert (view["profile"]["name"], view["revenue_won"]) == ("Ada Lovelace", {"EUR": "48000.00"})
+    assert view["receivables"]["open_balance"] == {"EUR": "21000.00"}
+    assert view["latest_interactions"][0]["summary"] == "Wants two machines"
+    assert [r["_id"] for r in built["stream_customers"]] == [
+        "pipeline:opp_1",
+        "pipeline:ord_1",
+        "pipeline:quo_1",
+    ]
+    await memory_client["crm_projections"]["forecast"].delete_many({})
+    await memory_client["crm_projections"]["customer360"].replace_one(
+        {"_id": "cus_b"}, {"_id": "cus_b"}
+    )
+
+    progress: list[tuple[int, int]] = []
+    totals = await rebuild(
+        projections.projectors,
+        [contacts, pipeline],
+        on_progress=lambda d, t: progress.append((d, t)),
+    )
+
+    assert await snapshot(memory_client) == built
+    assert totals == {"events": 12, "customer360": 11, "receivables_by_rep": 3, "forecast": 2}
+    assert progress[-1] == (10, 10)
+
+
+async def test_rebuilding_one_read_model_leaves_the_others_alone(
+    projections: ProjectionsService, memory_client: Any
+) -> None:
+    contacts, pipeline = await seed(memory_client)
+    await live(projections, [contacts, pipeline])
+    await projections.receivables.documents.delete_many({})
+    before = await snapshot(memory_client)
+
+    await rebuild([projections.forecast], [contacts, pipeline])
+
+    assert await snapshot(memory_client) == before
+    assert await projections.receivables.get("u1") is None
+
+
+def test_crm_projections_rebuild_names_one_read_model_or_rebuilds_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RuntimeSettings(data_dir=tmp_path, embedded_backend="sqlite")
+
+    async def seeded() -> None:
+        client = open_document_client(store)
+        try:
+            await seed(client)
+        finally:
+            await client.close()
+
+    async def read(collection: str) -> list[dict[str, Any]]:
+        client = open_document_client(store)
+        try:
+            return [d async for d in client["crm_projections"][collection].find({})]
+        finally:
+            await client.close()
+
+    asyncio.run(seeded())
+    env = {"CRM_DATA_DIR": str(tmp_path), "CRM_EMBEDDED_BACKEND": "sqlite", "COLUMNS": "200"}
+    one = CliRunner().invoke(cli, ["rebuild", "forecast"], env=env)
+    assert one.exit_code == 0, one.output
+    assert "forecast rebuilt: 12 events read, 2 applied" in one.output
+    assert [row["_id"] for row in asyncio.run(read("forecast"))] == ["opp_1"]
+    assert asyncio.run(read("customer360")) == []
+
+    every = CliRunner().invoke(cli, ["rebuild"], env=env)
+    assert every.exit_code == 0, every.output
+    assert "customer360 rebuilt: 12 events read, 11 applied" in every.output
+    assert "receivables_by_rep rebuilt: 12 events read, 3 applied" in every.output
+    assert sorted(d["_id"] for d in asyncio.run(read("customer360"))) == ["cus_a", "cus_b"]
+    unknown = CliRunner().invoke(cli, ["rebuild", "leaderboard"], env=env)
+    assert unknown.exit_code == 2
