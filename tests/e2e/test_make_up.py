@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
+from stack_tools import alive, children_of, client, read_topic, token
 
 from crm_contracts import cloudevents
 from crm_contracts.contacts import (
@@ -23,130 +21,8 @@ from crm_contracts.contacts import (
     CustomerOwnerAssigned,
     CustomerRegistered,
 )
-from tests.support import free_port
 
 pytestmark = pytest.mark.e2e
-
-
-def children_of(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    names = ("gateway", "contacts", "relay", "projections", "kafka")
-    more = ("pipeline", "pipeline-relay", "scheduler", "consumer")
-    ports = {name: free_port() for name in (*names, *more)}
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
-    env.update(
-        CRM_GATEWAY_PORT=str(ports["gateway"]),
-        CRM_CONTACTS_PORT=str(ports["contacts"]),
-        CRM_CONTACTS_RELAY_PORT=str(ports["relay"]),
-        CRM_PROJECTIONS_PORT=str(ports["projections"]),
-        CRM_CONTACTS_CONSUMER_PORT=str(ports["consumer"]),
-        CRM_PIPELINE_PORT=str(ports["pipeline"]),
-        CRM_PIPELINE_RELAY_PORT=str(ports["pipeline-relay"]),
-        CRM_PIPELINE_SCHEDULER_PORT=str(ports["scheduler"]),
-        CRM_EMBEDDED_KAFKA_PORT=str(ports["kafka"]),
-        CRM_DATA_DIR=str(tmp_path_factory.mktemp("crm-data")),
-    )
-    crm = Path(sys.executable).with_name("crm")
-    process = subprocess.Popen(
-        [str(crm), "up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{ports['gateway']}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"crm up exited early:\n{output}")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    else:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
-        pytest.fail("the stack did not become healthy within 90 s")
-    info = {
-        "process": process,
-        "base": base,
-        "kafka": f"127.0.0.1:{ports['kafka']}",
-        "env": env,
-        "manager": token(env, "sales_manager", "m1", "north"),
-    }
-    yield info
-    if process.poll() is None:
-        # SIGTERM lets `crm up` stop its children; SIGKILL would orphan them.
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def token(env: dict[str, str], role: str, user: str, team: str) -> str:
-    """A bearer token minted the way the README tells a newcomer to: ``crm token``."""
-    crm = Path(sys.executable).with_name("crm")
-    minted = subprocess.run(
-        [str(crm), "token", "--role", role, "--user", user, "--team", team],
-        env=env,
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
-    return minted.stdout.decode().strip()
-
-
-def client(stack: dict[str, Any], bearer: str | None = None) -> httpx.Client:
-    return httpx.Client(
-        base_url=stack["base"],
-        timeout=10,
-        headers={"Authorization": f"Bearer {bearer or stack['manager']}"},
-    )
-
-
-async def read_topic(bootstrap: str, subject: str, expected: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        "crm.contacts.events",
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=None,
-    )
-    await consumer.start()
-    found: list[Any] = []
-    try:
-        async with asyncio.timeout(20):
-            while len(found) < expected:
-                batch = await consumer.getmany(timeout_ms=500)
-                found += [m for ms in batch.values() for m in ms if m.key == subject.encode()]
-    finally:
-        await consumer.stop()
-    return found
 
 
 def test_health_names_every_component(stack: dict[str, Any]) -> None:
