@@ -1,4 +1,5 @@
-"""Property-based fuzz of the views API: no 5xx, problems are problem+json, no leak when masked."""
+"""Property-based fuzz of the views API: no 5xx, problems are problem+json, no leak when masked
+(contact details and interaction summaries), over every view."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 import tinymongo
-from customer_events import metadata, registered
+from customer_events import interaction, metadata, opened, pipeline, placed, registered
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from crm_runtime.telemetry import build_tracer_provider
 
 PHONE = "+447700900123"
 EMAIL = "ada@example.com"
+SUMMARY = "Ada wants two machines"
 ROLES = [
     "sales_rep",
     "sales_manager",
@@ -34,15 +36,25 @@ ROLES = [
     "nobody",
 ]
 MASKED = {"sales_rep", "marketing", "auditor"}
+SALES = [
+    *pipeline("ord_1", *placed("ord_1", "cus_ada")),
+    *pipeline("opp_1", opened("opp_1", "cus_ada")),
+]
 
 paths = st.one_of(
     st.just("/views/customers/cus_ada"),
     st.text(min_size=0, max_size=40).map(lambda s: f"/views/customers/{quote(s, safe='')}"),
     st.just("/views/access-log"),
+    st.sampled_from(["/views/receivables", "/views/receivables/u1", "/views/forecast"]),
+    st.text(min_size=0, max_size=40).map(lambda s: f"/views/receivables/{quote(s, safe='')}"),
 )
 queries = st.dictionaries(
-    st.sampled_from(["customer_id", "actor", "limit", "x"]),
-    st.one_of(st.text(max_size=30), st.integers(-10, 5000).map(str)),
+    st.sampled_from(["customer_id", "actor", "limit", "x", "period", "owner_id", "team"]),
+    st.one_of(
+        st.text(max_size=30),
+        st.integers(-10, 5000).map(str),
+        st.sampled_from(["2027-Q1", "2027-03", "2027", "u1", "north", "south"]),
+    ),
     max_size=3,
 )
 authorizations = st.one_of(
@@ -74,8 +86,12 @@ async def _exercise(
     )
     first = registered("cus_ada", email=EMAIL, phone=PHONE)
     owner = CustomerOwnerAssigned(customer_id="cus_ada", owner_id="u1", team="north")
-    await service.customer360.apply(metadata(first, "cus_ada", 1), first)
-    await service.customer360.apply(metadata(owner, "cus_ada", 2), owner)
+    talk = interaction("cus_ada", 1, summary=SUMMARY)
+    for sequence, event in enumerate((first, owner, talk), start=1):
+        await service.customer360.apply(metadata(event, "cus_ada", sequence), event)
+    for envelope, event in SALES:
+        for projector in service.projectors:
+            await projector.apply(envelope, event)
     kind, value = auth
     headers: dict[str, Any] = {}
     if kind == "role":
@@ -92,3 +108,4 @@ async def _exercise(
         assert answer.headers["content-type"] == "application/problem+json"
     if kind == "role" and value in MASKED:
         assert PHONE not in answer.text and EMAIL not in answer.text
+        assert SUMMARY not in answer.text

@@ -8,7 +8,17 @@ from typing import Any
 
 import httpx
 import pytest
-from customer_events import changed, metadata, registered
+from customer_events import (
+    Record,
+    changed,
+    metadata,
+    opened,
+    overdue,
+    pipeline,
+    placed,
+    registered,
+    won,
+)
 from opentelemetry.sdk.trace import TracerProvider
 
 from crm_projections.bootstrap import ProjectionsService, bootstrap
@@ -51,6 +61,19 @@ async def test_the_customer_360_answers_with_its_public_view(
         "customer_id",
         "profile",
         "owner",
+        "lifecycle_stage",
+        "classification",
+        "segments",
+        "value_tier",
+        "tags",
+        "open_opportunities",
+        "revenue_won",
+        "orders",
+        "receivables",
+        "latest_interactions",
+        "churn_signals",
+        "merged_into",
+        "merged_from",
         "erased",
         "registered_at",
         "updated_at",
@@ -100,3 +123,130 @@ async def test_health_says_which_dependency_is_down(
         "store": "ok",
         "broker": "unreachable",
     }
+
+
+async def fold(service: ProjectionsService, records: list[Record]) -> None:
+    for envelope, event in records:
+        for projector in service.projectors:
+            await projector.apply(envelope, event)
+
+
+async def test_the_customer_360_shows_the_sales_side_as_json(
+    service: ProjectionsService, http: httpx.AsyncClient
+) -> None:
+    await fold(
+        service,
+        [
+            *pipeline("opp_1", opened("opp_1", "cus_1"), won("opp_1", "cus_1", "48000.50")),
+            *pipeline("opp_2", opened("opp_2", "cus_1", amount="100.00", probability=10)),
+            *pipeline(
+                "ord_1",
+                *placed("ord_1", "cus_1", "21600.00"),
+                overdue("ord_1", "cus_1", "21600.00"),
+            ),
+        ],
+    )
+    view = (await http.get("/views/customers/cus_1")).json()
+    assert view["revenue_won"] == {"EUR": "48000.50"}
+    assert [o["opportunity_id"] for o in view["open_opportunities"]] == ["opp_2"]
+    assert view["orders"] == {"count": 1, "last_placed_at": "2026-11-24T09:30:00Z"}
+    assert view["receivables"]["overdue_balance"] == {"EUR": "21600.00"}
+    assert [s["signal"] for s in view["churn_signals"]] == ["receivable_overdue"]
+
+
+async def test_the_receivables_views_answer_per_rep_and_in_total(
+    service: ProjectionsService, http: httpx.AsyncClient
+) -> None:
+    await fold(service, pipeline("ord_1", *placed("ord_1", "cus_1", "21600.00")))
+    await fold(service, pipeline("ord_2", *placed("ord_2", "cus_2", "5.00", owner_id="u2")))
+    listed = await http.get("/views/receivables", params={"team": "north"})
+    assert listed.status_code == 200
+    body = listed.json()
+    assert [(rep["owner_id"], rep["open_total"]) for rep in body["reps"]] == [
+        ("u1", {"EUR": "21600.00"}),
+        ("u2", {"EUR": "5.00"}),
+    ]
+    assert {k: v for k, v in body.items() if k != "reps"} == {
+        "open_total": {"EUR": "21605.00"},
+        "overdue_total": {},
+        "open_count": 2,
+        "overdue_count": 0,
+    }
+    one = (await http.get("/views/receivables/u1")).json()
+    assert one["receivables"] == [
+        {
+            "order_id": "ord_1",
+            "customer_id": "cus_1",
+            "total": "21600.00",
+            "balance": "21600.00",
+            "currency": "EUR",
+            "due_date": "2026-12-24",
+            "overdue": False,
+        }
+    ]
+    assert (await http.get("/views/receivables/u9")).status_code == 404
+
+
+async def test_the_forecast_answers_a_period_and_refuses_anything_else(
+    service: ProjectionsService, http: httpx.AsyncClient
+) -> None:
+    await fold(
+        service, pipeline("opp_1", opened("opp_1", "cus_1", amount="1000.00", probability=10))
+    )
+    answer = await http.get("/views/forecast", params={"period": "2027-03"})
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "period": "2027-03",
+        "owner_id": None,
+        "team": None,
+        "totals": {"EUR": {"weighted": "100.00", "amount": "1000.00", "count": 1}},
+        "by_team": [
+            {
+                "team": "north",
+                "totals": {"EUR": {"weighted": "100.00", "amount": "1000.00", "count": 1}},
+            }
+        ],
+        "by_rep": [
+            {
+                "owner_id": "u1",
+                "team": "north",
+                "totals": {"EUR": {"weighted": "100.00", "amount": "1000.00", "count": 1}},
+            }
+        ],
+    }
+    for bad in ({"period": "2027-Q5"}, {}):
+        refused = await http.get("/views/forecast", params=bad)
+        assert refused.status_code == 422
+        assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_the_lifespan_creates_both_topics_it_consumes(
+    service: ProjectionsService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created: list[list[str]] = []
+
+    async def ensure_topics(_: str, topics: list[str]) -> None:
+        created.append(topics)
+
+    async def nothing() -> None:
+        return None
+
+    monkeypatch.setattr("crm_projections.entrypoints.http.ensure_topics", ensure_topics)
+    monkeypatch.setattr(service.broker, "start", nothing)
+    monkeypatch.setattr(service.broker, "stop", nothing)
+    app = create_app(service)
+    async with app.router.lifespan_context(app):
+        pass
+    assert created == [["crm.contacts.events", "crm.pipeline.events", "crm.projections.dlt"]]
+
+
+def test_where_the_pipeline_is_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_PIPELINE_TOPIC", "other.pipeline")
+    monkeypatch.setenv("CRM_PIPELINE_DATABASE", "pipeline_db")
+    monkeypatch.setenv("CRM_PIPELINE_MONGODB_URL", "mongodb://pipeline:27017")
+    settings = ProjectionsSettings()
+    assert (settings.pipeline_topic, settings.pipeline_database, settings.pipeline_mongodb_url) == (
+        "other.pipeline",
+        "pipeline_db",
+        "mongodb://pipeline:27017",
+    )

@@ -69,7 +69,8 @@ def _routes(service: ProjectionsService) -> APIRouter:
 
     @router.get("/customers/{customer_id}")
     async def customer_360(caller: Caller, customer_id: str) -> dict[str, Any]:
-        """The customer 360; contact details masked unless the caller's role allows more."""
+        """The customer 360; contact details and interaction summaries masked unless the
+        caller's role allows more (unmasked reads are recorded in the access log)."""
         view = await service.customer360.get(customer_id)
         if view is None:
             raise Problem(
