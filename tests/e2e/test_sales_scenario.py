@@ -22,11 +22,11 @@ from crm_contracts import cloudevents
 pytestmark = pytest.mark.e2e
 
 
-def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
+def eventually(check: Callable[[], Any], within: float = 10.0, shows: Any = None) -> Any:
     """The first truthy answer of ``check``, polled until ``within`` seconds have passed."""
     deadline = time.monotonic() + within
     while not (answer := check()):
-        assert time.monotonic() < deadline, "the system did not catch up in time"
+        assert time.monotonic() < deadline, f"the system did not catch up in time: {shows}"
         time.sleep(0.1)
     return answer
 
@@ -142,18 +142,23 @@ def test_from_registration_to_a_paid_order_and_a_handover(stack: dict[str, Any])
     assert ok(manager.get(f"/contacts/customers/{ada}"))["owner_id"] == successor
 
     # The customer 360 shows every step.
-    view = eventually(
-        lambda: (
-            answer.json()
-            if (answer := manager.get(f"/views/customers/{ada}")).status_code == 200
-            and (answer.json().get("owner") or {}).get("owner_id") == successor
-            and answer.json().get("lifecycle_stage") == "customer"
-            and answer.json().get("revenue_won")
-            and answer.json().get("receivables", {}).get("orders")
-            else None
-        ),
-        within=20,
-    )
+    seen: list[Any] = []
+
+    def caught_up() -> dict[str, Any] | None:
+        answer = manager.get(f"/views/customers/{ada}")
+        seen[:] = [answer.text]
+        if answer.status_code != 200:
+            return None
+        body: dict[str, Any] = answer.json()
+        done = (
+            (body.get("owner") or {}).get("owner_id") == successor
+            and body.get("lifecycle_stage") == "customer"
+            and body.get("revenue_won")
+            and body.get("orders", {}).get("count")
+        )
+        return body if done else None
+
+    view = eventually(caught_up, within=20, shows=seen)
     assert view["revenue_won"] == {"EUR": "1000.00"}
     assert view["open_opportunities"] == {} or view["open_opportunities"] == []
     assert [entry["kind"] for entry in view["latest_interactions"]][:1] == ["visit"]
