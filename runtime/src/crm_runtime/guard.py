@@ -29,7 +29,6 @@ from crm_runtime.settings import RuntimeSettings
 log = structlog.get_logger("crm.security")
 
 
-
 class RateLimited(Exception):
     def __init__(self, caller: str, retry_after: int) -> None:
         super().__init__(f"too many requests from {caller}; retry in {retry_after} s")
