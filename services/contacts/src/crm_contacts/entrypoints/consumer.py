@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -29,6 +29,7 @@ from crm_contacts.application.purchases import record_purchase
 from crm_contacts.domain.customer import CustomerNotFound, CustomerWasErased, RecordPurchase
 from crm_contracts import REGISTRY, ContractViolation, EventMetadata, cloudevents
 from crm_contracts.pipeline import OrderPlaced
+from crm_runtime.dead_letters import publish_dead_letter
 from crm_runtime.eventstore import CommandContext
 from crm_runtime.http import install_observability, install_problem_handlers
 from crm_runtime.kafka import ensure_topics, kafka_reachable
@@ -72,19 +73,8 @@ def register_subscribers(service: ContactsService) -> None:
 
     async def dead_letter(message: KafkaMessage, reason: str) -> None:
         record = message.raw_message
-        headers = dict(message.headers)
-        headers.update(
-            {
-                "dlt_reason": reason[:2000],
-                "dlt_original_topic": record.topic,
-                "dlt_original_partition": str(record.partition),
-                "dlt_original_offset": str(record.offset),
-                "dlt_consumer_group": settings.consumer_group,
-                "dlt_failed_at": datetime.now(UTC).isoformat(),
-            }
-        )
-        await broker.publish(
-            message.body, topic=settings.dead_letter_topic, key=record.key, headers=headers
+        await publish_dead_letter(
+            broker, message, reason, topic=settings.dead_letter_topic, group=settings.consumer_group
         )
         handled.labels("dead_lettered").inc()
         log.warning("dead-lettered", reason=reason, topic=record.topic, offset=record.offset)

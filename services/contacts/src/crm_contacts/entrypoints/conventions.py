@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
-from pydantic import BaseModel
 
 from crm_contacts.application import handlers
 from crm_contacts.application.policy import CONTACTS_POLICY, READ
@@ -26,13 +24,8 @@ from crm_contacts.domain.customer import (
     RuleViolated,
 )
 from crm_runtime.auth import Principal
-from crm_runtime.eventstore import (
-    CommandContext,
-    Idempotency,
-    IdempotencyKeyReused,
-    WrongExpectedVersion,
-)
-from crm_runtime.http import Problem, answer_correlation, command_ids
+from crm_runtime.eventstore import Idempotency, IdempotencyKeyReused, WrongExpectedVersion
+from crm_runtime.http import Problem, answer_correlation
 from crm_runtime.policy import Ownership, mask_email, mask_phone, masked
 
 MASKED = "***"
@@ -45,42 +38,6 @@ def _service(request: Request) -> ContactsService:
 
 Service = Annotated[ContactsService, Depends(_service)]
 """The service ``create_app`` was given: routes are built once and serve any app."""
-
-
-def context(request: Request, caller: Principal) -> CommandContext:
-    """The command's ids: X-Correlation-Id and X-Causation-Id, or the command id (see
-    ``install_correlation``, which answers the correlation id as X-Correlation-Id)."""
-    command_id, correlation_id, causation_id = command_ids(request)
-    return CommandContext(
-        command_id=command_id,
-        correlation_id=correlation_id,
-        causation_id=causation_id,
-        actor=caller.actor,
-    )
-
-
-def idempotency(
-    request: Request, caller: Principal, key: str | None, body: BaseModel | None
-) -> Idempotency | None:
-    """Keys are per caller: two callers reusing a key never see each other's answers."""
-    if not key:
-        return None
-    dumped = body.model_dump(mode="json", exclude_unset=True) if body is not None else None
-    canonical = json.dumps(dumped, sort_keys=True)
-    digest = hashlib.sha256(f"{request.method} {request.url.path} {canonical}".encode()).hexdigest()
-    return Idempotency(key=f"{caller.actor}:{key}", fingerprint=digest)
-
-
-def version_from(if_match: str | None) -> int | None:
-    if if_match is None or if_match.strip() == "*":
-        return None  # "*" matches any current version (RFC 9110)
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    # isdigit alone admits "²" and digit strings int() refuses (over 4300 digits): a 500.
-    if not (tag.isascii() and tag.isdigit() and len(tag) <= 18):
-        raise Problem(
-            400, "Bad If-Match", f'If-Match must be a version ETag such as "3", not {if_match!r}'
-        )
-    return int(tag)
 
 
 async def answer_replay_correlation(

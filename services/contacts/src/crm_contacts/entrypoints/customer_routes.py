@@ -20,15 +20,12 @@ from crm_contacts.entrypoints.conventions import (
     Service,
     answer,
     answer_replay_correlation,
-    context,
     existing,
-    idempotency,
     owner_of,
     ownership,
     record_unmasked,
     resolve,
     shown,
-    version_from,
 )
 from crm_contacts.entrypoints.schemas import (
     ChangeCustomerRequest,
@@ -37,6 +34,7 @@ from crm_contacts.entrypoints.schemas import (
     ErasedCustomer,
     RegisterCustomerRequest,
 )
+from crm_runtime.commands_http import context_of, idempotency_of, version_from
 from crm_runtime.guard import Caller
 from crm_runtime.http import Problem
 from crm_runtime.policy import Forbidden, Ownership, Scope
@@ -67,9 +65,9 @@ async def register_customer(
         owner_id=owner.owner_id,
         team=owner.team,
     )
-    idem = idempotency(request, caller, idempotency_key, body)
+    idem = idempotency_of(request, caller, idempotency_key, body)
     outcome = await handlers.execute(
-        service.deps, command, context(request, caller), expected_version=0, idempotency=idem
+        service.deps, command, context_of(request, caller), expected_version=0, idempotency=idem
     )
     await answer_replay_correlation(service.deps, request, outcome, idem)
     response.headers["Location"] = f"/contacts/customers/{outcome.customer['id']}"
@@ -126,11 +124,11 @@ async def change_customer(
         clear=frozenset(f for f in given if getattr(body, f) is None and f != "name"),
         today=service.deps.clock().date(),
     )
-    idem = idempotency(request, caller, idempotency_key, body)
+    idem = idempotency_of(request, caller, idempotency_key, body)
     outcome = await handlers.execute(
         service.deps,
         command,
-        context(request, caller),
+        context_of(request, caller),
         expected_version=version_from(if_match),
         idempotency=idem,
         state=state,
@@ -157,7 +155,7 @@ async def erase_customer(
     """
     CONTACTS_POLICY.authorise(caller, ERASE, await ownership(service.deps, customer_id))
     reference = body.request_reference if body else None
-    outcome = await erasure.erase(service.deps, customer_id, reference, context(request, caller))
+    outcome = await erasure.erase(service.deps, customer_id, reference, context_of(request, caller))
     response.headers["ETag"] = f'"{outcome.version}"'
     return outcome.customer
 

@@ -24,14 +24,11 @@ from crm_contacts.entrypoints.conventions import (
     Service,
     answer,
     answer_replay_correlation,
-    context,
     decode_cursor,
     encode_cursor,
-    idempotency,
     ownership,
     record_unmasked,
     shown_entry,
-    version_from,
 )
 from crm_contacts.entrypoints.schemas import (
     Customer,
@@ -43,6 +40,7 @@ from crm_contacts.entrypoints.schemas import (
 )
 from crm_contracts.contacts import LifecycleStage
 from crm_runtime.auth import Principal
+from crm_runtime.commands_http import context_of, idempotency_of, version_from
 from crm_runtime.guard import Caller
 from crm_runtime.policy import Forbidden, Ownership, Scope
 
@@ -165,12 +163,12 @@ async def merge(
     """
     CONTACTS_POLICY.authorise(caller, MERGE, await ownership(service.deps, customer_id))
     CONTACTS_POLICY.authorise(caller, MERGE, await ownership(service.deps, body.merged_id))
-    idem = idempotency(request, caller, idempotency_key, body)
+    idem = idempotency_of(request, caller, idempotency_key, body)
     outcome = await merging.merge(
         service.deps,
         customer_id,
         body.merged_id,
-        context(request, caller),
+        context_of(request, caller),
         expected_version=version_from(if_match),
         idempotency=idem,
     )
@@ -225,7 +223,7 @@ async def hand_over(
             reason=body.reason,
             team=body.team,
         ),
-        context(request, caller),
+        context_of(request, caller),
         authorise,
     )
     response.headers["Location"] = f"/contacts/handovers/{handover_id}"

@@ -50,16 +50,13 @@ from crm_contacts.entrypoints.conventions import (
     Service,
     answer,
     answer_replay_correlation,
-    context,
     decode_cursor,
     encode_cursor,
     existing,
-    idempotency,
     owner_of,
     ownership,
     record_unmasked,
     resolve,
-    version_from,
 )
 from crm_contacts.entrypoints.schemas import (
     AddressRequest,
@@ -85,6 +82,7 @@ from crm_contracts.contacts import (
     ContactPersonAdded,
     InteractionLogged,
 )
+from crm_runtime.commands_http import context_of, idempotency_of, version_from
 from crm_runtime.guard import Caller
 from crm_runtime.policy import Forbidden, Scope
 
@@ -114,11 +112,11 @@ async def run(
     deps = service.deps
     state = await existing(deps, command.customer_id)
     CONTACTS_POLICY.authorise(caller, action, owner_of(state))
-    idem = idempotency(request, caller, key, body)
+    idem = idempotency_of(request, caller, key, body)
     outcome = await handlers.execute(
         deps,
         command,
-        context(request, caller),
+        context_of(request, caller),
         expected_version=version_from(if_match),
         idempotency=idem,
         state=state,

@@ -18,19 +18,14 @@ from crm_pipeline.bootstrap import PipelineService
 from crm_pipeline.domain.lead import CaptureLead, DisqualifyLead, QualifyLead, opportunity_id_for
 from crm_pipeline.domain.opportunity import OpportunityTerms
 from crm_pipeline.entrypoints.answers import Lead, Opportunity
-from crm_pipeline.entrypoints.conventions import (
-    answer,
-    context_of,
-    idempotency_of,
-    owner_of,
-    version_from,
-)
+from crm_pipeline.entrypoints.conventions import answer, owner_of
 from crm_pipeline.entrypoints.requests import (
     CaptureLeadRequest,
     DisqualifyLeadRequest,
     QualifyLeadRequest,
 )
 from crm_runtime.auth import Principal
+from crm_runtime.commands_http import context_of, idempotency_of, version_from
 from crm_runtime.guard import Caller
 from crm_runtime.policy import Forbidden, Ownership, Scope, masked
 

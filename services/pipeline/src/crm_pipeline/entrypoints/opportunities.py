@@ -26,13 +26,7 @@ from crm_pipeline.domain.opportunity import (
     WinOpportunity,
 )
 from crm_pipeline.entrypoints.answers import Opportunity
-from crm_pipeline.entrypoints.conventions import (
-    answer,
-    context_of,
-    idempotency_of,
-    owner_of,
-    version_from,
-)
+from crm_pipeline.entrypoints.conventions import answer, owner_of
 from crm_pipeline.entrypoints.requests import (
     ChangeOpportunityRequest,
     LoseOpportunityRequest,
@@ -41,6 +35,7 @@ from crm_pipeline.entrypoints.requests import (
     ReopenOpportunityRequest,
 )
 from crm_runtime.auth import Principal
+from crm_runtime.commands_http import context_of, idempotency_of, version_from
 from crm_runtime.guard import Caller
 from crm_runtime.policy import Forbidden, Ownership, Scope
 

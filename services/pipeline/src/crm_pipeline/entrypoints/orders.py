@@ -13,14 +13,9 @@ from crm_pipeline.bootstrap import PipelineService
 from crm_pipeline.domain.errors import InvalidInput
 from crm_pipeline.domain.order import RecordPayment
 from crm_pipeline.entrypoints.answers import Order
-from crm_pipeline.entrypoints.conventions import (
-    answer,
-    context_of,
-    idempotency_of,
-    owner_of,
-    version_from,
-)
+from crm_pipeline.entrypoints.conventions import answer, owner_of
 from crm_pipeline.entrypoints.requests import PaymentRequest
+from crm_runtime.commands_http import context_of, idempotency_of, version_from
 from crm_runtime.guard import Caller
 
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]

@@ -18,14 +18,9 @@ from crm_pipeline.bootstrap import PipelineService
 from crm_pipeline.domain.errors import InvalidInput
 from crm_pipeline.domain.quote import LineItem, RejectQuote, SendQuote
 from crm_pipeline.entrypoints.answers import Order, Quote
-from crm_pipeline.entrypoints.conventions import (
-    answer,
-    context_of,
-    idempotency_of,
-    owner_of,
-    version_from,
-)
+from crm_pipeline.entrypoints.conventions import answer, owner_of
 from crm_pipeline.entrypoints.requests import DraftQuoteRequest, RejectQuoteRequest
+from crm_runtime.commands_http import context_of, idempotency_of, version_from
 from crm_runtime.guard import Caller
 
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]

@@ -23,6 +23,7 @@ from prometheus_client import Counter, Gauge
 
 from crm_contracts import ContractViolation, DomainEvent, EventMetadata, cloudevents
 from crm_projections.application.projector import Applied
+from crm_runtime.dead_letters import publish_dead_letter
 
 if TYPE_CHECKING:
     from crm_projections.bootstrap import ProjectionsService
@@ -70,19 +71,8 @@ def register_subscribers(service: ProjectionsService) -> None:
 
     async def dead_letter(message: KafkaMessage, reason: str, missed_by: list[str]) -> None:
         record = message.raw_message
-        headers = dict(message.headers)
-        headers.update(
-            {
-                "dlt_reason": reason[:2000],
-                "dlt_original_topic": record.topic,
-                "dlt_original_partition": str(record.partition),
-                "dlt_original_offset": str(record.offset),
-                "dlt_consumer_group": settings.consumer_group,
-                "dlt_failed_at": datetime.now(UTC).isoformat(),
-            }
-        )
-        await broker.publish(
-            message.body, topic=settings.dead_letter_topic, key=record.key, headers=headers
+        await publish_dead_letter(
+            broker, message, reason, topic=settings.dead_letter_topic, group=settings.consumer_group
         )
         for name in missed_by:
             applied.labels(name, "dead_lettered").inc()
