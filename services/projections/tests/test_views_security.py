@@ -8,10 +8,23 @@ from typing import Any
 
 import httpx
 import pytest
-from customer_events import interaction, metadata, opened, pipeline, placed, registered
+from customer_events import (
+    interaction,
+    metadata,
+    opened,
+    paid,
+    pipeline,
+    placed,
+    registered,
+)
 from opentelemetry.sdk.trace import TracerProvider
 
-from crm_contracts.contacts import CustomerErased, CustomerOwnerAssigned
+from crm_contracts.contacts import (
+    CustomerErased,
+    CustomerMergedInto,
+    CustomerOwnerAssigned,
+    CustomersMerged,
+)
 from crm_projections.application.projector import Customer360Projector
 from crm_projections.application.rebuild import rebuild_customer360
 from crm_projections.bootstrap import ProjectionsService
@@ -220,6 +233,121 @@ async def test_an_erasure_drops_the_interaction_summaries_from_the_view(
     assert [i["summary"] for i in answer.json()["latest_interactions"]] == [None]
     stored = await service.customer360.documents.find_one({"_id": ada_talked})
     assert SUMMARY not in str(stored)
+
+
+# Merges are read through: a duplicate answers its survivor, which shows the duplicate's sales.
+
+DUPLICATE_SUMMARY = "Ada (as A. Lovelace) asked for a discount"
+
+
+@pytest.fixture
+async def ada_merged(service: ProjectionsService, ada_talked: str) -> str:
+    """cus_dup (rep u3, south) ordered, paid part of it, talked, then was merged into Ada."""
+    duplicate = "cus_dup"
+    history = [
+        (metadata(event, duplicate, number), event)
+        for number, event in enumerate(
+            [
+                registered(duplicate, "A. Lovelace", email=None, phone=None),
+                CustomerOwnerAssigned(customer_id=duplicate, owner_id="u3", team="south"),
+                interaction(duplicate, 2, summary=DUPLICATE_SUMMARY),
+                CustomerMergedInto(customer_id=duplicate, survivor_id=ada_talked),
+            ],
+            start=1,
+        )
+    ]
+    history += pipeline(
+        "ord_dup",
+        *placed("ord_dup", duplicate, "300.00", owner_id="u3", team="south"),
+        paid("ord_dup", duplicate, "100.50", "199.50"),
+    )
+    merged = CustomersMerged(customer_id=ada_talked, merged_id=duplicate)
+    history.append((metadata(merged, ada_talked, 4), merged))
+    history += pipeline("ord_ada", *placed("ord_ada", ada_talked, "0.25"))
+    for envelope, event in history:
+        for projector in service.projectors:
+            await projector.apply(envelope, event)
+    return duplicate
+
+
+async def test_the_survivors_view_shows_what_the_duplicate_ordered_and_paid(
+    service: ProjectionsService, views: Any, ada_merged: str
+) -> None:
+    async with views("admin") as http:
+        answer = await http.get("/views/customers/cus_ada")
+    assert answer.status_code == 200, answer.text
+    assert "content-location" not in answer.headers
+    body = answer.json()
+    assert (body["customer_id"], body["merged_from"]) == ("cus_ada", [ada_merged])
+    assert body["owner"] == {"owner_id": "u1", "team": "north"}
+    assert body["profile"]["name"] == "Ada Lovelace"
+    assert body["orders"]["count"] == 2
+    assert {(r["order_id"], r["balance"]) for r in body["receivables"]["items"]} == {
+        ("ord_dup", "199.50"),
+        ("ord_ada", "0.25"),
+    }
+    assert body["receivables"]["open_balance"] == {"EUR": "199.75"}
+    assert [i["summary"] for i in body["latest_interactions"]] == [DUPLICATE_SUMMARY, SUMMARY]
+    stored = await service.customer360.documents.find_one({"_id": "cus_ada"})
+    assert stored["order_count"] == 1  # the stored document is still its own streams' fold
+
+
+@pytest.mark.parametrize(
+    ("role", "user", "team", "status"),
+    [
+        ("sales_rep", "u1", "north", 200),  # the survivor's owner
+        ("sales_rep", "u3", "south", 403),  # the duplicate's owner: the survivor's is not theirs
+        ("sales_manager", "m1", "north", 200),
+    ],
+)
+async def test_the_duplicates_id_answers_the_survivor_authorised_on_the_survivor(
+    views: Any, ada_merged: str, role: str, user: str, team: str, status: int
+) -> None:
+    async with views(role, user, team) as http:
+        answer = await http.get(f"/views/customers/{ada_merged}")
+    assert answer.status_code == status, answer.text
+    if status != 200:
+        return
+    assert answer.headers["content-location"] == "/views/customers/cus_ada"
+    body = answer.json()
+    assert (body["customer_id"], body["orders"]["count"]) == ("cus_ada", 2)
+    summaries = [i["summary"] for i in body["latest_interactions"]]
+    if role == "sales_rep":
+        assert summaries == ["***", "***"]
+        assert DUPLICATE_SUMMARY not in answer.text
+    else:
+        assert summaries == [DUPLICATE_SUMMARY, SUMMARY]
+
+
+async def test_an_unmasked_read_through_a_duplicate_is_logged_for_the_survivor(
+    views: Any, ada_merged: str
+) -> None:
+    async with views("sales_manager", "m1") as manager:
+        assert (await manager.get(f"/views/customers/{ada_merged}")).status_code == 200
+    async with views("auditor", "x1", None) as auditor:
+        log = await auditor.get("/views/access-log")
+    assert [(e["customer_id"], e["fields"]) for e in log.json()["entries"]] == [
+        ("cus_ada", ["email", "phone", "interaction_summaries"])
+    ]
+
+
+async def test_a_merge_cycle_answers_without_looping(
+    service: ProjectionsService, views: Any
+) -> None:
+    for one, other in (("cus_a", "cus_b"), ("cus_b", "cus_a")):
+        history = [
+            registered(one),
+            CustomerOwnerAssigned(customer_id=one, owner_id="u1", team="north"),
+            CustomerMergedInto(customer_id=one, survivor_id=other),
+            CustomersMerged(customer_id=one, merged_id=other),
+        ]
+        for number, event in enumerate(history, start=1):
+            await service.customer360.apply(metadata(event, one, number), event)
+    async with views("admin") as http:
+        answer = await http.get("/views/customers/cus_a")
+    assert answer.status_code == 200
+    assert answer.headers["content-location"] == "/views/customers/cus_b"
+    assert answer.json()["merged_from"] == ["cus_a"]
 
 
 # Money owed and the forecast: reps their own, managers their team's.

@@ -25,6 +25,8 @@ from crm_projections.domain.streams import Order, ReadModel, check_order, stream
 from crm_runtime.documents import is_duplicate_key
 
 COLLECTION = "customer360"
+MERGE_HOPS = 5  # merged_into links followed at most (a chain of merges; cycles stop earlier)
+MERGED_READ = 200  # documents merged into one survivor read at most
 
 
 class Applied(Enum):
@@ -162,6 +164,41 @@ class Customer360Projector(Projector):
     async def get(self, customer_id: str) -> dict[str, Any] | None:
         document = await self._documents.find_one({"_id": customer_id})
         return None if document is None else customer360.public_view(document)
+
+    async def survivor(self, customer_id: str) -> dict[str, Any] | None:
+        """The view ``customer_id`` lives on as: its own, or, for a merged duplicate, its
+        survivor's (``merged_into`` followed at most MERGE_HOPS times, never in a cycle; a
+        survivor not folded yet stops there), combined with every view merged into it."""
+        view = await self.get(customer_id)
+        if view is None:
+            return None
+        seen = {customer_id}
+        for _ in range(MERGE_HOPS):
+            next_id = view["merged_into"]
+            if next_id is None or next_id in seen:
+                break
+            survivor = await self.get(next_id)
+            if survivor is None:
+                break
+            seen.add(next_id)
+            view = survivor
+        return customer360.with_merged(view, await self._merged_into(view))
+
+    async def _merged_into(self, view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The views merged into ``view``'s customer, recursively (cycle-safe, bounded)."""
+        views: dict[str, dict[str, Any]] = {}
+        seen = {view["customer_id"]}
+        queue = list(view["merged_from"])
+        while queue and len(views) < MERGED_READ:
+            customer_id = queue.pop(0)
+            if customer_id in seen:
+                continue
+            seen.add(customer_id)
+            found = await self.get(customer_id)
+            if found is not None:
+                views[customer_id] = found
+                queue.extend(found["merged_from"])
+        return views
 
 
 class ReceivablesProjector(Projector):

@@ -12,15 +12,23 @@ customer: they name the customer in their first event only, so ``target``
 asks the projector to learn the stream's customer from it. Leads are not
 folded (a lead may have no customer yet). Whichever stream comes first
 creates the document: pipeline events may overtake the registration.
+
+Merges are read through at query time, never folded across documents: each
+document stays a pure fold of its own streams (a duplicate's pipeline streams
+keep naming the duplicate). ``with_merged`` combines a survivor's public view
+with the views of the documents merged into it (``merged_from``, recursively).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from crm_contracts import DomainEvent, EventMetadata
-from crm_projections.domain.customer_profile import profile_changes
+from crm_projections.domain.customer_profile import INTERACTIONS_SHOWN, profile_changes
 from crm_projections.domain.customer_sales import sales_changes
+from crm_projections.domain.money import by_currency
 from crm_projections.domain.streams import (
     Document,
     Order,
@@ -32,6 +40,7 @@ from crm_projections.domain.streams import (
     stamped,
     stream_key,
     stream_kind,
+    utc,
 )
 
 __all__ = [
@@ -40,10 +49,12 @@ __all__ = [
     "Order",
     "check_order",
     "customer_id_of",
+    "merged_ids",
     "project",
     "public_view",
     "stream_key",
     "target",
+    "with_merged",
 ]
 
 SALES_STREAMS = frozenset({StreamKind.OPPORTUNITY, StreamKind.QUOTE, StreamKind.ORDER})
@@ -126,3 +137,85 @@ def public_view(document: Document) -> dict[str, Any]:
         "last_event_id": document.get("last_event_id"),
         "streams": document.get("streams", {}),
     }
+
+
+SIGNALS = ("order_unpaid_after_48_hours", "receivable_overdue")
+
+
+def merged_ids(view: Mapping[str, Any], views: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Every customer merged into ``view``'s, directly or through another duplicate, in
+    breadth-first order; ids without a view in ``views`` are skipped (their ``merged_from``
+    cannot be read), cycles and the survivor itself are ignored."""
+    seen = {view["customer_id"]}
+    found: list[str] = []
+    queue = list(view.get("merged_from") or [])
+    while queue:
+        customer_id = queue.pop(0)
+        if customer_id in seen or customer_id not in views:
+            continue
+        seen.add(customer_id)
+        found.append(customer_id)
+        queue.extend(views[customer_id].get("merged_from") or [])
+    return found
+
+
+def with_merged(
+    survivor: Mapping[str, Any], views: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The survivor's public view with the sales sections, interactions and churn signals
+    of every view merged into it (see ``merged_ids``) combined into its own.
+
+    Sums stay per currency (exact, as strings); orders are counted over all and the last
+    placed is the latest; interactions are the newest ``INTERACTIONS_SHOWN`` of all.
+    Everything else (profile, owner, stage, tags, streams...) stays the survivor's.
+    Pure: ``views`` maps customer id -> public view, as fetched by the caller."""
+    merged = [views[customer_id] for customer_id in merged_ids(survivor, views)]
+    if not merged:
+        return dict(survivor)
+    every = [survivor, *merged]
+    opportunities = sorted(
+        (o for v in every for o in v["open_opportunities"]),
+        key=lambda o: (o["expected_close_date"], o["opportunity_id"]),
+    )
+    items = sorted(
+        (r for v in every for r in v["receivables"]["items"]),
+        key=lambda r: (r["due_date"], r["order_id"]),
+    )
+    placed = [v["orders"]["last_placed_at"] for v in every if v["orders"]["last_placed_at"]]
+    interactions = sorted(
+        (i for v in every for i in v["latest_interactions"]),
+        key=lambda i: (_moment(i["at"]), i["interaction_id"]),
+        reverse=True,
+    )
+    signals = [s for v in every for s in v["churn_signals"]]
+    return {
+        **survivor,
+        "open_opportunities": opportunities,
+        "revenue_won": _summed(every, lambda v: v["revenue_won"]),
+        "orders": {
+            "count": sum(v["orders"]["count"] for v in every),
+            "last_placed_at": max(placed, key=_moment, default=None),
+        },
+        "receivables": {
+            "items": items,
+            "open_balance": _summed(every, lambda v: v["receivables"]["open_balance"]),
+            "overdue_balance": _summed(every, lambda v: v["receivables"]["overdue_balance"]),
+        },
+        "latest_interactions": interactions[:INTERACTIONS_SHOWN],
+        "churn_signals": sorted(
+            signals,
+            key=lambda s: SIGNALS.index(s["signal"]) if s["signal"] in SIGNALS else len(SIGNALS),
+        ),
+    }
+
+
+def _summed(
+    views: list[Mapping[str, Any]], amounts: Callable[[Mapping[str, Any]], dict[str, str]]
+) -> dict[str, str]:
+    """Per-currency sums of one section over several views."""
+    return by_currency((cur, amount) for v in views for cur, amount in amounts(v).items())
+
+
+def _moment(value: datetime | str) -> datetime:
+    """A stored time (a datetime, or its ISO text), comparable with any other."""
+    return utc(datetime.fromisoformat(value) if isinstance(value, str) else value)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Query, Response
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
@@ -68,10 +68,14 @@ def _routes(service: ProjectionsService) -> APIRouter:
     router = APIRouter(prefix="/views")
 
     @router.get("/customers/{customer_id}")
-    async def customer_360(caller: Caller, customer_id: str) -> dict[str, Any]:
+    async def customer_360(caller: Caller, customer_id: str, response: Response) -> dict[str, Any]:
         """The customer 360; contact details and interaction summaries masked unless the
-        caller's role allows more (unmasked reads are recorded in the access log)."""
-        view = await service.customer360.get(customer_id)
+        caller's role allows more (unmasked reads are recorded in the access log).
+
+        A merged duplicate answers with its survivor's view (the Content-Location header
+        names it); a survivor's sales sections, interactions and churn signals include those
+        of every customer merged into it."""
+        view = await service.customer360.survivor(customer_id)
         if view is None:
             raise Problem(
                 404,
@@ -79,6 +83,9 @@ def _routes(service: ProjectionsService) -> APIRouter:
                 f"no customer 360 for {customer_id} (unknown id, or its events are not folded yet)",
                 type_="urn:crm:problem:not-found",
             )
+        survivor_id = view["customer_id"]
+        if survivor_id != customer_id:
+            response.headers["Content-Location"] = f"/views/customers/{survivor_id}"
         owner = view.get("owner") or {}
         VIEWS_POLICY.authorise(
             caller, READ_CUSTOMER_360, Ownership(owner.get("owner_id"), owner.get("team"))
@@ -92,7 +99,7 @@ def _routes(service: ProjectionsService) -> APIRouter:
         if any(i["summary"] is not None for i in interactions):
             shown.append("interaction_summaries")
         if shown:
-            await service.access_log.record(caller, READ_CUSTOMER_360, customer_id, shown)
+            await service.access_log.record(caller, READ_CUSTOMER_360, survivor_id, shown)
         return view
 
     @router.get("/receivables")
