@@ -231,6 +231,8 @@ def test_a_trace_id_finds_the_correlation_its_request_appended(
         (["trace", "--trace-id", "0" * 32], 1, f"no event has trace id {'0' * 32}"),
         (["trace", "--trace-id", "not-a-trace"], 2, "a trace id is 32 hex digits"),
         (["trace"], 2, "give a correlation id, or --trace-id"),
+        (["trace", ""], 2, "give a correlation id, or --trace-id"),
+        (["trace", "  "], 2, "give a correlation id, or --trace-id"),
     ],
 )
 def test_nothing_found_is_an_error_that_says_where_it_looked(

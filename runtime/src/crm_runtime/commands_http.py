@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Header, Request
 from pydantic import BaseModel
 
 from crm_runtime.auth import Principal
 from crm_runtime.eventstore import CommandContext, Idempotency
 from crm_runtime.http import Problem, command_ids
+
+IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+"""The ``Idempotency-Key`` request header of a command route."""
+IfMatch = Annotated[str | None, Header()]
+"""The ``If-Match`` request header: the version (ETag) the command expects."""
 
 
 def context_of(request: Request, caller: Principal) -> CommandContext:

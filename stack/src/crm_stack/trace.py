@@ -276,7 +276,9 @@ TRACE_ID = re.compile(r"[0-9a-f]{32}")
 def run(correlation_id: str | None, trace_id: str | None, as_json: bool) -> int:
     """The ``crm trace`` command: print the chain and answer 0, or explain and answer 1."""
     err = Console(stderr=True, soft_wrap=True)
-    if (correlation_id is None) == (trace_id is None):
+    correlation_id = correlation_id.strip() if correlation_id is not None else None
+    trace_id = trace_id.strip() if trace_id is not None else None
+    if (not correlation_id) == (not trace_id):
         err.print("give a correlation id, or --trace-id (one of them)")
         return 2
     if trace_id is not None and not TRACE_ID.fullmatch(trace_id.lower()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from crm_contacts.application import erasure, handlers
 from crm_contacts.application.policy import (
@@ -34,7 +34,13 @@ from crm_contacts.entrypoints.schemas import (
     ErasedCustomer,
     RegisterCustomerRequest,
 )
-from crm_runtime.commands_http import context_of, idempotency_of, version_from
+from crm_runtime.commands_http import (
+    IdempotencyKey,
+    IfMatch,
+    context_of,
+    idempotency_of,
+    version_from,
+)
 from crm_runtime.guard import Caller
 from crm_runtime.http import Problem
 from crm_runtime.policy import Forbidden, Ownership, Scope
@@ -49,7 +55,7 @@ async def register_customer(
     request: Request,
     response: Response,
     body: RegisterCustomerRequest,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     owner = Ownership(owner_id=body.owner_id or caller.subject, team=body.team or caller.team)
     widest = CONTACTS_POLICY.scope_of(caller, REGISTER)
@@ -107,8 +113,8 @@ async def change_customer(
     request: Request,
     response: Response,
     body: Annotated[ChangeCustomerRequest, Body()],
-    if_match: Annotated[str | None, Header()] = None,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     state = await existing(service.deps, customer_id)
     CONTACTS_POLICY.authorise(caller, CHANGE, owner_of(state))

@@ -6,7 +6,7 @@ import hashlib
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from crm_contacts.application import duplicates, handovers, merging
 from crm_contacts.application.handovers import HandoverRequest
@@ -40,7 +40,13 @@ from crm_contacts.entrypoints.schemas import (
 )
 from crm_contracts.contacts import LifecycleStage
 from crm_runtime.auth import Principal
-from crm_runtime.commands_http import context_of, idempotency_of, version_from
+from crm_runtime.commands_http import (
+    IdempotencyKey,
+    IfMatch,
+    context_of,
+    idempotency_of,
+    version_from,
+)
 from crm_runtime.guard import Caller
 from crm_runtime.policy import Forbidden, Ownership, Scope
 
@@ -152,8 +158,8 @@ async def merge(
     request: Request,
     response: Response,
     body: MergeRequest,
-    if_match: Annotated[str | None, Header()] = None,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Merge ``merged_id`` into this customer (the survivor), keeping both histories.
 
@@ -190,7 +196,7 @@ async def hand_over(
     request: Request,
     response: Response,
     body: HandoverRequestBody,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Hand a leaving rep's customers over to successors, round-robin by customer id.
 

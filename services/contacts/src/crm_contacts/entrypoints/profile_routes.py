@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from crm_contacts.application import handlers, timeline
@@ -82,12 +82,15 @@ from crm_contracts.contacts import (
     ContactPersonAdded,
     InteractionLogged,
 )
-from crm_runtime.commands_http import context_of, idempotency_of, version_from
+from crm_runtime.commands_http import (
+    IdempotencyKey,
+    IfMatch,
+    context_of,
+    idempotency_of,
+    version_from,
+)
 from crm_runtime.guard import Caller
 from crm_runtime.policy import Forbidden, Scope
-
-IfMatch = Annotated[str | None, Header()]
-IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
 def _utc(moment: datetime) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 
 from crm_pipeline.application import handlers
 from crm_pipeline.application.policy import (
@@ -25,12 +25,15 @@ from crm_pipeline.entrypoints.requests import (
     QualifyLeadRequest,
 )
 from crm_runtime.auth import Principal
-from crm_runtime.commands_http import context_of, idempotency_of, version_from
+from crm_runtime.commands_http import (
+    IdempotencyKey,
+    IfMatch,
+    context_of,
+    idempotency_of,
+    version_from,
+)
 from crm_runtime.guard import Caller
 from crm_runtime.policy import Forbidden, Ownership, Scope, masked
-
-IdempotencyKey = Annotated[str | None, Header(max_length=200)]
-IfMatch = Annotated[str | None, Header()]
 
 
 def lead_routes(service: PipelineService) -> APIRouter:

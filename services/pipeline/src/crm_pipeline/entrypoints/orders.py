@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from crm_pipeline.application import handlers
 from crm_pipeline.application.policy import PIPELINE_POLICY, READ_ORDER, RECORD_PAYMENT
@@ -15,11 +15,14 @@ from crm_pipeline.domain.order import RecordPayment
 from crm_pipeline.entrypoints.answers import Order
 from crm_pipeline.entrypoints.conventions import answer, owner_of
 from crm_pipeline.entrypoints.requests import PaymentRequest
-from crm_runtime.commands_http import context_of, idempotency_of, version_from
+from crm_runtime.commands_http import (
+    IdempotencyKey,
+    IfMatch,
+    context_of,
+    idempotency_of,
+    version_from,
+)
 from crm_runtime.guard import Caller
-
-IdempotencyKey = Annotated[str | None, Header(max_length=200)]
-IfMatch = Annotated[str | None, Header()]
 
 
 def order_routes(service: PipelineService) -> APIRouter:

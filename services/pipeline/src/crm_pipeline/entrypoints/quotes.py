@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 
 from crm_pipeline.application import handlers
 from crm_pipeline.application.policy import (
@@ -20,11 +20,14 @@ from crm_pipeline.domain.quote import LineItem, RejectQuote, SendQuote
 from crm_pipeline.entrypoints.answers import Order, Quote
 from crm_pipeline.entrypoints.conventions import answer, owner_of
 from crm_pipeline.entrypoints.requests import DraftQuoteRequest, RejectQuoteRequest
-from crm_runtime.commands_http import context_of, idempotency_of, version_from
+from crm_runtime.commands_http import (
+    IdempotencyKey,
+    IfMatch,
+    context_of,
+    idempotency_of,
+    version_from,
+)
 from crm_runtime.guard import Caller
-
-IdempotencyKey = Annotated[str | None, Header(max_length=200)]
-IfMatch = Annotated[str | None, Header()]
 
 
 def quote_routes(service: PipelineService) -> APIRouter:
