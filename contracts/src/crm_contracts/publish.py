@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crm_contracts import cloudevents, contacts, pipeline
+from crm_contracts import cloudevents, contacts, loyalty, pipeline, tickets
 from crm_contracts.compat import breaking_changes
 from crm_contracts.envelope import EventMetadata
 from crm_contracts.registry import REGISTRY, DomainEvent
@@ -28,6 +28,14 @@ TOPICS: dict[str, tuple[str, str]] = {
     pipeline.TOPIC: (
         "crm.pipeline.",
         "Sales pipeline events: leads, opportunities, quotes, orders and their receivables.",
+    ),
+    tickets.TOPIC: (
+        "crm.tickets.",
+        "Customer service events: tickets, replies, SLA breaches, escalations and surveys.",
+    ),
+    loyalty.TOPIC: (
+        "crm.loyalty.",
+        "Loyalty events: stores, members, tiers, the points ledger, rewards and coupons.",
     ),
 }
 

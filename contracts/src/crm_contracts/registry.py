@@ -97,7 +97,7 @@ REGISTRY = EventRegistry()
 
 def _load_all_contexts() -> None:
     # Importing each context's module registers its events with REGISTRY.
-    from crm_contracts import contacts, pipeline  # noqa: F401
+    from crm_contracts import contacts, loyalty, pipeline, tickets  # noqa: F401
 
 
 _load_all_contexts()

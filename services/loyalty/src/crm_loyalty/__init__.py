@@ -1,0 +1,1 @@
+"""The loyalty bounded context: members, tiers, points, rewards and stores."""

@@ -1,0 +1,1 @@
+"""Pure decide/evolve domain code: no I/O."""

@@ -1,0 +1,1 @@
+"""The tickets bounded context: customer service tickets, SLAs and satisfaction."""
