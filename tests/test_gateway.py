@@ -10,16 +10,16 @@ from tests.support import free_port
 
 def test_health_says_which_components_are_unreachable() -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
+    backing = {"mongodb_url", "auth_jwks_url"}
+    every_url = {
+        name: nowhere
+        for name in GatewaySettings.model_fields
+        if name.endswith("_url") and name not in backing
+    }
     settings = GatewaySettings(
         embedded_backend="memory",
         kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
-        contacts_url=nowhere,
-        contacts_relay_url=nowhere,
-        contacts_consumer_url=nowhere,
-        projections_url=nowhere,
-        pipeline_url=nowhere,
-        pipeline_relay_url=nowhere,
-        pipeline_scheduler_url=nowhere,
+        **every_url,
     )
     with TestClient(create_gateway(settings)) as client:
         answer = client.get("/health")
@@ -33,6 +33,13 @@ def test_health_says_which_components_are_unreachable() -> None:
         "pipeline",
         "pipeline-relay",
         "pipeline-scheduler",
+        "tickets",
+        "tickets-relay",
+        "tickets-scheduler",
+        "loyalty",
+        "loyalty-relay",
+        "loyalty-consumer",
+        "loyalty-scheduler",
         "projections",
         "broker",
     }
@@ -41,7 +48,7 @@ def test_health_says_which_components_are_unreachable() -> None:
 
 def test_unknown_prefix_is_a_problem_not_a_crash() -> None:
     with TestClient(create_gateway(GatewaySettings(embedded_backend="memory"))) as client:
-        answer = client.get("/tickets/1")
+        answer = client.get("/billing/1")
     assert answer.status_code == 404
     assert answer.headers["content-type"] == "application/problem+json"
     assert "/contacts" in answer.json()["detail"]

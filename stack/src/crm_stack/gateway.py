@@ -50,11 +50,26 @@ class GatewaySettings(RuntimeSettings):
     pipeline_scheduler_url: str = Field(
         default="http://127.0.0.1:8123", alias="CRM_PIPELINE_SCHEDULER_URL"
     )
+    tickets_url: str = Field(default="http://127.0.0.1:8104", alias="CRM_TICKETS_URL")
+    tickets_relay_url: str = Field(default="http://127.0.0.1:8114", alias="CRM_TICKETS_RELAY_URL")
+    tickets_scheduler_url: str = Field(
+        default="http://127.0.0.1:8124", alias="CRM_TICKETS_SCHEDULER_URL"
+    )
+    loyalty_url: str = Field(default="http://127.0.0.1:8105", alias="CRM_LOYALTY_URL")
+    loyalty_relay_url: str = Field(default="http://127.0.0.1:8115", alias="CRM_LOYALTY_RELAY_URL")
+    loyalty_consumer_url: str = Field(
+        default="http://127.0.0.1:8125", alias="CRM_LOYALTY_CONSUMER_URL"
+    )
+    loyalty_scheduler_url: str = Field(
+        default="http://127.0.0.1:8135", alias="CRM_LOYALTY_SCHEDULER_URL"
+    )
 
     def routes(self) -> dict[str, str]:
         return {
             "/contacts": self.contacts_url,
             "/pipeline": self.pipeline_url,
+            "/tickets": self.tickets_url,
+            "/loyalty": self.loyalty_url,
             "/views": self.projections_url,
         }
 
@@ -66,6 +81,13 @@ class GatewaySettings(RuntimeSettings):
             "pipeline": f"{self.pipeline_url}/pipeline/health",
             "pipeline-relay": f"{self.pipeline_relay_url}/health",
             "pipeline-scheduler": f"{self.pipeline_scheduler_url}/health",
+            "tickets": f"{self.tickets_url}/tickets/health",
+            "tickets-relay": f"{self.tickets_relay_url}/health",
+            "tickets-scheduler": f"{self.tickets_scheduler_url}/health",
+            "loyalty": f"{self.loyalty_url}/loyalty/health",
+            "loyalty-relay": f"{self.loyalty_relay_url}/health",
+            "loyalty-consumer": f"{self.loyalty_consumer_url}/health",
+            "loyalty-scheduler": f"{self.loyalty_scheduler_url}/health",
             "projections": f"{self.projections_url}/views/health",
         }
 

@@ -31,6 +31,46 @@ from crm_stack.embedded_broker import broker_command
 GRACE_SECONDS = 7.0
 
 
+@dataclass(frozen=True)
+class ServiceProcess:
+    """One process of the system: what runs, on which port, and how its health is asked."""
+
+    name: str
+    command: tuple[str, ...]
+    default_port: int
+    health_path: str = "/health"
+
+    @property
+    def port_variable(self) -> str:
+        """``contacts-relay`` listens on ``CRM_CONTACTS_RELAY_PORT``."""
+        return "CRM_" + self.name.upper().replace("-", "_") + "_PORT"
+
+    @property
+    def url_variable(self) -> str:
+        """...and is reached at ``CRM_CONTACTS_RELAY_URL``."""
+        return "CRM_" + self.name.upper().replace("-", "_") + "_URL"
+
+
+# Every process of the system in start order after the broker; the gateway comes last.
+SERVICES: tuple[ServiceProcess, ...] = (
+    ServiceProcess("contacts", ("crm_contacts", "serve"), 8101, "/contacts/health"),
+    ServiceProcess("contacts-relay", ("crm_contacts", "relay"), 8111),
+    ServiceProcess("contacts-consumer", ("crm_contacts", "consume"), 8121),
+    ServiceProcess("pipeline", ("crm_pipeline", "serve"), 8103, "/pipeline/health"),
+    ServiceProcess("pipeline-relay", ("crm_pipeline", "relay"), 8113),
+    ServiceProcess("pipeline-scheduler", ("crm_pipeline", "scheduler"), 8123),
+    ServiceProcess("tickets", ("crm_tickets", "serve"), 8104, "/tickets/health"),
+    ServiceProcess("tickets-relay", ("crm_tickets", "relay"), 8114),
+    ServiceProcess("tickets-scheduler", ("crm_tickets", "scheduler"), 8124),
+    ServiceProcess("loyalty", ("crm_loyalty", "serve"), 8105, "/loyalty/health"),
+    ServiceProcess("loyalty-relay", ("crm_loyalty", "relay"), 8115),
+    ServiceProcess("loyalty-consumer", ("crm_loyalty", "consume"), 8125),
+    ServiceProcess("loyalty-scheduler", ("crm_loyalty", "scheduler"), 8135),
+    ServiceProcess("projections", ("crm_projections", "serve"), 8102, "/views/health"),
+    ServiceProcess("gateway", ("crm_stack.gateway",), 8000),
+)
+
+
 @dataclass
 class Process:
     name: str
@@ -59,115 +99,47 @@ class Stack:
     def plan(cls, environ: dict[str, str] | None = None) -> Stack:
         env = dict(os.environ if environ is None else environ)
         ports = {
-            "gateway": int(env.get("CRM_GATEWAY_PORT", "8000")),
-            "contacts": int(env.get("CRM_CONTACTS_PORT", "8101")),
-            "relay": int(env.get("CRM_CONTACTS_RELAY_PORT", "8111")),
-            "contacts-consumer": int(env.get("CRM_CONTACTS_CONSUMER_PORT", "8121")),
-            "projections": int(env.get("CRM_PROJECTIONS_PORT", "8102")),
-            "pipeline": int(env.get("CRM_PIPELINE_PORT", "8103")),
-            "pipeline-relay": int(env.get("CRM_PIPELINE_RELAY_PORT", "8113")),
-            "pipeline-scheduler": int(env.get("CRM_PIPELINE_SCHEDULER_PORT", "8123")),
-            "kafka": int(env.get("CRM_EMBEDDED_KAFKA_PORT", "9092")),
+            service.name: int(env.get(service.port_variable, str(service.default_port)))
+            for service in SERVICES
         }
+        kafka_port = int(env.get("CRM_EMBEDDED_KAFKA_PORT", "9092"))
         data_dir = Path(env.get("CRM_DATA_DIR", ".crm-data")).resolve()
         env["CRM_DATA_DIR"] = str(data_dir)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        env["CRM_CONTACTS_URL"] = f"http://127.0.0.1:{ports['contacts']}"
-        env["CRM_CONTACTS_RELAY_URL"] = f"http://127.0.0.1:{ports['relay']}"
-        env["CRM_CONTACTS_CONSUMER_URL"] = f"http://127.0.0.1:{ports['contacts-consumer']}"
-        env["CRM_PROJECTIONS_URL"] = f"http://127.0.0.1:{ports['projections']}"
-        env["CRM_PIPELINE_URL"] = f"http://127.0.0.1:{ports['pipeline']}"
-        env["CRM_PIPELINE_RELAY_URL"] = f"http://127.0.0.1:{ports['pipeline-relay']}"
-        env["CRM_PIPELINE_SCHEDULER_URL"] = f"http://127.0.0.1:{ports['pipeline-scheduler']}"
-        for name, key in (
-            ("gateway", "CRM_GATEWAY_PORT"),
-            ("contacts", "CRM_CONTACTS_PORT"),
-            ("relay", "CRM_CONTACTS_RELAY_PORT"),
-            ("contacts-consumer", "CRM_CONTACTS_CONSUMER_PORT"),
-            ("projections", "CRM_PROJECTIONS_PORT"),
-            ("pipeline", "CRM_PIPELINE_PORT"),
-            ("pipeline-relay", "CRM_PIPELINE_RELAY_PORT"),
-            ("pipeline-scheduler", "CRM_PIPELINE_SCHEDULER_PORT"),
-        ):
-            env[key] = str(ports[name])
+        for service in SERVICES:
+            # Every process learns every address (the gateway reads the URLs) and its port.
+            env[service.port_variable] = str(ports[service.name])
+            env[service.url_variable] = f"http://127.0.0.1:{ports[service.name]}"
         python = sys.executable
         processes: list[Process] = []
         if env.get("CRM_KAFKA_BOOTSTRAP_SERVERS"):
             broker = f"{env['CRM_KAFKA_BOOTSTRAP_SERVERS']} (CRM_KAFKA_BOOTSTRAP_SERVERS)"
         else:
-            env["CRM_KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{ports['kafka']}"
-            broker = f"embedded Tansu broker, 127.0.0.1:{ports['kafka']} (memory only)"
+            env["CRM_KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{kafka_port}"
+            broker = f"embedded Tansu broker, 127.0.0.1:{kafka_port} (memory only)"
             processes.append(
                 Process(
                     "kafka-broker",
-                    broker_command(ports["kafka"]),
-                    f"127.0.0.1:{ports['kafka']}",
-                    port=ports["kafka"],
+                    broker_command(kafka_port),
+                    f"127.0.0.1:{kafka_port}",
+                    port=kafka_port,
                 )
             )
         if env.get("CRM_MONGODB_URL"):
             store = "MongoDB (CRM_MONGODB_URL)"
         else:
             store = f"embedded TinyMongo/SQLite in {data_dir}"
-        c, r, p, g = (ports[k] for k in ("contacts", "relay", "projections", "gateway"))
-        processes += [
-            Process(
-                "contacts",
-                [python, "-m", "crm_contacts", "serve"],
-                f"http://127.0.0.1:{c}",
-                f"http://127.0.0.1:{c}/contacts/health",
-                c,
-            ),
-            Process(
-                "contacts-relay",
-                [python, "-m", "crm_contacts", "relay"],
-                f"http://127.0.0.1:{r}",
-                f"http://127.0.0.1:{r}/health",
-                r,
-            ),
-            Process(
-                "contacts-consumer",
-                [python, "-m", "crm_contacts", "consume"],
-                f"http://127.0.0.1:{ports['contacts-consumer']}",
-                f"http://127.0.0.1:{ports['contacts-consumer']}/health",
-                ports["contacts-consumer"],
-            ),
-            Process(
-                "pipeline",
-                [python, "-m", "crm_pipeline", "serve"],
-                f"http://127.0.0.1:{ports['pipeline']}",
-                f"http://127.0.0.1:{ports['pipeline']}/pipeline/health",
-                ports["pipeline"],
-            ),
-            Process(
-                "pipeline-relay",
-                [python, "-m", "crm_pipeline", "relay"],
-                f"http://127.0.0.1:{ports['pipeline-relay']}",
-                f"http://127.0.0.1:{ports['pipeline-relay']}/health",
-                ports["pipeline-relay"],
-            ),
-            Process(
-                "pipeline-scheduler",
-                [python, "-m", "crm_pipeline", "scheduler"],
-                f"http://127.0.0.1:{ports['pipeline-scheduler']}",
-                f"http://127.0.0.1:{ports['pipeline-scheduler']}/health",
-                ports["pipeline-scheduler"],
-            ),
-            Process(
-                "projections",
-                [python, "-m", "crm_projections", "serve"],
-                f"http://127.0.0.1:{p}",
-                f"http://127.0.0.1:{p}/views/health",
-                p,
-            ),
-            Process(
-                "gateway",
-                [python, "-m", "crm_stack.gateway"],
-                f"http://127.0.0.1:{g}",
-                f"http://127.0.0.1:{g}/health",
-                g,
-            ),
-        ]
+        for service in SERVICES:
+            address = f"http://127.0.0.1:{ports[service.name]}"
+            processes.append(
+                Process(
+                    service.name,
+                    [python, "-m", *service.command],
+                    address,
+                    f"{address}{service.health_path}",
+                    ports[service.name],
+                )
+            )
         return cls(env, processes, data_dir / "logs", broker, store)
 
     def start(self, console: Console, timeout: float = 60.0) -> None:
