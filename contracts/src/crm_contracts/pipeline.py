@@ -559,3 +559,31 @@ class OrderUnpaidAfter48Hours(DomainEvent):
     placed_at: datetime = Field(
         description="When the order was placed (UTC).", examples=["2026-11-24T09:30:00Z"]
     )
+
+
+@REGISTRY.event
+class PaymentRefunded(DomainEvent):
+    """Money of one payment was given back to the customer (in part or in full).
+
+    The amount never exceeds what that payment paid minus its earlier refunds. The
+    receivable does not reopen: a refund is money returned, not money owed again.
+    """
+
+    event_type: ClassVar[str] = "crm.pipeline.PaymentRefunded"
+    schema_version: ClassVar[int] = 1
+
+    order_id: OrderId
+    customer_id: CustomerId
+    payment_id: str = Field(
+        description="The payment refunded (its reference from PaymentReceived).",
+        examples=["bank-2026-11-30-0042"],
+    )
+    refund_id: str = Field(
+        description="Reference of the refund; the same reference is never refunded twice.",
+        examples=["rfd_0042"],
+    )
+    amount: Money = Field(description="Amount given back.", examples=["2500.00"])
+    currency: CurrencyCode
+    refunded_at: datetime = Field(
+        description="When the refund was made (UTC).", examples=["2026-12-03T09:00:00Z"]
+    )

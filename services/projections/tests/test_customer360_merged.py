@@ -39,6 +39,30 @@ def receivable(order_id: str, balance: str, currency: str, *, due: str, late: bo
     }
 
 
+def order(order_id: str, total: str, currency: str, *, days: int) -> dict[str, Any]:
+    return {
+        order_id: {
+            "order_id": order_id,
+            "placed_at": T0 + timedelta(days=days),
+            "total": total,
+            "balance": total,
+            "currency": currency,
+            "due_date": "2026-12-01",
+            "settled": False,
+        }
+    }
+
+
+def ticket(ticket_id: str, *, days: int, status: str, csat: int | None = None) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket_id,
+        "kind": "complaint",
+        "status": status,
+        "opened_at": T0 + timedelta(days=days),
+        "csat": None if csat is None else csat,
+    }
+
+
 SURVIVOR = view(
     "cus_1",
     profile={"name": "Ada", "kind": "person", "email": "ada@example.com", "phone": None},
@@ -48,6 +72,13 @@ SURVIVOR = view(
     revenue_won={"EUR": "100.10", "USD": "5.00"},
     order_count=1,
     last_order_at=T0,
+    orders=order("ord_1", "10.05", "EUR", days=0),
+    open_tickets=[ticket("tkt_1", days=1, status="open")],
+    recent_tickets=[ticket("tkt_1", days=1, status="open")],
+    ticket_count=1,
+    last_csat={"ticket_id": "tkt_0", "csat": 2, "would_recommend": 3, "answered_at": T0},
+    sla_breaches={"count": 1, "open": [{"ticket_id": "tkt_1", "target": "resolution", "due": T0}]},
+    assignees=["a1"],
     receivables={
         "items": [receivable("ord_1", "10.05", "EUR", due="2026-12-01", late=True)],
         "open_balance": {"EUR": "10.05"},
@@ -64,6 +95,20 @@ DUPLICATE = view(
     revenue_won={"EUR": "0.20", "GBP": "7.00"},
     order_count=2,
     last_order_at=T0 + timedelta(days=2),
+    orders={
+        **order("ord_2", "0.01", "EUR", days=1),
+        **order("ord_3", "3.00", "GBP", days=2),
+    },
+    open_tickets=[],
+    recent_tickets=[ticket("tkt_2", days=3, status="closed", csat=5)],
+    ticket_count=1,
+    last_csat={
+        "ticket_id": "tkt_2",
+        "csat": 5,
+        "would_recommend": 9,
+        "answered_at": T0 + timedelta(days=4),
+    },
+    assignees=["a2", "a1"],
     receivables={
         "items": [
             receivable("ord_2", "0.01", "EUR", due="2026-11-15", late=False),
@@ -86,8 +131,23 @@ def test_sales_sections_are_summed_per_currency_exactly() -> None:
     combined = with_merged(SURVIVOR, {"cus_2": DUPLICATE})
 
     assert combined["revenue_won"] == {"EUR": "100.30", "GBP": "7.00", "USD": "5.00"}
-    assert combined["orders"] == {"count": 3, "last_placed_at": T0 + timedelta(days=2)}
+    orders = combined["orders"]
+    assert (orders["count"], orders["last_placed_at"]) == (3, T0 + timedelta(days=2))
+    assert [o["order_id"] for o in orders["recent"]] == ["ord_3", "ord_2", "ord_1"]
     assert [r["order_id"] for r in combined["receivables"]["items"]] == ["ord_2", "ord_1", "ord_3"]
+
+
+def test_service_sections_are_combined() -> None:
+    combined = with_merged(SURVIVOR, {"cus_2": DUPLICATE})
+
+    service = combined["service"]
+    assert [t["ticket_id"] for t in service["open_tickets"]] == ["tkt_1"]
+    assert [t["ticket_id"] for t in service["recent_tickets"]] == ["tkt_2", "tkt_1"]
+    assert service["ticket_count"] == 2
+    assert service["last_csat"]["ticket_id"] == "tkt_2"  # the newest answer of either
+    assert service["sla_breaches"]["count"] == 1
+    assert combined["assignees"] == ["a1", "a2"]
+    assert combined["loyalty"] is None  # the survivor's own
     assert combined["receivables"]["open_balance"] == {"EUR": "10.06", "GBP": "3.00"}
     assert combined["receivables"]["overdue_balance"] == {"EUR": "10.05"}
     assert [s["signal"] for s in combined["churn_signals"]] == [

@@ -128,7 +128,12 @@ def test_an_order_counts_and_opens_its_receivable() -> None:
             ),
         ),
     )
-    assert view["orders"] == {"count": 2, "last_placed_at": NOW + timedelta(days=2)}
+    orders = view["orders"]
+    assert (orders["count"], orders["last_placed_at"]) == (2, NOW + timedelta(days=2))
+    assert [(o["order_id"], o["total"], o["settled"]) for o in orders["recent"]] == [
+        ("ord_2", "100.00", False),
+        ("ord_1", "21600.00", False),
+    ]
     assert view["receivables"] == {
         "items": [
             {

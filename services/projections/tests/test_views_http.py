@@ -71,6 +71,9 @@ async def test_the_customer_360_answers_with_its_public_view(
         "orders",
         "receivables",
         "latest_interactions",
+        "service",
+        "loyalty",
+        "assignees",
         "churn_signals",
         "merged_into",
         "merged_from",
@@ -149,7 +152,11 @@ async def test_the_customer_360_shows_the_sales_side_as_json(
     view = (await http.get("/views/customers/cus_1")).json()
     assert view["revenue_won"] == {"EUR": "48000.50"}
     assert [o["opportunity_id"] for o in view["open_opportunities"]] == ["opp_2"]
-    assert view["orders"] == {"count": 1, "last_placed_at": "2026-11-24T09:30:00Z"}
+    assert (view["orders"]["count"], view["orders"]["last_placed_at"]) == (
+        1,
+        "2026-11-24T09:30:00Z",
+    )
+    assert [o["order_id"] for o in view["orders"]["recent"]] == ["ord_1"]
     assert view["receivables"]["overdue_balance"] == {"EUR": "21600.00"}
     assert [s["signal"] for s in view["churn_signals"]] == ["receivable_overdue"]
 
@@ -220,7 +227,7 @@ async def test_the_forecast_answers_a_period_and_refuses_anything_else(
         assert refused.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_the_lifespan_creates_both_topics_it_consumes(
+async def test_the_lifespan_creates_every_topic_it_consumes(
     service: ProjectionsService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     created: list[list[str]] = []
@@ -237,7 +244,15 @@ async def test_the_lifespan_creates_both_topics_it_consumes(
     app = create_app(service)
     async with app.router.lifespan_context(app):
         pass
-    assert created == [["crm.contacts.events", "crm.pipeline.events", "crm.projections.dlt"]]
+    assert created == [
+        [
+            "crm.contacts.events",
+            "crm.pipeline.events",
+            "crm.tickets.events",
+            "crm.loyalty.events",
+            "crm.projections.dlt",
+        ]
+    ]
 
 
 def test_where_the_pipeline_is_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,8 +26,10 @@ from datetime import datetime
 from typing import Any
 
 from crm_contracts import DomainEvent, EventMetadata
+from crm_projections.domain.customer_loyalty import loyalty_changes, loyalty_view
 from crm_projections.domain.customer_profile import INTERACTIONS_SHOWN, profile_changes
-from crm_projections.domain.customer_sales import sales_changes
+from crm_projections.domain.customer_sales import RECENT_ORDERS, recent_orders, sales_changes
+from crm_projections.domain.customer_service import RECENT_TICKETS, service_changes
 from crm_projections.domain.money import by_currency
 from crm_projections.domain.streams import (
     Document,
@@ -58,21 +60,25 @@ __all__ = [
 ]
 
 SALES_STREAMS = frozenset({StreamKind.OPPORTUNITY, StreamKind.QUOTE, StreamKind.ORDER})
+OWN_STREAMS = frozenset({StreamKind.CUSTOMER, StreamKind.MEMBER})
+"""Streams of the customer (contacts) and of its membership (loyalty): every event names it."""
+FOLDED = OWN_STREAMS | SALES_STREAMS | {StreamKind.TICKET}
 
 
 def customer_id_of(event: DomainEvent) -> str | None:
     """The customer an event of a folded stream names (None: it names none, or is not ours)."""
-    kind = stream_kind(event)
-    if kind is StreamKind.CUSTOMER or kind in SALES_STREAMS:
+    if stream_kind(event) in FOLDED:
         return named(event, "customer_id")
     return None
 
 
 def target(metadata: EventMetadata, event: DomainEvent) -> Target | None:
+    """Tickets name their customer in every event, but their route is learnt all the same:
+    the agent's view of a ticket finds its customer by the ticket's stream."""
     kind = stream_kind(event)
-    if kind is StreamKind.CUSTOMER:
+    if kind in OWN_STREAMS:
         return Target(named(event, "customer_id"))
-    if kind in SALES_STREAMS:
+    if kind in SALES_STREAMS or kind is StreamKind.TICKET:
         return Target(named(event, "customer_id"), learnt=True)
     return None
 
@@ -80,7 +86,7 @@ def target(metadata: EventMetadata, event: DomainEvent) -> Target | None:
 def project(document: Document | None, metadata: EventMetadata, event: DomainEvent) -> Document:
     """The document after ``event``; call only when check_order says NEXT."""
     kind = stream_kind(event)
-    if kind is not StreamKind.CUSTOMER and kind not in SALES_STREAMS:
+    if kind not in FOLDED:
         raise ValueError(f"{metadata.type} does not belong to the customer 360")
     if document is None:
         customer_id = customer_id_of(event)
@@ -90,6 +96,10 @@ def project(document: Document | None, metadata: EventMetadata, event: DomainEve
     current = stamped(document, metadata)
     if kind is StreamKind.CUSTOMER:
         current |= profile_changes(document, metadata, event)
+    elif kind is StreamKind.MEMBER:
+        current |= loyalty_changes(document, event)
+    elif kind is StreamKind.TICKET:
+        current |= service_changes(document, event)
     else:
         current |= sales_changes(document, event)
     return current
@@ -121,6 +131,7 @@ def public_view(document: Document) -> dict[str, Any]:
         "orders": {
             "count": document.get("order_count", 0),
             "last_placed_at": document.get("last_order_at"),
+            "recent": recent_orders(document.get("orders") or {}),
         },
         "receivables": {
             "items": receivables.get("items", []),
@@ -128,7 +139,19 @@ def public_view(document: Document) -> dict[str, Any]:
             "overdue_balance": receivables.get("overdue_balance", {}),
         },
         "latest_interactions": document.get("interactions", []),
-        "churn_signals": document.get("churn_signals", []),
+        "service": {
+            "open_tickets": document.get("open_tickets", []),
+            "recent_tickets": document.get("recent_tickets", []),
+            "ticket_count": document.get("ticket_count", 0),
+            "last_csat": document.get("last_csat"),
+            "sla_breaches": document.get("sla_breaches", {"count": 0, "open": []}),
+        },
+        "loyalty": loyalty_view(document),
+        "assignees": document.get("assignees", []),
+        "churn_signals": [
+            *document.get("churn_signals", []),
+            *document.get("service_signals", []),
+        ],
         "merged_into": document.get("merged_into"),
         "merged_from": document.get("merged_from", []),
         "erased": "erased_at" in document,
@@ -139,7 +162,7 @@ def public_view(document: Document) -> dict[str, Any]:
     }
 
 
-SIGNALS = ("order_unpaid_after_48_hours", "receivable_overdue")
+SIGNALS = ("order_unpaid_after_48_hours", "receivable_overdue", "complaint_past_sla")
 
 
 def merged_ids(view: Mapping[str, Any], views: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -195,7 +218,14 @@ def with_merged(
         "orders": {
             "count": sum(v["orders"]["count"] for v in every),
             "last_placed_at": max(placed, key=_moment, default=None),
+            "recent": sorted(
+                (o for v in every for o in v["orders"]["recent"]),
+                key=lambda o: (_moment(o["placed_at"]), o["order_id"]),
+                reverse=True,
+            )[:RECENT_ORDERS],
         },
+        "service": _service_merged(every),
+        "assignees": sorted({a for v in every for a in v["assignees"]}),
         "receivables": {
             "items": items,
             "open_balance": _summed(every, lambda v: v["receivables"]["open_balance"]),
@@ -206,6 +236,35 @@ def with_merged(
             signals,
             key=lambda s: SIGNALS.index(s["signal"]) if s["signal"] in SIGNALS else len(SIGNALS),
         ),
+    }
+
+
+def _service_merged(views: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Tickets of every merged view: open ones by opening, the newest recent ones, the
+    latest survey answered, breaches counted over all."""
+    service = [v["service"] for v in views]
+    surveys = [s["last_csat"] for s in service if s["last_csat"]]
+    return {
+        "open_tickets": sorted(
+            (t for s in service for t in s["open_tickets"]),
+            key=lambda t: (_moment(t["opened_at"]), t["ticket_id"]),
+        ),
+        "recent_tickets": sorted(
+            (t for s in service for t in s["recent_tickets"]),
+            key=lambda t: (_moment(t["opened_at"]), t["ticket_id"]),
+            reverse=True,
+        )[:RECENT_TICKETS],
+        "ticket_count": sum(s["ticket_count"] for s in service),
+        "last_csat": max(
+            surveys, key=lambda c: (_moment(c["answered_at"]), c["ticket_id"]), default=None
+        ),
+        "sla_breaches": {
+            "count": sum(s["sla_breaches"]["count"] for s in service),
+            "open": sorted(
+                (b for s in service for b in s["sla_breaches"]["open"]),
+                key=lambda b: (_moment(b["due"]), b["ticket_id"], b["target"]),
+            ),
+        },
     }
 
 

@@ -33,6 +33,8 @@ OPPORTUNITY_SHOWN = (
     "expected_close_date",
 )
 RECEIVABLE_SHOWN = ("order_id", "total", "balance", "currency", "due_date", "overdue")
+ORDER_SHOWN = ("order_id", "placed_at", "total", "balance", "currency", "due_date", "settled")
+RECENT_ORDERS = 5
 
 
 def sales_changes(document: Document, event: DomainEvent) -> Document:
@@ -111,3 +113,9 @@ def order_summary(orders: dict[str, Row]) -> Document:
         },
         "churn_signals": signals,
     }
+
+
+def recent_orders(orders: dict[str, Row]) -> list[dict[str, Any]]:
+    """The newest orders, for the agent who picks up the customer's ticket."""
+    rows = sorted(orders.values(), key=lambda o: (o["placed_at"], o["order_id"]), reverse=True)
+    return [{field: row.get(field) for field in ORDER_SHOWN} for row in rows[:RECENT_ORDERS]]

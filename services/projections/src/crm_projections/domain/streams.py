@@ -17,7 +17,9 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from crm_contracts import DomainEvent, EventMetadata
+from crm_contracts import loyalty as lo
 from crm_contracts import pipeline as p
+from crm_contracts import tickets as t
 
 Document = dict[str, Any]
 
@@ -34,6 +36,9 @@ class StreamKind(StrEnum):
     OPPORTUNITY = "opportunity"
     QUOTE = "quote"
     ORDER = "order"
+    TICKET = "ticket"
+    MEMBER = "member"
+    STORE = "store"
 
 
 PIPELINE_KINDS: dict[type[DomainEvent], StreamKind] = {
@@ -61,6 +66,7 @@ PIPELINE_KINDS: dict[type[DomainEvent], StreamKind] = {
             p.ReceivableSettled,
             p.ReceivableOverdue,
             p.OrderUnpaidAfter48Hours,
+            p.PaymentRefunded,
         ),
         StreamKind.ORDER,
     ),
@@ -73,6 +79,12 @@ def stream_kind(event: DomainEvent) -> StreamKind | None:
     kind = PIPELINE_KINDS.get(type(event))
     if kind is not None:
         return kind
+    if isinstance(event, t.TicketEvent):
+        return StreamKind.TICKET
+    if isinstance(event, lo.StoreOpened):
+        return StreamKind.STORE
+    if event.event_type.startswith("crm.loyalty.") and "customer_id" in type(event).model_fields:
+        return StreamKind.MEMBER  # every event of a member's stream names the customer
     if event.event_type.startswith("crm.contacts.") and "customer_id" in type(event).model_fields:
         return StreamKind.CUSTOMER  # every event of a customer's stream names the customer
     return None

@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from crm_contracts.contacts import SOURCE as CONTACTS_SOURCE
+from crm_contracts.loyalty import SOURCE as LOYALTY_SOURCE
 from crm_contracts.pipeline import SOURCE as PIPELINE_SOURCE
+from crm_contracts.tickets import SOURCE as TICKETS_SOURCE
 from crm_projections.application.rebuild import Source, rebuild
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.documents import open_document_client
@@ -35,7 +37,7 @@ def rebuild_command(
         typer.Argument(help="The read model to rebuild; all of them when left out."),
     ] = None,
 ) -> None:
-    """Drop read models and rebuild them from the contacts and pipeline event stores."""
+    """Drop read models and rebuild them from the event stores of every context."""
     asyncio.run(_rebuild(ProjectionsSettings(), name))
 
 
@@ -50,6 +52,8 @@ async def _rebuild(settings: ProjectionsSettings, name: ReadModelName | None = N
         for url, database, source in (
             (settings.contacts_mongodb_url, settings.contacts_database, CONTACTS_SOURCE),
             (settings.pipeline_mongodb_url, settings.pipeline_database, PIPELINE_SOURCE),
+            (settings.tickets_mongodb_url, settings.tickets_database, TICKETS_SOURCE),
+            (settings.loyalty_mongodb_url, settings.loyalty_database, LOYALTY_SOURCE),
         )
     ]
     console = Console(stderr=True)

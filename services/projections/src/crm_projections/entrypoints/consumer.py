@@ -1,5 +1,5 @@
-"""Kafka subscriber of the contacts and pipeline topics: decode each CloudEvent, fold it into
-every read model, then acknowledge. Both topics share the one handler and consumer group.
+"""Kafka subscriber of every context's topic: decode each CloudEvent, fold it into every read
+model, then acknowledge. The topics share the one handler and consumer group.
 
 Acknowledgement comes after processing (FastStream's default acknowledges
 first). A message that breaks the contract goes to the dead-letter topic with
@@ -97,8 +97,7 @@ def register_subscribers(service: ProjectionsService) -> None:
         return failures
 
     @broker.subscriber(
-        settings.contacts_topic,
-        settings.pipeline_topic,
+        *settings.topics,
         group_id=settings.consumer_group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,

@@ -38,7 +38,7 @@ def create_app(service: ProjectionsService, *, consume: bool = True) -> FastAPI:
         if consume:
             await ensure_topics(
                 settings.kafka_bootstrap_servers,
-                [settings.contacts_topic, settings.pipeline_topic, settings.dead_letter_topic],
+                [*settings.topics, settings.dead_letter_topic],
             )
             await service.broker.start()
         try:
