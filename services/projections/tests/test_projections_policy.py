@@ -9,6 +9,7 @@ from crm_projections.application.policy import (
     READ_CUSTOMER_360,
     READ_FORECAST,
     READ_RECEIVABLES,
+    READ_STORES,
     VIEWS_POLICY,
     visible,
 )
@@ -22,6 +23,7 @@ TABLE = {
     READ_CUSTOMER_360: (TEAM, TEAM, ASSIGNED, ANY, None, ANY, ANY, ANY),
     READ_RECEIVABLES: (OWN, TEAM, None, None, None, ANY, ANY, ANY),
     READ_FORECAST: (OWN, TEAM, None, None, None, ANY, None, ANY),
+    READ_STORES: (None, ANY, None, ANY, ANY, ANY, ANY, ANY),
     READ_ACCESS_LOG: (None, None, None, None, None, ANY, ANY, None),
 }
 COLUMNS = (

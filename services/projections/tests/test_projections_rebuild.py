@@ -148,7 +148,13 @@ async def test_a_rebuild_of_both_stores_reproduces_what_the_live_path_built(
     )
 
     assert await snapshot(memory_client) == built
-    assert totals == {"events": 12, "customer360": 11, "receivables_by_rep": 3, "forecast": 2}
+    assert totals == {
+        "events": 12,
+        "customer360": 11,
+        "receivables_by_rep": 3,
+        "forecast": 2,
+        "stores": 0,
+    }
     assert progress[-1] == (10, 10)
 
 

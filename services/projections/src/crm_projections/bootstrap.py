@@ -15,6 +15,7 @@ from crm_projections.application.projector import (
     ForecastProjector,
     Projector,
     ReceivablesProjector,
+    StoresProjector,
 )
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.access_log import AccessLog
@@ -37,6 +38,7 @@ class ProjectionsService:
     customer360: Customer360Projector
     receivables: ReceivablesProjector
     forecast: ForecastProjector
+    stores: StoresProjector
     broker: KafkaBroker
     tracer_provider: TracerProvider
     metrics: CollectorRegistry
@@ -46,7 +48,7 @@ class ProjectionsService:
     @property
     def projectors(self) -> list[Projector]:
         """Every read model, in the order an event is folded into them."""
-        return [self.customer360, self.receivables, self.forecast]
+        return [self.customer360, self.receivables, self.forecast, self.stores]
 
     async def start(self) -> None:
         await self.access_log.create_indexes()
@@ -70,12 +72,14 @@ def bootstrap(
     provider = tracer_provider or build_tracer_provider(SERVICE)
     tracer = provider.get_tracer("crm.projections")
     database = client[settings.database]
+    customer360 = Customer360Projector(database, tracer)
     service = ProjectionsService(
         settings=settings,
         client=client,
-        customer360=Customer360Projector(database, tracer),
+        customer360=customer360,
         receivables=ReceivablesProjector(database, tracer),
         forecast=ForecastProjector(database, tracer),
+        stores=StoresProjector(database, tracer, customer360),
         broker=broker
         or build_broker(
             settings.kafka_bootstrap_servers, tracer_provider=provider, client_id=SERVICE

@@ -11,6 +11,14 @@ own (they remind their own customers), a manager their team's, auditors
 (receivables) and admins everyone's. ``service`` is another CRM service acting
 on its own (a reminder saga, a data-warehouse export): everything. These views
 hold no personal data, so nothing is masked.
+
+The stores and their member counts are the chain's league table: every store
+manager sees every store (they are ranked against each other), as do sales
+managers, marketing, auditors and admins. Counts are no personal data.
+
+The agent's view of a ticket is the customer 360 seen from the ticket: the
+same grants, so a service agent reads the customers of the tickets assigned to
+them (``assignees`` of the 360: every ticket not closed).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from crm_runtime.policy import Forbidden, Policy, Role, Scope
 READ_CUSTOMER_360 = "customer360.read"
 READ_RECEIVABLES = "receivables.read"
 READ_FORECAST = "forecast.read"
+READ_STORES = "stores.read"
 READ_ACCESS_LOG = "access_log.read"
 
 VIEWS_POLICY = Policy(
@@ -45,6 +54,14 @@ VIEWS_POLICY = Policy(
         READ_FORECAST: {
             Role.SALES_REP: Scope.OWN,
             Role.SALES_MANAGER: Scope.TEAM,
+            Role.ADMIN: Scope.ANY,
+            Role.SERVICE: Scope.ANY,
+        },
+        READ_STORES: {
+            Role.STORE_MANAGER: Scope.ANY,
+            Role.SALES_MANAGER: Scope.ANY,
+            Role.MARKETING: Scope.ANY,
+            Role.AUDITOR: Scope.ANY,
             Role.ADMIN: Scope.ANY,
             Role.SERVICE: Scope.ANY,
         },

@@ -20,7 +20,7 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from crm_contracts import DomainEvent, EventMetadata
-from crm_projections.domain import customer360, forecast, receivables
+from crm_projections.domain import customer360, forecast, receivables, stores
 from crm_projections.domain.streams import Order, ReadModel, check_order, stream_key
 from crm_runtime.documents import is_duplicate_key
 
@@ -161,9 +161,34 @@ class Customer360Projector(Projector):
             span_attribute="crm.customer_id",
         )
 
+    async def create_indexes(self) -> None:
+        """The stores' member counts read the members' documents by home store."""
+        for field in ("enrolled_at", "purchases"):
+            await self._documents.create_index(
+                [("loyalty.home_store_id", 1), (f"loyalty.{field}", 1)]
+            )
+
     async def get(self, customer_id: str) -> dict[str, Any] | None:
         document = await self._documents.find_one({"_id": customer_id})
         return None if document is None else customer360.public_view(document)
+
+    async def customer_of_ticket(self, ticket_id: str) -> str | None:
+        """The customer a ticket's stream folds into (learnt from its first event)."""
+        if self._routes is None:  # pragma: no cover - always set for the 360
+            return None
+        return await self._routes.resolve(f"tickets:{ticket_id}", None)
+
+    async def store_counts(self, store_id: str, period: str) -> stores.StoreCounts:
+        start, end = stores.period_bounds(period)
+        members = {"loyalty.home_store_id": store_id, "loyalty.member": True}
+        count = self._documents.count_documents
+        return stores.StoreCounts(
+            members=await count(members),
+            new_members=await count(
+                {**members, "loyalty.enrolled_at": {"$gte": start, "$lt": end}}
+            ),
+            repeat_purchasers=await count({**members, "loyalty.purchases": {"$gte": 2}}),
+        )
 
     async def survivor(self, customer_id: str) -> dict[str, Any] | None:
         """The view ``customer_id`` lives on as: its own, or, for a merged duplicate, its
@@ -244,3 +269,29 @@ class ForecastProjector(Projector):
         fields = dict.fromkeys(("status", "owner_id", "team", "currency", "amount", "weighted"), 1)
         rows = [row async for row in self._documents.find(selected, projection=fields)]
         return forecast.summarise(rows)
+
+
+class StoresProjector(Projector):
+    """The stores, with member counts read from the customer 360 (see domain.stores)."""
+
+    def __init__(self, database: Any, tracer: Tracer, customer360: Customer360Projector) -> None:
+        super().__init__(
+            stores.MODEL, database, tracer, collection="stores", span_attribute="crm.store_id"
+        )
+        self._customer360 = customer360
+
+    async def get(self, store_id: str, period: str) -> dict[str, Any] | None:
+        document = await self._documents.find_one({"_id": store_id})
+        if document is None:
+            return None
+        counts = await self._customer360.store_counts(store_id, period)
+        return stores.store_view(document, counts, period)
+
+    async def all(self, period: str, *, limit: int) -> list[dict[str, Any]]:
+        cursor = self._documents.find({}).sort("_id", 1).limit(limit)
+        return [
+            stores.store_view(
+                document, await self._customer360.store_counts(document["_id"], period), period
+            )
+            async for document in cursor
+        ]

@@ -28,6 +28,7 @@ class ReadModelName(StrEnum):
     CUSTOMER360 = "customer360"
     RECEIVABLES_BY_REP = "receivables_by_rep"
     FORECAST = "forecast"
+    STORES = "stores"
 
 
 @cli.command("rebuild")

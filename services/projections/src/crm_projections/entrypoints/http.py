@@ -15,12 +15,14 @@ from crm_projections.application.policy import (
     READ_CUSTOMER_360,
     READ_FORECAST,
     READ_RECEIVABLES,
+    READ_STORES,
     VIEWS_POLICY,
     visible,
 )
 from crm_projections.bootstrap import ProjectionsService
 from crm_projections.domain.forecast import PERIOD_PATTERN
 from crm_projections.domain.receivables import combined
+from crm_runtime.auth import Principal
 from crm_runtime.guard import Caller, install_guard
 from crm_runtime.http import Problem, install_observability, install_problem_handlers
 from crm_runtime.kafka import ensure_topics, kafka_reachable
@@ -75,6 +77,55 @@ def _routes(service: ProjectionsService) -> APIRouter:
         A merged duplicate answers with its survivor's view (the Content-Location header
         names it); a survivor's sales sections, interactions and churn signals include those
         of every customer merged into it."""
+        view = await _survivor(customer_id)
+        survivor_id = view["customer_id"]
+        if survivor_id != customer_id:
+            response.headers["Content-Location"] = f"/views/customers/{survivor_id}"
+        return await _shown_to(caller, view)
+
+    @router.get("/tickets/{ticket_id}/agent-view")
+    async def agent_view(caller: Caller, ticket_id: str) -> dict[str, Any]:
+        """What the agent who picks up a ticket sees of its customer, from the customer 360:
+        the profile (masked as in the 360), stage, value tier, loyalty membership, the last
+        satisfaction score, recent orders and open receivables, recent and open tickets, SLA
+        breaches and churn signals. The ticket itself is the tickets service's."""
+        customer_id = await service.customer360.customer_of_ticket(ticket_id)
+        if customer_id is None:
+            raise Problem(
+                404,
+                "Not found",
+                f"no ticket {ticket_id} in the views (unknown id, or not folded yet)",
+                type_="urn:crm:problem:not-found",
+            )
+        view = await _shown_to(caller, await _survivor(customer_id))
+        tickets = [*view["service"]["open_tickets"], *view["service"]["recent_tickets"]]
+        return {
+            "ticket_id": ticket_id,
+            "ticket": next((t for t in tickets if t["ticket_id"] == ticket_id), None),
+            "customer": {
+                field: view[field]
+                for field in (
+                    "customer_id",
+                    "profile",
+                    "owner",
+                    "lifecycle_stage",
+                    "classification",
+                    "segments",
+                    "value_tier",
+                    "loyalty",
+                )
+            },
+            "recent_orders": view["orders"]["recent"],
+            "receivables": view["receivables"],
+            "open_tickets": view["service"]["open_tickets"],
+            "recent_tickets": view["service"]["recent_tickets"],
+            "last_csat": view["service"]["last_csat"],
+            "sla_breaches": view["service"]["sla_breaches"],
+            "churn_signals": view["churn_signals"],
+            "latest_interactions": view["latest_interactions"],
+        }
+
+    async def _survivor(customer_id: str) -> dict[str, Any]:
         view = await service.customer360.survivor(customer_id)
         if view is None:
             raise Problem(
@@ -83,12 +134,16 @@ def _routes(service: ProjectionsService) -> APIRouter:
                 f"no customer 360 for {customer_id} (unknown id, or its events are not folded yet)",
                 type_="urn:crm:problem:not-found",
             )
-        survivor_id = view["customer_id"]
-        if survivor_id != customer_id:
-            response.headers["Content-Location"] = f"/views/customers/{survivor_id}"
+        return view
+
+    async def _shown_to(caller: Principal, view: dict[str, Any]) -> dict[str, Any]:
+        """The view if the caller may read it, masked unless their role reveals more (an
+        unmasked read of contact details is recorded in the access log)."""
         owner = view.get("owner") or {}
         VIEWS_POLICY.authorise(
-            caller, READ_CUSTOMER_360, Ownership(owner.get("owner_id"), owner.get("team"))
+            caller,
+            READ_CUSTOMER_360,
+            Ownership(owner.get("owner_id"), owner.get("team"), frozenset(view["assignees"])),
         )
         profile = view.get("profile") or {}
         interactions = view["latest_interactions"]
@@ -99,7 +154,35 @@ def _routes(service: ProjectionsService) -> APIRouter:
         if any(i["summary"] is not None for i in interactions):
             shown.append("interaction_summaries")
         if shown:
-            await service.access_log.record(caller, READ_CUSTOMER_360, survivor_id, shown)
+            await service.access_log.record(caller, READ_CUSTOMER_360, view["customer_id"], shown)
+        return view
+
+    @router.get("/stores")
+    async def stores(
+        caller: Caller,
+        period: Annotated[str, Query(pattern=PERIOD_PATTERN)],
+        limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    ) -> dict[str, Any]:
+        """Every store with its members, the members enrolled in ``period`` (YYYY-MM,
+        YYYY-Qn or YYYY), its repeat purchasers (members who paid for two or more orders since
+        enrolling) and repeat-purchase rate (repeat purchasers / members)."""
+        VIEWS_POLICY.authorise(caller, READ_STORES)
+        return {"period": period, "stores": await service.stores.all(period, limit=limit)}
+
+    @router.get("/stores/{store_id}")
+    async def store(
+        caller: Caller, store_id: str, period: Annotated[str, Query(pattern=PERIOD_PATTERN)]
+    ) -> dict[str, Any]:
+        """One store and its member counts for ``period`` (see ``/views/stores``)."""
+        VIEWS_POLICY.authorise(caller, READ_STORES)
+        view = await service.stores.get(store_id, period)
+        if view is None:
+            raise Problem(
+                404,
+                "Not found",
+                f"no store {store_id} (unknown id, or not folded yet)",
+                type_="urn:crm:problem:not-found",
+            )
         return view
 
     @router.get("/receivables")
