@@ -15,26 +15,28 @@ import httpx
 import pytest
 from stack_tools import token
 
+from crm_stack.launcher import SERVICES
 from tests.support import free_port
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    names = ("gateway", "contacts", "relay", "projections", "kafka")
-    more = ("pipeline", "pipeline-relay", "scheduler", "consumer")
-    ports = {name: free_port() for name in (*names, *more)}
+def stack_settings() -> dict[str, str]:
+    """CRM_* settings a test module gives its stack (override it in the module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, stack_settings: dict[str, str]
+) -> Iterator[dict[str, Any]]:
+    ports = {service.name: free_port() for service in SERVICES}
+    ports["kafka"] = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
+    env.update({service.port_variable: str(ports[service.name]) for service in SERVICES})
     env.update(
-        CRM_GATEWAY_PORT=str(ports["gateway"]),
-        CRM_CONTACTS_PORT=str(ports["contacts"]),
-        CRM_CONTACTS_RELAY_PORT=str(ports["relay"]),
-        CRM_PROJECTIONS_PORT=str(ports["projections"]),
-        CRM_CONTACTS_CONSUMER_PORT=str(ports["consumer"]),
-        CRM_PIPELINE_PORT=str(ports["pipeline"]),
-        CRM_PIPELINE_RELAY_PORT=str(ports["pipeline-relay"]),
-        CRM_PIPELINE_SCHEDULER_PORT=str(ports["scheduler"]),
         CRM_EMBEDDED_KAFKA_PORT=str(ports["kafka"]),
         CRM_DATA_DIR=str(tmp_path_factory.mktemp("crm-data")),
+        **stack_settings,
     )
     crm = Path(sys.executable).with_name("crm")
     process = subprocess.Popen(

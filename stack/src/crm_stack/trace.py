@@ -26,10 +26,14 @@ from rich.tree import Tree
 
 from crm_contacts.config import ContactsSettings
 from crm_contracts.contacts import SOURCE as CONTACTS_SOURCE
+from crm_contracts.loyalty import SOURCE as LOYALTY_SOURCE
 from crm_contracts.pipeline import SOURCE as PIPELINE_SOURCE
+from crm_contracts.tickets import SOURCE as TICKETS_SOURCE
+from crm_loyalty.config import LoyaltySettings
 from crm_pipeline.config import PipelineSettings
 from crm_runtime.documents import describe_store, open_document_client
 from crm_runtime.eventstore import EventStore, StoredEvent
+from crm_tickets.config import TicketsSettings
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class EventStoreSource:
 SOURCES: tuple[EventStoreSource, ...] = (
     EventStoreSource("contacts", ContactsSettings, CONTACTS_SOURCE),
     EventStoreSource("pipeline", PipelineSettings, PIPELINE_SOURCE),
+    EventStoreSource("tickets", TicketsSettings, TICKETS_SOURCE),
+    EventStoreSource("loyalty", LoyaltySettings, LOYALTY_SOURCE),
 )
 
 
