@@ -25,11 +25,13 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from crm_contacts.config import ContactsSettings
+from crm_loyalty.config import LoyaltySettings
 from crm_pipeline.config import PipelineSettings
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.settings import RuntimeSettings
 from crm_stack.gateway import GatewaySettings
 from crm_stack.launcher import Stack
+from crm_tickets.config import TicketsSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -46,6 +48,8 @@ Doc = dict[str, Any]
 SETTINGS_BY_MODULE: dict[str, type[RuntimeSettings]] = {
     "crm_contacts": ContactsSettings,
     "crm_pipeline": PipelineSettings,
+    "crm_tickets": TicketsSettings,
+    "crm_loyalty": LoyaltySettings,
     "crm_projections": ProjectionsSettings,
     "crm_stack.cli": ProjectionsSettings,  # `crm projections rebuild` reads ProjectionsSettings
     "crm_stack.gateway": GatewaySettings,

@@ -158,6 +158,8 @@ def test_dockerignore_keeps_local_state_out_and_the_sources_in() -> None:
         "runtime/src/crm_runtime/settings.py",
         "services/contacts/src/crm_contacts/__main__.py",
         "services/pipeline/src/crm_pipeline/__main__.py",
+        "services/tickets/src/crm_tickets/__main__.py",
+        "services/loyalty/src/crm_loyalty/__main__.py",
         "services/projections/src/crm_projections/__main__.py",
         "stack/src/crm_stack/gateway.py",
     ):

@@ -18,10 +18,12 @@ import pytest
 import typer
 
 from crm_contacts.config import ContactsSettings
+from crm_loyalty.config import LoyaltySettings
 from crm_pipeline.config import PipelineSettings
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.settings import RuntimeSettings
 from crm_stack.gateway import GatewaySettings
+from crm_tickets.config import TicketsSettings
 from tests.deploy.manifests import (
     OTEL_NAMES,
     PROCESSES,
@@ -44,44 +46,68 @@ from tests.support import free_port
 CLI_APPS = {
     "crm_contacts": "crm_contacts.__main__:cli",
     "crm_pipeline": "crm_pipeline.__main__:cli",
+    "crm_tickets": "crm_tickets.__main__:cli",
+    "crm_loyalty": "crm_loyalty.__main__:cli",
     "crm_projections": "crm_projections.__main__:cli",
     "crm_stack.cli": "crm_stack.cli:app",
 }
 
+# Per module: its bootstrap, and the app factory behind each of its long-running commands.
+APP_FACTORIES: dict[str, tuple[str, dict[str, str]]] = {
+    "crm_contacts": (
+        "crm_contacts.bootstrap:bootstrap",
+        {
+            "serve": "crm_contacts.entrypoints.http:create_app",
+            "relay": "crm_contacts.entrypoints.relay:create_relay_app",
+            "consume": "crm_contacts.entrypoints.consumer:create_consumer_app",
+        },
+    ),
+    "crm_pipeline": (
+        "crm_pipeline.bootstrap:bootstrap",
+        {
+            "serve": "crm_pipeline.entrypoints.http:create_app",
+            "relay": "crm_pipeline.entrypoints.relay:create_relay_app",
+            "scheduler": "crm_pipeline.entrypoints.scheduler:create_scheduler_app",
+        },
+    ),
+    "crm_tickets": (
+        "crm_tickets.bootstrap:bootstrap",
+        {
+            "serve": "crm_tickets.entrypoints.http:create_app",
+            "relay": "crm_tickets.entrypoints.relay:create_relay_app",
+            "scheduler": "crm_tickets.entrypoints.scheduler:create_scheduler_app",
+        },
+    ),
+    "crm_loyalty": (
+        "crm_loyalty.bootstrap:bootstrap",
+        {
+            "serve": "crm_loyalty.entrypoints.http:create_app",
+            "relay": "crm_loyalty.entrypoints.relay:create_relay_app",
+            "consume": "crm_loyalty.entrypoints.consumer:create_consumer_app",
+            "scheduler": "crm_loyalty.entrypoints.scheduler:create_scheduler_app",
+        },
+    ),
+    "crm_projections": (
+        "crm_projections.bootstrap:bootstrap",
+        {"serve": "crm_projections.entrypoints.http:create_app"},
+    ),
+}
+
+
+def _resolve(reference: str) -> Any:
+    """``package.module:attribute`` -> the attribute."""
+    target, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(target), attribute)
+
 
 def _command(module: str, args: list[str]) -> Any:
     """Resolve ``python -m module args...`` to the click command it runs (or fail)."""
-    target, _, attribute = CLI_APPS[module].partition(":")
-    command = typer.main.get_command(getattr(importlib.import_module(target), attribute))
+    command = typer.main.get_command(_resolve(CLI_APPS[module]))
     for word in args:
         subcommands = getattr(command, "commands", {})  # typer vendors its own click
         assert word in subcommands, f"python -m {module} has no command {word!r} ({args})"
         command = subcommands[word]
     return command
-
-
-def _app_factories(module: str) -> tuple[Callable[..., Any], dict[str, Callable[..., Any]]]:
-    """A module's bootstrap and the app factory behind each of its long-running commands."""
-    if module == "crm_contacts":
-        from crm_contacts.bootstrap import bootstrap as contacts
-        from crm_contacts.entrypoints.consumer import create_consumer_app
-        from crm_contacts.entrypoints.http import create_app as contacts_app
-        from crm_contacts.entrypoints.relay import create_relay_app
-
-        apps = {"serve": contacts_app, "relay": create_relay_app, "consume": create_consumer_app}
-        return contacts, apps
-    if module == "crm_pipeline":
-        from crm_pipeline.bootstrap import bootstrap as pipeline
-        from crm_pipeline.entrypoints.http import create_app as pipeline_app
-        from crm_pipeline.entrypoints.relay import create_relay_app as pipeline_relay_app
-        from crm_pipeline.entrypoints.scheduler import create_scheduler_app
-
-        apps = {"serve": pipeline_app, "relay": pipeline_relay_app}
-        return pipeline, {**apps, "scheduler": create_scheduler_app}
-    from crm_projections.bootstrap import bootstrap as projections
-    from crm_projections.entrypoints.http import create_app as projections_app
-
-    return projections, {"serve": projections_app}
 
 
 def _health_status(args: tuple[str, ...], path: str, data_dir: Path) -> int:
@@ -93,12 +119,12 @@ def _health_status(args: tuple[str, ...], path: str, data_dir: Path) -> int:
 
     nowhere = f"127.0.0.1:{free_port()}"  # refused at once: the broker check fails fast
     module, command = args
-    bootstrap, apps = _app_factories(module)
+    bootstrap, factories = APP_FACTORIES[module]
     settings = settings_for(module)(
         embedded_backend="memory", data_dir=data_dir, kafka_bootstrap_servers=nowhere
     )
-    service = bootstrap(settings)
-    app = apps[command](service)
+    service = _resolve(bootstrap)(settings)
+    app = _resolve(factories[command])(service)
     try:
         return TestClient(app).get(path).status_code
     finally:
@@ -175,6 +201,8 @@ def test_settings_env_names_follow_pydantic_settings(settings_from: Callable[...
     assert set(SETTINGS_BY_MODULE.values()) >= {
         ContactsSettings,
         PipelineSettings,
+        TicketsSettings,
+        LoyaltySettings,
         ProjectionsSettings,
     }
     assert all(issubclass(cls, RuntimeSettings) for cls in SETTINGS_BY_MODULE.values())
@@ -199,7 +227,11 @@ def test_the_ingress_routes_as_the_gateway_does(
 
 # The processes that consume Kafka topics in a consumer group: every *_topic setting of their
 # settings class but the dead-letter topic they write to.
-KAFKA_CONSUMERS = {("crm_contacts", "consume"), ("crm_projections", "serve")}
+KAFKA_CONSUMERS = {
+    ("crm_contacts", "consume"),
+    ("crm_loyalty", "consume"),
+    ("crm_projections", "serve"),
+}
 
 
 def _topic_settings(settings: RuntimeSettings) -> dict[str, str]:

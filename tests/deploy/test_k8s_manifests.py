@@ -294,11 +294,17 @@ INGRESS_CONTROLLER_NAMESPACE = "ingress-nginx"
 MONITORING_NAMESPACE = "monitoring"
 DNS = 53
 HTTPS = 443  # the token issuer
-# The pipeline's workers verify no tokens and serve nothing but health and metrics: they
-# reach their store (and the relay its brokers), DNS and the trace collector, nothing else.
+# The workers of pipeline, tickets and loyalty verify no tokens and serve nothing but health
+# and metrics: they reach their store (the relays and the consumer their brokers too), DNS
+# and the trace collector, nothing else.
 WORKER_EGRESS = {
     "pipeline-relay": {DNS, 9092, 27017, 4318},
     "pipeline-scheduler": {DNS, 27017, 4318},
+    "tickets-relay": {DNS, 9092, 27017, 4318},
+    "tickets-scheduler": {DNS, 27017, 4318},
+    "loyalty-relay": {DNS, 9092, 27017, 4318},
+    "loyalty-consumer": {DNS, 9092, 27017, 4318},
+    "loyalty-scheduler": {DNS, 27017, 4318},
 }
 
 
@@ -367,9 +373,9 @@ def test_network_policies_let_in_exactly_the_ingress_and_prometheus(docs: tuple[
 
 
 def test_network_policies_limit_what_each_pod_reaches(docs: tuple[Doc, ...]) -> None:
-    """Every pod reaches DNS and MongoDB; the pipeline's relay and scheduler nothing but what
-    WORKER_EGRESS lists (not the issuer); the projections reach other services only through
-    Kafka (no rule names a CRM pod as a peer)."""
+    """Every pod reaches DNS and MongoDB; the workers in WORKER_EGRESS nothing but what it
+    lists (not the issuer); the projections reach other services only through Kafka (no rule
+    names a CRM pod as a peer)."""
     if not of_kind(docs, "NetworkPolicy"):
         pytest.skip("this overlay applies no network policies")
     assert set(WORKER_EGRESS) <= DEPLOYMENTS
