@@ -1,0 +1,1 @@
+"""Use cases of the tickets service: load, decide, append; policy; scheduled checks."""

@@ -1,0 +1,1 @@
+"""HTTP API, outbox relay and scheduler processes of the tickets service."""
