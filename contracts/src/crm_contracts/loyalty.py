@@ -174,7 +174,9 @@ class _TierChange(DomainEvent):
         ge=0, description="Points earned within the rolling window.", examples=[1250]
     )
     currency: CurrencyCode
-    at: datetime = Field(description="When the tier changed (UTC).", examples=["2026-12-01T10:00:00Z"])
+    at: datetime = Field(
+        description="When the tier changed (UTC).", examples=["2026-12-01T10:00:00Z"]
+    )
 
 
 @REGISTRY.event
@@ -324,9 +326,7 @@ class PointsReversed(DomainEvent):
         description="The refund in the pipeline context; reversed only once.",
         examples=["rfd_0042"],
     )
-    payment_id: str = Field(
-        description="The refunded payment.", examples=["bank-2026-11-30-0042"]
-    )
+    payment_id: str = Field(description="The refunded payment.", examples=["bank-2026-11-30-0042"])
     order_id: str = Field(description="The order of that payment.", examples=["ord_51c2"])
     amount: Money = Field(description="The amount refunded.", examples=["60.00"])
     currency: CurrencyCode

@@ -113,6 +113,10 @@ def order_view(order: Order, version: int) -> dict[str, Any]:
                 {"payment_id": payment_id, "amount": money(amount)}
                 for payment_id, amount in order.payments
             ],
+            "refunds": [
+                {"refund_id": refund_id, "payment_id": payment_id, "amount": money(amount)}
+                for refund_id, payment_id, amount in order.refunds
+            ],
         },
         "version": version,
     }

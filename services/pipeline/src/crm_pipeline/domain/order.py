@@ -20,6 +20,7 @@ from crm_contracts.pipeline import (
     OrderPlaced,
     OrderUnpaidAfter48Hours,
     PaymentReceived,
+    PaymentRefunded,
     ReceivableOpened,
     ReceivableOverdue,
     ReceivableSettled,
@@ -71,6 +72,18 @@ class RecordPayment:
 
 
 @dataclass(frozen=True)
+class RefundPayment:
+    """Give money of one payment back: at most what it paid minus its earlier refunds."""
+
+    order_id: str
+    payment_id: str
+    refund_id: str
+    amount: Decimal
+    currency: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class MarkOverdue:
     """Flag the receivable if its due date passed before ``now`` with money still owed."""
 
@@ -86,7 +99,7 @@ class FlagUnpaid:
     now: datetime
 
 
-OrderCommand = PlaceOrder | RecordPayment | MarkOverdue | FlagUnpaid
+OrderCommand = PlaceOrder | RecordPayment | RefundPayment | MarkOverdue | FlagUnpaid
 
 # --- state --------------------------------------------------------------------------------------
 
@@ -110,6 +123,8 @@ class Order:
     due_date: date
     paid: Decimal = Decimal("0.00")
     payments: tuple[tuple[str, Decimal], ...] = ()
+    refunds: tuple[tuple[str, str, Decimal], ...] = ()
+    """(refund id, payment id, amount) of every refund, in order."""
     settled: bool = False
     overdue: bool = False
     unpaid_flagged: bool = False
@@ -120,6 +135,9 @@ class Order:
 
     def payment(self, payment_id: str) -> Decimal | None:
         return next((amount for known, amount in self.payments if known == payment_id), None)
+
+    def refunded(self, payment_id: str) -> Decimal:
+        return sum((a for _, paid, a in self.refunds if paid == payment_id), Decimal("0.00"))
 
 
 OrderState = NoOrder | Order
@@ -139,6 +157,8 @@ def decide(command: OrderCommand, state: OrderState) -> list[DomainEvent]:
             raise NotFound(KIND, command.order_id)
         case RecordPayment(), Order():
             return _paid(command, state)
+        case RefundPayment(), Order():
+            return _refunded(command, state)
         case MarkOverdue(), Order():
             return _overdue(command, state)
         case FlagUnpaid(), Order():
@@ -227,6 +247,48 @@ def _paid(command: RecordPayment, state: Order) -> list[DomainEvent]:
     return paid
 
 
+def _refunded(command: RefundPayment, state: Order) -> list[DomainEvent]:
+    refund_id = values.text(command.refund_id, "refund_id", max_length=200)
+    amount = values.money(command.amount)
+    known = next((r for r in state.refunds if r[0] == refund_id), None)
+    if known is not None:
+        if (known[1], known[2]) == (command.payment_id, amount):
+            return []  # the same refund, reported again
+        raise WrongState(
+            "Refund already made",
+            f"refund {refund_id} of order {state.order_id} was {known[2]:.2f} {state.currency} "
+            f"of payment {known[1]}",
+        )
+    paid = state.payment(command.payment_id)
+    if paid is None:
+        raise InvalidInput(
+            "payment_id", f"order {state.order_id} has no payment {command.payment_id}"
+        )
+    if command.currency != state.currency:
+        raise InvalidInput(
+            "currency",
+            f"order {state.order_id} was paid in {state.currency}, not {command.currency}",
+        )
+    refundable = paid - state.refunded(command.payment_id)
+    if amount > refundable:
+        raise InvalidInput(
+            "amount",
+            f"at most {refundable:.2f} {state.currency} of payment {command.payment_id} can "
+            f"still be refunded, not {amount:.2f}",
+        )
+    return [
+        PaymentRefunded(
+            order_id=state.order_id,
+            customer_id=state.customer_id,
+            payment_id=command.payment_id,
+            refund_id=refund_id,
+            amount=amount,
+            currency=state.currency,
+            refunded_at=_aware(command.at, "at"),
+        )
+    ]
+
+
 def _overdue(command: MarkOverdue, state: Order) -> list[DomainEvent]:
     today = _aware(command.now, "now").astimezone(UTC).date()
     if state.overdue or state.balance == 0 or today <= state.due_date:
@@ -284,6 +346,10 @@ def evolve(state: OrderState, event: DomainEvent) -> OrderState:
                 state,
                 paid=state.paid + event.amount,
                 payments=(*state.payments, (event.payment_id, event.amount)),
+            )
+        case PaymentRefunded(), Order():
+            return replace(
+                state, refunds=(*state.refunds, (event.refund_id, event.payment_id, event.amount))
             )
         case ReceivableSettled(), Order():
             return replace(state, settled=True)

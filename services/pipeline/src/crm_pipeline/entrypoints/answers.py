@@ -74,6 +74,12 @@ class Payment(BaseModel):
     amount: Money
 
 
+class Refund(BaseModel):
+    refund_id: str
+    payment_id: str
+    amount: Money
+
+
 class Receivable(BaseModel):
     amount: Money
     paid: Money
@@ -83,6 +89,7 @@ class Receivable(BaseModel):
     overdue: bool
     unpaid_after_48_hours: bool
     payments: list[Payment]
+    refunds: list[Refund] = []
 
 
 class Order(BaseModel):

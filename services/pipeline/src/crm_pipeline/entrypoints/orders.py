@@ -1,4 +1,4 @@
-"""Order routes: read an order with its receivable, record a payment against it."""
+"""Order routes: read an order with its receivable, record a payment, refund one."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from crm_pipeline.application.policy import PIPELINE_POLICY, READ_ORDER, RECORD_
 from crm_pipeline.application.streams import execute
 from crm_pipeline.bootstrap import PipelineService
 from crm_pipeline.domain.errors import InvalidInput
-from crm_pipeline.domain.order import RecordPayment
+from crm_pipeline.domain.order import RecordPayment, RefundPayment
 from crm_pipeline.entrypoints.answers import Order
 from crm_pipeline.entrypoints.conventions import answer, owner_of
-from crm_pipeline.entrypoints.requests import PaymentRequest
+from crm_pipeline.entrypoints.requests import PaymentRequest, RefundRequest
 from crm_runtime.commands_http import (
     IdempotencyKey,
     IfMatch,
@@ -70,6 +70,47 @@ def order_routes(service: PipelineService) -> APIRouter:
             orders,
             order_id,
             RecordPayment(order_id, payment_id, body.amount, body.currency),
+            context_of(request, caller),
+            expected_version=version_from(if_match),
+            loaded=loaded,
+            idempotency=idempotency,
+        )
+        return await answer(deps, request, response, outcome, idempotency)
+
+    @router.post(
+        "/{order_id}/refunds",
+        response_model=Order,
+        responses={422: {"description": "Invalid, or more than the payment has left to refund."}},
+    )
+    async def refund_payment(
+        caller: Caller,
+        order_id: str,
+        request: Request,
+        response: Response,
+        body: RefundRequest,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        """Give money of one payment back (same policy as recording a payment).
+
+        At most what the payment paid minus its earlier refunds; the refund's reference is
+        ``refund_id``, or else the Idempotency-Key. The receivable does not reopen.
+        """
+        loaded = await handlers.existing(deps, orders, order_id)
+        PIPELINE_POLICY.authorise(caller, RECORD_PAYMENT, owner_of(loaded.state))
+        refund_id = body.refund_id or idempotency_key
+        if not refund_id:
+            raise InvalidInput(
+                "refund_id", "give the refund's reference, or send an Idempotency-Key"
+            )
+        idempotency = idempotency_of(request, caller, idempotency_key, body)
+        outcome = await execute(
+            deps,
+            orders,
+            order_id,
+            RefundPayment(
+                order_id, body.payment_id, refund_id, body.amount, body.currency, deps.clock()
+            ),
             context_of(request, caller),
             expected_version=version_from(if_match),
             loaded=loaded,

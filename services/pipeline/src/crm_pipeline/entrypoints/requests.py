@@ -187,3 +187,18 @@ class PaymentRequest(Strict):
         "Idempotency-Key. A reference already counted is not counted again.",
         examples=["bank-2026-11-30-0042"],
     )
+
+
+class RefundRequest(Strict):
+    payment_id: PaymentReference = Field(
+        description="The payment to give money back from (its reference).",
+        examples=["bank-2026-11-30-0042"],
+    )
+    amount: Amount
+    currency: Currency
+    refund_id: PaymentReference | None = Field(
+        default=None,
+        description="Reference of the refund; defaults to the Idempotency-Key. A reference "
+        "already refunded is not refunded again.",
+        examples=["rfd_0042"],
+    )

@@ -1,0 +1,1 @@
+"""Use cases of the loyalty service: load, decide, append."""

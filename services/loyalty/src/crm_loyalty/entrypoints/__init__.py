@@ -1,0 +1,1 @@
+"""HTTP API, Kafka consumer, outbox relay and scheduler processes."""
