@@ -77,6 +77,7 @@ async def test_an_agent_without_a_ticket_of_the_customer_is_refused(
     service: ProjectionsService,
 ) -> None:
     await fold(service, ticket_stream("tkt_1", ticket_opened("tkt_1", "cus_1", assignee_id="a1")))
+
     def agent(subject: str) -> dict[str, str]:
         token = mint_token(service.settings, subject=subject, roles=["service_agent"])
         return {"Authorization": f"Bearer {token}"}
