@@ -13,6 +13,7 @@ followers racing, changes nothing; the checkpoint is written after the rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,10 +25,10 @@ from crm_loyalty.domain import member
 from crm_loyalty.domain.member import CouponStatus, Member
 from crm_loyalty.domain.programme import Programme
 from crm_runtime.documents import is_duplicate_key
-from crm_runtime.eventstore import EventStore
+from crm_runtime.eventstore import Commit, EventStore
+from crm_runtime.followers import CheckpointedFollower
 
 ROWS = "members"
-CHECKPOINTS = "checkpoints"
 CHECKPOINT = "member-roster"
 STORE_PREFIX = "store/"
 NEW_MEMBER_DAYS = 30
@@ -59,7 +60,7 @@ def row_of(state: Member, programme: Programme, reference: datetime) -> dict[str
     }
 
 
-class MemberRoster:
+class MemberRoster(CheckpointedFollower):
     def __init__(
         self,
         database: Any,
@@ -68,9 +69,8 @@ class MemberRoster:
         decider: Decider[member.MemberCommand, member.MemberState],
         programme: Programme,
     ) -> None:
+        super().__init__(database, store, checkpoint=CHECKPOINT)
         self._rows = database[ROWS]
-        self._checkpoints = database[CHECKPOINTS]
-        self._store = store
         self._deps = deps
         self._decider = decider
         self._programme = programme
@@ -80,30 +80,21 @@ class MemberRoster:
         await self._rows.create_index([("home_store_id", ASCENDING), ("enrolled_at", ASCENDING)])
         await self._rows.create_index([("home_store_id", ASCENDING), ("orders_paid", ASCENDING)])
 
-    async def position(self) -> int:
-        doc = await self._checkpoints.find_one({"_id": CHECKPOINT})
-        return int(doc["position"]) if doc else 0
-
-    async def lag(self) -> int:
-        return max(await self._store.head_position() - await self.position(), 0)
-
-    async def catch_up(self, batch: int = 500) -> int:
-        """Apply every commit after the checkpoint; returns how many were read."""
-        start = await self.position()
-        last, read = start, 0
+    async def apply_batch(self, commits: Sequence[Commit]) -> None:
+        """Rewrite the row of every member the batch touched, as of its last commit."""
         touched: dict[str, datetime] = {}
         refunded: set[str] = set()
-        async for commit in self._store.read_all(start, batch=batch):
+        for commit in commits:
             if not commit.stream_id.startswith(STORE_PREFIX) and commit.events:
-                reference = commit.events[-1].metadata.time
                 if any(e.metadata.type == PointsReversed.event_type for e in commit.events):
                     refunded.add(commit.stream_id)  # less spend: review the tier at once
-                touched[commit.stream_id] = reference
-            last, read = commit.position, read + 1
-            if read % batch == 0:
-                await self._flush(touched, refunded, last)
-        await self._flush(touched, refunded, last if last != start else None)
-        return read
+                touched[commit.stream_id] = commit.events[-1].metadata.time
+        for stream_id, reference in touched.items():
+            loaded = await load(self._deps, self._decider, stream_id)
+            if isinstance(loaded.state, Member):
+                await self._write(
+                    stream_id, loaded.state, loaded.version, reference, now=stream_id in refunded
+                )
 
     async def refresh(self, customer_id: str, reference: datetime) -> None:
         """Rewrite one member's row as of ``reference`` (after the scheduler looked at it)."""
@@ -144,20 +135,6 @@ class MemberRoster:
             "repeat_purchasers": int(repeat),
         }
 
-    async def _flush(
-        self, touched: dict[str, datetime], refunded: set[str], position: int | None
-    ) -> None:
-        for stream_id, reference in touched.items():
-            loaded = await load(self._deps, self._decider, stream_id)
-            if isinstance(loaded.state, Member):
-                await self._write(
-                    stream_id, loaded.state, loaded.version, reference, now=stream_id in refunded
-                )
-        touched.clear()
-        refunded.clear()
-        if position is not None:
-            await self._save(position)
-
     async def _write(
         self,
         customer_id: str,
@@ -180,14 +157,3 @@ class MemberRoster:
                 raise
         guard = {"$lte" if force else "$lt": version}
         await self._rows.update_one({"_id": customer_id, "version": guard}, {"$set": row})
-
-    async def _save(self, position: int) -> None:
-        try:
-            await self._checkpoints.insert_one({"_id": CHECKPOINT, "position": position})
-        except Exception as error:
-            if not is_duplicate_key(error):
-                raise
-            await self._checkpoints.update_one(
-                {"_id": CHECKPOINT, "position": {"$lt": position}},
-                {"$set": {"position": position}},
-            )

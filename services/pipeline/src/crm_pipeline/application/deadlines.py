@@ -30,9 +30,9 @@ from crm_pipeline.application.views import money
 from crm_pipeline.domain.order import UNPAID_AFTER
 from crm_runtime.documents import is_duplicate_key
 from crm_runtime.eventstore import Commit, EventStore
+from crm_runtime.followers import CheckpointedFollower
 
 ROWS = "receivable_deadlines"
-CHECKPOINTS = "checkpoints"
 CHECKPOINT = "receivable-deadlines"
 ORDER_EVENTS = frozenset(
     model.event_type
@@ -52,11 +52,10 @@ def overdue_from(due_date: date) -> datetime:
     return datetime.combine(due_date + timedelta(days=1), time(0), tzinfo=UTC)
 
 
-class ReceivableDeadlines:
+class ReceivableDeadlines(CheckpointedFollower):
     def __init__(self, database: Any, store: EventStore) -> None:
+        super().__init__(database, store, checkpoint=CHECKPOINT)
         self._rows = database[ROWS]
-        self._checkpoints = database[CHECKPOINTS]
-        self._store = store
 
     async def create_indexes(self) -> None:
         await self._rows.create_index(
@@ -66,27 +65,6 @@ class ReceivableDeadlines:
             [("paid_any", ASCENDING), ("unpaid_flagged", ASCENDING), ("unpaid_from", ASCENDING)]
         )
         await self._rows.create_index([("owner_id", ASCENDING), ("open", ASCENDING)])
-
-    async def position(self) -> int:
-        doc = await self._checkpoints.find_one({"_id": CHECKPOINT})
-        return int(doc["position"]) if doc else 0
-
-    async def lag(self) -> int:
-        """Commits appended to the store that the rows do not reflect yet (gaps included)."""
-        return max(await self._store.head_position() - await self.position(), 0)
-
-    async def catch_up(self, batch: int = 500) -> int:
-        """Apply every commit after the checkpoint; returns how many were read."""
-        start = await self.position()
-        last, read = start, 0
-        async for commit in self._store.read_all(start, batch=batch):
-            await self.apply(commit)
-            last, read = commit.position, read + 1
-            if read % batch == 0:
-                await self._save(last)
-        if last != start:
-            await self._save(last)
-        return read
 
     async def apply(self, commit: Commit) -> None:
         """Fold one commit into its order's row (idempotent; other streams are skipped)."""
@@ -138,17 +116,6 @@ class ReceivableDeadlines:
     async def row(self, order_id: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self._rows.find_one({"_id": order_id})
         return found
-
-    async def _save(self, position: int) -> None:
-        try:
-            await self._checkpoints.insert_one({"_id": CHECKPOINT, "position": position})
-        except Exception as error:
-            if not is_duplicate_key(error):
-                raise
-            await self._checkpoints.update_one(
-                {"_id": CHECKPOINT, "position": {"$lt": position}},
-                {"$set": {"position": position}},
-            )
 
 
 def _row_changes(events: list[DomainEvent]) -> tuple[dict[str, Any] | None, dict[str, Any]]:

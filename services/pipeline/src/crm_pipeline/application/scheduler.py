@@ -10,33 +10,26 @@ after which the loser decides again and finds nothing to do.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from crm_pipeline.application.deadlines import ReceivableDeadlines
 from crm_pipeline.application.handlers import PipelineDependencies, settle
 from crm_pipeline.domain.order import FlagUnpaid, MarkOverdue, OrderCommand
-from crm_runtime.eventstore import CommandContext
 from crm_runtime.leases import Lease
+from crm_runtime.scheduling import LeaderMetrics, LeasedScheduler
 
+CONTEXT = "pipeline"
 log = structlog.get_logger("crm.pipeline.scheduler")
-ACTOR = "service:pipeline-scheduler"
 
 
-class SchedulerMetrics:
+class SchedulerMetrics(LeaderMetrics):
     def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__(registry, CONTEXT)
         self.flagged = Counter(
             "crm_pipeline_deadline_flags",
             "Receivables flagged by the scheduled checks, by kind (overdue, unpaid_48h).",
             ["kind"],
-            registry=registry,
-        )
-        self.leader = Gauge(
-            "crm_pipeline_scheduler_is_leader",
-            "1 while this scheduler holds the lease.",
             registry=registry,
         )
         self.lag = Gauge(
@@ -44,12 +37,9 @@ class SchedulerMetrics:
             "Commits of the event store the deadlines follower has not read yet.",
             registry=registry,
         )
-        self.ticks = Counter(
-            "crm_pipeline_scheduler_ticks", "Checks run while holding the lease.", registry=registry
-        )
 
 
-class DeadlineScheduler:
+class DeadlineScheduler(LeasedScheduler):
     def __init__(
         self,
         deps: PipelineDependencies,
@@ -60,16 +50,13 @@ class DeadlineScheduler:
         interval_seconds: float,
         batch_size: int = 200,
     ) -> None:
+        super().__init__(
+            CONTEXT, lease, metrics, interval_seconds=interval_seconds, new_id=deps.new_id
+        )
         self._deps = deps
         self._deadlines = deadlines
-        self._lease = lease
         self._metrics = metrics
-        self._interval = interval_seconds
         self._batch = batch_size
-
-    @property
-    def owner(self) -> str:
-        return self._lease.owner
 
     async def check_due(self) -> int:
         """Catch up, then flag what is due now; returns the number of flags raised."""
@@ -86,7 +73,7 @@ class DeadlineScheduler:
         for kind, command in due:
             try:
                 outcome = await settle(
-                    self._deps, orders, command.order_id, command, self._context()
+                    self._deps, orders, command.order_id, command, self.command_context()
                 )
             except Exception:
                 log.exception("scheduled check failed", order_id=command.order_id, check=kind)
@@ -99,34 +86,3 @@ class DeadlineScheduler:
             await self._deadlines.catch_up()
         self._metrics.lag.set(await self._deadlines.lag())
         return flagged
-
-    async def tick(self) -> bool:
-        """One round, only while holding the lease; True when it ran."""
-        if not await self._lease.hold():
-            self._metrics.leader.set(0)
-            return False
-        self._metrics.leader.set(1)
-        self._metrics.ticks.inc()
-        await self.check_due()
-        return True
-
-    async def run(self, stop: asyncio.Event) -> None:
-        log.info("scheduler started", owner=self.owner, interval_seconds=self._interval)
-        try:
-            while not stop.is_set():
-                try:
-                    await self.tick()
-                except Exception:
-                    log.exception("scheduled checks failed; retrying next round")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._interval)
-        finally:
-            self._metrics.leader.set(0)
-            await self._lease.release()
-            log.info("scheduler stopped")
-
-    def _context(self) -> CommandContext:
-        command_id = self._deps.new_id("cmd")
-        return CommandContext(
-            command_id=command_id, correlation_id=command_id, causation_id=command_id, actor=ACTOR
-        )

@@ -31,20 +31,19 @@ from crm_contracts.tickets import (
 )
 from crm_runtime.documents import is_duplicate_key
 from crm_runtime.eventstore import Commit, EventStore
+from crm_runtime.followers import CheckpointedFollower
 
 ROWS = "ticket_rows"
-CHECKPOINTS = "checkpoints"
 CHECKPOINT = "ticket-rows"
 CLOCK_RUNS = [TicketStatus.NEW.value, TicketStatus.OPEN.value, TicketStatus.REOPENED.value]
 """Statuses in which the resolution clock runs (waiting on the customer pauses it)."""
 AWAITING_ANSWER = [*CLOCK_RUNS, TicketStatus.WAITING_ON_CUSTOMER.value]
 
 
-class TicketRows:
+class TicketRows(CheckpointedFollower):
     def __init__(self, database: Any, store: EventStore) -> None:
+        super().__init__(database, store, checkpoint=CHECKPOINT)
         self._rows = database[ROWS]
-        self._checkpoints = database[CHECKPOINTS]
-        self._store = store
 
     async def create_indexes(self) -> None:
         await self._rows.create_index([("customer_id", ASCENDING), ("opened_at", ASCENDING)])
@@ -54,26 +53,6 @@ class TicketRows:
             [("first_response_pending", ASCENDING), ("first_response_due", ASCENDING)]
         )
         await self._rows.create_index([("status", ASCENDING), ("resolution_due", ASCENDING)])
-
-    async def position(self) -> int:
-        doc = await self._checkpoints.find_one({"_id": CHECKPOINT})
-        return int(doc["position"]) if doc else 0
-
-    async def lag(self) -> int:
-        return max(await self._store.head_position() - await self.position(), 0)
-
-    async def catch_up(self, batch: int = 500) -> int:
-        """Apply every commit after the checkpoint; returns how many were read."""
-        start = await self.position()
-        last, read = start, 0
-        async for commit in self._store.read_all(start, batch=batch):
-            await self.apply(commit)
-            last, read = commit.position, read + 1
-            if read % batch == 0:
-                await self._save(last)
-        if last != start:
-            await self._save(last)
-        return read
 
     async def apply(self, commit: Commit) -> None:
         """Fold one commit into its ticket's row (idempotent)."""
@@ -167,17 +146,6 @@ class TicketRows:
     async def row(self, ticket_id: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self._rows.find_one({"_id": ticket_id})
         return found
-
-    async def _save(self, position: int) -> None:
-        try:
-            await self._checkpoints.insert_one({"_id": CHECKPOINT, "position": position})
-        except Exception as error:
-            if not is_duplicate_key(error):
-                raise
-            await self._checkpoints.update_one(
-                {"_id": CHECKPOINT, "position": {"$lt": position}},
-                {"$set": {"position": position}},
-            )
 
 
 def _changes_of(event: TicketEvent) -> dict[str, Any]:

@@ -10,34 +10,27 @@ stream version, after which the loser decides again and finds nothing to do.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from crm_contracts.tickets import SlaTarget
-from crm_runtime.eventstore import CommandContext
 from crm_runtime.leases import Lease
+from crm_runtime.scheduling import LeaderMetrics, LeasedScheduler
 from crm_tickets.application.rows import TicketRows
 from crm_tickets.application.streams import Dependencies, settle
 from crm_tickets.domain.ticket import FlagBreach
 
+CONTEXT = "tickets"
 log = structlog.get_logger("crm.tickets.scheduler")
-ACTOR = "service:tickets-scheduler"
 
 
-class SchedulerMetrics:
+class SchedulerMetrics(LeaderMetrics):
     def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__(registry, CONTEXT)
         self.breaches = Counter(
             "crm_tickets_sla_breaches",
             "SLA breaches flagged by the scheduled check, by target.",
             ["target"],
-            registry=registry,
-        )
-        self.leader = Gauge(
-            "crm_tickets_scheduler_is_leader",
-            "1 while this scheduler holds the lease.",
             registry=registry,
         )
         self.lag = Gauge(
@@ -45,12 +38,9 @@ class SchedulerMetrics:
             "Commits of the event store the ticket rows do not reflect yet.",
             registry=registry,
         )
-        self.ticks = Counter(
-            "crm_tickets_scheduler_ticks", "Checks run while holding the lease.", registry=registry
-        )
 
 
-class SlaScheduler:
+class SlaScheduler(LeasedScheduler):
     def __init__(
         self,
         deps: Dependencies,
@@ -61,16 +51,13 @@ class SlaScheduler:
         interval_seconds: float,
         batch_size: int = 200,
     ) -> None:
+        super().__init__(
+            CONTEXT, lease, metrics, interval_seconds=interval_seconds, new_id=deps.new_id
+        )
         self._deps = deps
         self._rows = rows
-        self._lease = lease
         self._metrics = metrics
-        self._interval = interval_seconds
         self._batch = batch_size
-
-    @property
-    def owner(self) -> str:
-        return self._lease.owner
 
     async def check_due(self) -> int:
         """Catch up, then flag every deadline passed now; returns the breaches flagged."""
@@ -79,10 +66,9 @@ class SlaScheduler:
         flagged = 0
         for target in SlaTarget:
             for ticket_id in await self._rows.due(target, now, self._batch):
+                breach = FlagBreach(ticket_id, target, now)
                 try:
-                    outcome = await settle(
-                        self._deps, ticket_id, FlagBreach(ticket_id, target, now), self._context()
-                    )
+                    outcome = await settle(self._deps, ticket_id, breach, self.command_context())
                 except Exception:
                     log.exception("SLA check failed", ticket_id=ticket_id, target=target.value)
                     continue
@@ -94,34 +80,3 @@ class SlaScheduler:
             await self._rows.catch_up()
         self._metrics.lag.set(await self._rows.lag())
         return flagged
-
-    async def tick(self) -> bool:
-        """One round, only while holding the lease; True when it ran."""
-        if not await self._lease.hold():
-            self._metrics.leader.set(0)
-            return False
-        self._metrics.leader.set(1)
-        self._metrics.ticks.inc()
-        await self.check_due()
-        return True
-
-    async def run(self, stop: asyncio.Event) -> None:
-        log.info("scheduler started", owner=self.owner, interval_seconds=self._interval)
-        try:
-            while not stop.is_set():
-                try:
-                    await self.tick()
-                except Exception:
-                    log.exception("SLA checks failed; retrying next round")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._interval)
-        finally:
-            self._metrics.leader.set(0)
-            await self._lease.release()
-            log.info("scheduler stopped")
-
-    def _context(self) -> CommandContext:
-        command_id = self._deps.new_id("cmd")
-        return CommandContext(
-            command_id=command_id, correlation_id=command_id, causation_id=command_id, actor=ACTOR
-        )
