@@ -1,29 +1,16 @@
-"""Loyalty's two deciders, bundled for the generic stream code (the programme bound in)."""
+"""Loyalty's two deciders, bundled for the runtime's stream code (the programme bound in)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from crm_loyalty.application import views
-from crm_loyalty.application.streams import Decider
 from crm_loyalty.domain import member, store
 from crm_loyalty.domain.programme import Programme
+from crm_runtime.streams import Decider
 
-
-def _existing(kind: type[Any]) -> Any:
-    return lambda state: isinstance(state, kind)
-
-
-def _view(kind: type[Any], view: Any) -> Any:
-    def answer(state: Any, version: int) -> dict[str, Any]:
-        if not isinstance(state, kind):
-            raise TypeError(f"only an existing {kind.__name__} has a view")
-        result: dict[str, Any] = view(state, version)
-        return result
-
-    return answer
+SERVICE = "loyalty"
 
 
 @dataclass(frozen=True)
@@ -34,20 +21,22 @@ class Deciders:
 
 def loyalty_deciders(programme: Programme) -> Deciders:
     return Deciders(
-        store=Decider(
+        store=Decider.aggregate(
+            service=SERVICE,
             kind=store.KIND,
+            existing=store.Store,
             initial=store.initial_state,
             decide=store.decide,
             evolve=store.evolve,
-            view=_view(store.Store, views.store_view),
-            exists=_existing(store.Store),
+            view=views.store_view,
         ),
-        member=Decider(
+        member=Decider.aggregate(
+            service=SERVICE,
             kind=member.KIND,
+            existing=member.Member,
             initial=member.initial_state,
             decide=partial(member.decide, programme=programme),
             evolve=member.evolve,
-            view=_view(member.Member, views.member_view),
-            exists=_existing(member.Member),
+            view=views.member_view,
         ),
     )

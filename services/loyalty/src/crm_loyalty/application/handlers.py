@@ -15,22 +15,22 @@ import structlog
 
 from crm_loyalty.application.deciders import Deciders
 from crm_loyalty.application.roster import STORE_PREFIX, MemberRoster
-from crm_loyalty.application.streams import (
+from crm_loyalty.domain import member, store
+from crm_loyalty.domain.errors import NotFound
+from crm_loyalty.domain.programme import Programme
+from crm_runtime.eventstore import CommandContext, Idempotency
+from crm_runtime.streams import (
     Decider,
     Dependencies,
     Loaded,
     Outcome,
     execute,
     load,
+    retry_on_conflict,
 )
-from crm_loyalty.domain import member, store
-from crm_loyalty.domain.errors import NotFound
-from crm_loyalty.domain.programme import Programme
-from crm_runtime.eventstore import CommandContext, Idempotency, WrongExpectedVersion
 
 C = TypeVar("C")
 S = TypeVar("S")
-RETRIES = 3
 log = structlog.get_logger("crm.loyalty")
 
 
@@ -101,13 +101,7 @@ async def settle(
 ) -> Outcome:
     """A member command that must take effect whoever else writes meanwhile (consumer,
     scheduler): on a version conflict it is decided again on the new state."""
-    for attempt in range(1, RETRIES + 1):
-        try:
-            return await on_member(deps, command, context)
-        except WrongExpectedVersion:
-            if attempt == RETRIES:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    return await retry_on_conflict(lambda _: on_member(deps, command, context))
 
 
 async def follow(deps: LoyaltyDependencies) -> None:

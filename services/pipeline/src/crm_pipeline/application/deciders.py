@@ -1,4 +1,4 @@
-"""The four deciders of the pipeline, bundled for the generic stream code.
+"""The four deciders of the pipeline, bundled for the runtime's stream code.
 
 The opportunity's ``decide`` takes the stage probabilities from settings; the
 others need nothing but the command and the state.
@@ -8,26 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from crm_pipeline.application import views
-from crm_pipeline.application.streams import Decider
 from crm_pipeline.domain import lead, opportunity, order, quote
 from crm_pipeline.domain.opportunity import DEFAULT_PROBABILITIES, StageProbabilities
+from crm_runtime.streams import Decider
 
-
-def _existing(kind: type[Any]) -> Any:
-    return lambda state: isinstance(state, kind)
-
-
-def _view(kind: type[Any], view: Any) -> Any:
-    def answer(state: Any, version: int) -> dict[str, Any]:
-        if not isinstance(state, kind):
-            raise TypeError(f"only an existing {kind.__name__} has a view")
-        result: dict[str, Any] = view(state, version)
-        return result
-
-    return answer
+SERVICE = "pipeline"
 
 
 @dataclass(frozen=True)
@@ -40,38 +27,42 @@ class Deciders:
 
 def pipeline_deciders(probabilities: StageProbabilities = DEFAULT_PROBABILITIES) -> Deciders:
     return Deciders(
-        lead=Decider(
+        lead=Decider.aggregate(
+            service=SERVICE,
             kind=lead.KIND,
+            existing=lead.Lead,
             initial=lead.initial_state,
             decide=lead.decide,
             evolve=lead.evolve,
-            view=_view(lead.Lead, views.lead_view),
-            exists=_existing(lead.Lead),
+            view=views.lead_view,
             personal=views.LEAD_PERSONAL,
             placeholders=views.LEAD_PLACEHOLDERS,
         ),
-        opportunity=Decider(
+        opportunity=Decider.aggregate(
+            service=SERVICE,
             kind=opportunity.KIND,
+            existing=opportunity.Opportunity,
             initial=opportunity.initial_state,
             decide=partial(opportunity.decide, probabilities=dict(probabilities)),
             evolve=opportunity.evolve,
-            view=_view(opportunity.Opportunity, views.opportunity_view),
-            exists=_existing(opportunity.Opportunity),
+            view=views.opportunity_view,
         ),
-        quote=Decider(
+        quote=Decider.aggregate(
+            service=SERVICE,
             kind=quote.KIND,
+            existing=quote.Quote,
             initial=quote.initial_state,
             decide=quote.decide,
             evolve=quote.evolve,
-            view=_view(quote.Quote, views.quote_view),
-            exists=_existing(quote.Quote),
+            view=views.quote_view,
         ),
-        order=Decider(
+        order=Decider.aggregate(
+            service=SERVICE,
             kind=order.KIND,
+            existing=order.Order,
             initial=order.initial_state,
             decide=order.decide,
             evolve=order.evolve,
-            view=_view(order.Order, views.order_view),
-            exists=_existing(order.Order),
+            view=views.order_view,
         ),
     )

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from crm_pipeline.application.deciders import Deciders
-from crm_pipeline.application.streams import (
+from crm_pipeline.domain import opportunity, order, quote
+from crm_pipeline.domain.errors import NotFound
+from crm_pipeline.domain.lead import QualifyLead
+from crm_pipeline.domain.opportunity import OpportunityTerms
+from crm_pipeline.domain.quote import AcceptQuote, LineItem
+from crm_runtime.eventstore import CommandContext, Idempotency, WrongExpectedVersion
+from crm_runtime.streams import (
     Decider,
     Dependencies,
     Loaded,
@@ -24,23 +30,17 @@ from crm_pipeline.application.streams import (
     append,
     check_version,
     execute,
+    kept_answer,
     load,
     replayed_answer,
+    retry_on_conflict,
     step_context,
 )
-from crm_pipeline.domain import opportunity, order, quote
-from crm_pipeline.domain.errors import NotFound
-from crm_pipeline.domain.lead import QualifyLead
-from crm_pipeline.domain.opportunity import OpportunityTerms
-from crm_pipeline.domain.quote import AcceptQuote, LineItem
-from crm_runtime.eventstore import CommandContext, Idempotency, WrongExpectedVersion
 
 C = TypeVar("C")
 S = TypeVar("S")
 C2 = TypeVar("C2")
 S2 = TypeVar("S2")
-
-RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,7 @@ async def settle(
     For internal follow-ups and scheduled checks: on a version conflict the command is
     decided again on the new state, where it is usually a no-op.
     """
-    for attempt in range(1, RETRIES + 1):
-        try:
-            return await execute(deps, decider, stream_id, command, context)
-        except WrongExpectedVersion:
-            if attempt == RETRIES:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    return await retry_on_conflict(lambda _: execute(deps, decider, stream_id, command, context))
 
 
 async def qualify_lead(
@@ -176,7 +170,7 @@ async def _then(
 ) -> Outcome:
     """``command`` on its stream, then the command its new state leads to on another one."""
     with deps.tracer.start_as_current_span(
-        f"pipeline.{type(command).__name__}",
+        f"{first.service}.{type(command).__name__}",
         attributes={"crm.stream_id": stream_id, "crm.command_id": context.command_id},
     ):
         replay = await replayed_answer(deps, idempotency, then.placeholders)
@@ -200,8 +194,7 @@ async def _then(
                 decided,
                 context,
                 idempotency=idempotency,
-                answer=view,
-                personal=then.personal,
+                result=await kept_answer(deps, stream_id, view, then.personal),
             )
             if not appended.ours:  # a concurrent request with the same key was first
                 await settle(deps, then, next_id, next_command, step_context(context, then.kind))
