@@ -116,6 +116,9 @@ class Projector:
             document = await self._documents.find_one({"_id": document_id})
             order = check_order(document, metadata)
             if order is Order.DUPLICATE:
+                # A redelivery: what the first delivery derived may not have been written
+                # (a crash in between), so it is derived again; doing so is idempotent.
+                await self.folded(document, document)
                 return Applied.DUPLICATE
             if order is Order.GAP:
                 raise OutOfOrder(
@@ -123,7 +126,9 @@ class Projector:
                     f"the {self.name} of {document_id} has not seen its predecessor"
                 )
             current = document if document is not None else self.model.empty(document_id)
-            if await self._write(document, self.model.project(current, metadata, event)):
+            after = self.model.project(current, metadata, event)
+            if await self._write(document, after):
+                await self.folded(document, after)
                 return Applied.APPLIED
         raise RuntimeError(f"{self.name} of {document_id} kept changing under the projector")
 
@@ -140,6 +145,16 @@ class Projector:
             {"_id": before["_id"], "revision": before["revision"]}, after
         )
         return bool(result.matched_count)
+
+    async def folded(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        """Called after an event was folded into a document (and again on its redelivery):
+        a read model derived from these documents refreshes here. Nothing by default."""
+
+    async def begin_rebuild(self) -> None:
+        """A rebuild starts: derived work may be deferred until ``end_rebuild``."""
+
+    async def end_rebuild(self) -> None:
+        """The rebuild folded the whole history."""
 
     async def create_indexes(self) -> None:
         """Indexes of the queries the views run (none by default: reads by id)."""

@@ -45,6 +45,7 @@ async def rebuild(
     for projector in projectors:
         await projector.drop()
         await projector.create_indexes()
+        await projector.begin_rebuild()
     totals = {"events": 0, **{projector.name: 0 for projector in projectors}}
     head = sum([await source.store.head_position() for source in sources])
     done = 0
@@ -61,6 +62,8 @@ async def rebuild(
                 totals["events"] += 1
             done += 1
             on_progress(done, head)
+    for projector in projectors:
+        await projector.end_rebuild()
     return totals
 
 

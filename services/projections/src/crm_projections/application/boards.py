@@ -1,0 +1,141 @@
+"""Boards: precomputed documents summarising rows, refreshed whenever a row changes.
+
+A ``RowsProjector`` folds events into rows (one document per deal, ticket,
+member... exactly once per stream sequence, like every read model here) and,
+after each fold, refreshes every board document the row belongs to, before and
+after the event: a board is a pure summary (``BoardSpec.summarise``) of the rows
+its key selects. Boards are written compare-and-set on their revision, and a
+refresh reads the board's revision before the rows, so of two racing refreshes
+the one that read older rows loses and reads again: a board never ends older
+than its rows. A redelivered event refreshes again (the first delivery may have
+crashed between the row and the board). A rebuild defers the refreshes and
+summarises every board touched once, at the end.
+
+Queries read one board document (and the previous period's, for changes):
+nothing is summed over events or rows at query time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.trace import Tracer
+
+from crm_projections.application.projector import Projector
+from crm_projections.domain.streams import Document, ReadModel
+from crm_runtime.documents import is_duplicate_key
+
+BOARDS = "boards"
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """One kind of board over a projector's rows (all pure)."""
+
+    name: str
+    keys: Callable[[Document], set[str]]
+    """The board keys (e.g. ``month:2026-11``) a row counts in; none for a row that counts
+    nowhere (an open deal on the won-deals board)."""
+    select: Callable[[str], dict[str, Any]]
+    """The filter of the rows of one key (an indexed query)."""
+    summarise: Callable[[str, list[Document]], Document]
+    """The board's content from its rows; the same rows in any order give the same."""
+    indexes: tuple[Sequence[tuple[str, int]], ...] = ()
+    """Indexes of the rows collection that ``select`` uses."""
+
+
+class RowsProjector(Projector):
+    def __init__(
+        self,
+        model: ReadModel,
+        database: Any,
+        tracer: Tracer,
+        *,
+        collection: str,
+        boards: Sequence[BoardSpec],
+        routes: str | None = None,
+        span_attribute: str = "crm.document_id",
+    ) -> None:
+        super().__init__(
+            model,
+            database,
+            tracer,
+            collection=collection,
+            routes=routes,
+            span_attribute=span_attribute,
+        )
+        self.boards = {spec.name: spec for spec in boards}
+        self._board_documents = database[BOARDS]
+        self._tracer_for_boards = tracer
+        self._deferred: set[tuple[str, str]] | None = None
+
+    async def create_indexes(self) -> None:
+        for spec in self.boards.values():
+            for index in spec.indexes:
+                await self.documents.create_index(list(index))
+
+    async def folded(self, before: Document | None, after: Document | None) -> None:
+        touched = {
+            (spec.name, key)
+            for spec in self.boards.values()
+            for row in (before, after)
+            if row is not None
+            for key in spec.keys(row)
+        }
+        if self._deferred is not None:
+            self._deferred |= touched
+            return
+        for name, key in sorted(touched):
+            await self.refresh(name, key)
+
+    async def begin_rebuild(self) -> None:
+        self._deferred = set()
+
+    async def end_rebuild(self) -> None:
+        touched, self._deferred = self._deferred or set(), None
+        for name, key in sorted(touched):
+            await self.refresh(name, key)
+
+    async def refresh(self, name: str, key: str) -> None:
+        """Summarise the rows of one board key into its document (compare-and-set)."""
+        spec = self.boards[name]
+        board_id = f"{name}:{key}"
+        with self._tracer_for_boards.start_as_current_span(
+            f"{name}.refresh", attributes={"crm.board": board_id}
+        ):
+            for _ in range(20):
+                board = await self._board_documents.find_one({"_id": board_id})
+                rows = [row async for row in self.documents.find(spec.select(key))]
+                content = spec.summarise(key, rows)
+                if board is None:
+                    try:
+                        await self._board_documents.insert_one(
+                            {"_id": board_id, "board": name, "key": key, "revision": 1, **content}
+                        )
+                        return
+                    except Exception as error:
+                        if not is_duplicate_key(error):
+                            raise
+                        continue
+                revision = int(board["revision"])
+                replaced = await self._board_documents.replace_one(
+                    {"_id": board_id, "revision": revision},
+                    {"_id": board_id, "board": name, "key": key, "revision": revision + 1}
+                    | content,
+                )
+                if replaced.matched_count:
+                    return
+        raise RuntimeError(f"board {board_id} kept changing under its refresh")
+
+    async def board(self, name: str, key: str) -> Document:
+        """A board's content; an empty summary when no row counts in it yet."""
+        found = await self._board_documents.find_one({"_id": f"{name}:{key}"})
+        if found is None:
+            return self.boards[name].summarise(key, [])
+        return {k: v for k, v in found.items() if k not in ("_id", "board", "key", "revision")}
+
+    async def drop(self) -> None:
+        await super().drop()
+        await self._board_documents.delete_many({"board": {"$in": sorted(self.boards)}})
