@@ -1,0 +1,102 @@
+"""Rows and their boards in the store: every fold refreshes the boards of the row before and
+after it, a redelivery refreshes again, a rebuild refreshes once at the end, and racing
+refreshes never leave a board older than its rows."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from customer_events import opened, pipeline, reopened, won
+from opentelemetry.sdk.trace import TracerProvider
+
+from crm_contracts import pipeline as p
+from crm_projections.application.boards import BoardSpec, RowsProjector
+from crm_projections.domain import deal_rows, sales_boards
+
+SALES = BoardSpec(
+    "sales",
+    sales_boards.sales_keys,
+    sales_boards.sales_select,
+    sales_boards.sales_summary,
+    indexes=((("status", 1), ("won_month", 1)),),
+)
+MONTH = "month:2026-11"
+
+
+@pytest.fixture
+def deals(memory_client: Any, tracer_provider: TracerProvider) -> RowsProjector:
+    return RowsProjector(
+        deal_rows.MODEL,
+        memory_client["crm_projections"],
+        tracer_provider.get_tracer("test"),
+        collection="deal_rows",
+        boards=[SALES],
+    )
+
+
+async def fold(projector: RowsProjector, records: list[Any]) -> None:
+    for metadata, event in records:
+        await projector.apply(metadata, event)
+
+
+async def test_a_won_deal_lands_on_its_board_and_leaves_it_when_reopened(
+    deals: RowsProjector,
+) -> None:
+    history = pipeline("opp_1", opened("opp_1", "cus_1"), won("opp_1", "cus_1", "120.00"))
+    await fold(deals, history)
+    board = await deals.board("sales", MONTH)
+    assert board["all"] == {"revenue": {"EUR": "120.00"}, "deals": 1, "average_cycle_days": "0.0"}
+
+    await fold(deals, pipeline("opp_1", reopened("opp_1", p.Outcome.WON), first=3))
+    assert (await deals.board("sales", MONTH))["all"]["deals"] == 0
+
+
+async def test_a_board_nobody_counted_in_answers_empty(deals: RowsProjector) -> None:
+    board = await deals.board("sales", "month:1999-01")
+    assert board == sales_boards.sales_summary("month:1999-01", [])
+
+
+async def test_a_redelivery_refreshes_a_board_a_crash_left_behind(
+    deals: RowsProjector, memory_client: Any
+) -> None:
+    history = pipeline("opp_1", opened("opp_1", "cus_1"), won("opp_1", "cus_1", "120.00"))
+    await fold(deals, history)
+    boards = memory_client["crm_projections"]["boards"]
+    await boards.delete_many({})  # as if the process died between the row and the board
+
+    await fold(deals, history[-1:])  # the broker delivers the last event again
+
+    assert (await deals.board("sales", MONTH))["all"]["deals"] == 1
+
+
+async def test_a_rebuild_defers_refreshes_to_the_end(
+    deals: RowsProjector, memory_client: Any
+) -> None:
+    boards = memory_client["crm_projections"]["boards"]
+    await deals.begin_rebuild()
+    await fold(deals, pipeline("opp_1", opened("opp_1", "cus_1"), won("opp_1", "cus_1")))
+    assert await boards.count_documents({}) == 0
+    await deals.end_rebuild()
+    assert (await deals.board("sales", MONTH))["all"]["deals"] == 1
+
+
+async def test_racing_refreshes_leave_the_board_as_its_rows_say(deals: RowsProjector) -> None:
+    histories = [
+        pipeline(f"opp_{i}", opened(f"opp_{i}", "cus_1"), won(f"opp_{i}", "cus_1", "10.00"))
+        for i in range(6)
+    ]
+    await asyncio.gather(*(fold(deals, history) for history in histories))
+    await asyncio.gather(*(deals.refresh("sales", MONTH) for _ in range(4)))
+    board = await deals.board("sales", MONTH)
+    assert board["all"]["deals"] == 6
+    assert board["all"]["revenue"] == {"EUR": "60.00"}
+
+
+async def test_dropping_the_rows_drops_their_boards(
+    deals: RowsProjector, memory_client: Any
+) -> None:
+    await fold(deals, pipeline("opp_1", opened("opp_1", "cus_1"), won("opp_1", "cus_1")))
+    await deals.drop()
+    assert await memory_client["crm_projections"]["boards"].count_documents({}) == 0
