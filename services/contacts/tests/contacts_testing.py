@@ -1,15 +1,20 @@
-"""What the contacts HTTP tests share: Ada's details, registering her, reading a problem."""
+"""What the contacts HTTP tests share: Ada's details, registering her, reading a problem.
+
+The problem reader and ``ClientFactory`` are those of every service, from crm_runtime.testing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from crm_runtime.testing import PROBLEM_JSON as PROBLEM_JSON
+from crm_runtime.testing import ClientFactory as ClientFactory
+from crm_runtime.testing import problem as problem
+
 CUSTOMERS = "/contacts/customers"
 ACCESS_LOG = "/contacts/access-log"
-PROBLEM_JSON = "application/problem+json"
 
 NAME = "Ada Lovelace"
 EMAIL = "ada@example.com"
@@ -37,9 +42,6 @@ NEW_PROFILE: dict[str, Any] = {
 }
 """What a customer view holds beyond the registration's details, right after registering."""
 
-ClientFactory = Callable[..., httpx.AsyncClient]
-"""``signed_in(*roles, subject=..., team=...)`` or ``client(headers)`` of conftest.py."""
-
 
 async def register(
     http: httpx.AsyncClient, owner_id: str | None = None, team: str | None = None
@@ -54,14 +56,3 @@ async def register(
     assert answer.status_code == 201, answer.text
     customer: dict[str, Any] = answer.json()
     return customer
-
-
-def problem(answer: httpx.Response, status: int, type_: str | None = None) -> dict[str, Any]:
-    """The problem+json body of ``answer``, after checking its status (and type if given)."""
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = answer.json()
-    assert body["status"] == status
-    if type_ is not None:
-        assert body["type"] == type_
-    return body

@@ -18,24 +18,30 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import hypothesis
-import tinymongo
-from anyio.from_thread import BlockingPortal, start_blocking_portal
-from contacts_testing import ACCESS_LOG, CUSTOMERS, PROBLEM_JSON
+from contacts_testing import ACCESS_LOG, CUSTOMERS
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from crm_contacts.application import handlers
 from crm_contacts.application.policy import CONTACTS_POLICY, READ
-from crm_contacts.bootstrap import bootstrap
+from crm_contacts.bootstrap import ContactsService, bootstrap
 from crm_contacts.config import ContactsSettings
 from crm_contacts.domain.customer import RegisterCustomer
 from crm_contacts.entrypoints.http import create_app
 from crm_contracts.contacts import CustomerKind
-from crm_runtime.auth import Principal, mint_token
+from crm_runtime.auth import Principal
 from crm_runtime.eventstore import CommandContext
 from crm_runtime.policy import Role
-from crm_runtime.telemetry import build_tracer_provider
+from crm_runtime.testing import (
+    UNLIMITED,
+    Body,
+    Served,
+    assert_no_server_error,
+    assert_shows_none,
+    in_memory,
+    local_settings,
+    serving,
+)
 
 FUZZ = hypothesis.settings(
     # 60 keeps the contacts suite under a minute; CRM_FUZZ_EXAMPLES=1000 for a longer hunt.
@@ -170,12 +176,6 @@ FIELDS = {
 }
 
 
-@dataclass(frozen=True)
-class Body:
-    content: bytes
-    content_type: str | None
-
-
 def near_valid(*fields: str) -> st.SearchStrategy[dict[str, Any]]:
     """Objects with some of ``fields`` (plausible or random values) and maybe unknown ones."""
     known = st.fixed_dictionaries(
@@ -224,81 +224,29 @@ def bodies(*fields: str, required: tuple[str, ...] = ()) -> st.SearchStrategy[Bo
 # --- the service under fuzz ------------------------------------------------------------------
 
 
-@dataclass
-class Contacts:
-    portal: BlockingPortal
-    http: httpx.AsyncClient
-    settings: ContactsSettings
-
-    def send(
-        self,
-        method: str,
-        path: str,
-        caller: Caller | str | None,
-        body: Body | None = None,
-        headers: dict[str, str | bytes | None] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        sent: dict[str, str | bytes] = {
-            name: value for name, value in (headers or {}).items() if value is not None
-        }
-        if isinstance(caller, Caller):
-            token = mint_token(
-                self.settings, subject=caller.subject, roles=sorted(caller.roles), team=caller.team
-            )
-            sent["Authorization"] = f"Bearer {token}"
-        elif caller is not None:
-            sent["Authorization"] = caller
-        if body is not None and body.content_type is not None:
-            sent["Content-Type"] = body.content_type
-        request = self.http.build_request(
-            method,
-            path,
-            content=body.content if body is not None else None,
-            headers=sent,
-            params=params,
-        )
-        answer: httpx.Response = self.portal.call(self.http.send, request)
-        return answer
+async def seed(service: ContactsService) -> None:
+    for command in SEEDED:
+        seeding = f"cmd_seed_{command.customer_id}"
+        context = CommandContext(seeding, seeding, seeding, "user:root")
+        await handlers.execute(service.deps, command, context)
 
 
 @contextmanager
-def running_contacts(tmp_path: Path) -> Iterator[Contacts]:
+def running_contacts(tmp_path: Path) -> Iterator[Served]:
     """The app over ASGI on a loop of its own, with Ada, Grace and Charles registered."""
-    settings = ContactsSettings(
-        embedded_backend="memory", data_dir=tmp_path, rate_limit="100000/second"
-    )
-    with start_blocking_portal() as portal:
-        service = bootstrap(
-            settings,
-            document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
-            tracer_provider=build_tracer_provider("fuzz", exporter=InMemorySpanExporter()),
-        )
-        portal.call(service.start)
-        for command in SEEDED:
-            seeding = f"cmd_seed_{command.customer_id}"
-            context = CommandContext(seeding, seeding, seeding, "user:root")
-            portal.call(handlers.execute, service.deps, command, context)
-        transport = httpx.ASGITransport(app=create_app(service), raise_app_exceptions=False)
-        http = httpx.AsyncClient(transport=transport, base_url="http://contacts.test")
-        try:
-            yield Contacts(portal, http, settings)
-        finally:
-            portal.call(http.aclose)
-            portal.call(service.close)
+    settings = local_settings(ContactsSettings, tmp_path, rate_limit=UNLIMITED)
+    service = bootstrap(settings, **in_memory("fuzz"))
+    with serving(service, create_app, "http://contacts.test", seed=seed) as contacts:
+        yield contacts
 
 
 def assert_safe(answer: httpx.Response, caller: Caller | str | None) -> None:
     status = answer.status_code
     hypothesis.event(f"status {status}")
-    assert status < 500, answer.text
-    if status >= 400:
-        assert answer.headers.get("content-type") == PROBLEM_JSON, answer.text
-        assert answer.json()["status"] == status
+    assert_no_server_error(answer)
     if isinstance(caller, Caller) and caller.sees_personal_data:
         return
-    everything = answer.text + "\n" + "\n".join(f"{k}: {v}" for k, v in answer.headers.items())
-    assert [secret for secret in SECRETS if secret in everything] == [], everything
+    assert_shows_none(answer, SECRETS)
     shown = answer.json() if answer.headers.get("content-type") == "application/json" else None
     if isinstance(shown, dict) and status < 300 and shown.get("email") is not None:
         local, _, _ = str(shown["email"]).partition("@")

@@ -1,23 +1,28 @@
-"""What the loyalty tests share: a clock, a test programme, given/when/then, HTTP helpers."""
+"""What the loyalty tests share: a clock, a test programme, given/when/then, HTTP helpers.
+
+The clock and the answer readers are those of every service, from crm_runtime.testing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any
-
-import httpx
 
 from crm_contracts.loyalty import TierBasis
 from crm_contracts.registry import DomainEvent
 from crm_loyalty.domain import member
 from crm_loyalty.domain.programme import Programme, Tier
+from crm_runtime.testing import NOW as NOW
+from crm_runtime.testing import PROBLEM_JSON as PROBLEM_JSON
+from crm_runtime.testing import ClientFactory as ClientFactory
+from crm_runtime.testing import Clock as Clock
+from crm_runtime.testing import created as created
+from crm_runtime.testing import ok as ok
+from crm_runtime.testing import problem as problem
 
 STORES = "/loyalty/stores"
 MEMBERS = "/loyalty/members"
-PROBLEM_JSON = "application/problem+json"
-NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 PROGRAMME = Programme(
@@ -33,21 +38,6 @@ PROGRAMME = Programme(
     tier_window=timedelta(days=365),
 )
 
-ClientFactory = Callable[..., httpx.AsyncClient]
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
 
 def then(
     given: Sequence[DomainEvent], command: member.MemberCommand, programme: Programme = PROGRAMME
@@ -60,25 +50,3 @@ def state(given: Sequence[DomainEvent]) -> member.Member:
     folded = member.fold(given)
     assert isinstance(folded, member.Member)
     return folded
-
-
-def problem(answer: httpx.Response, status: int, type_: str | None = None) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = answer.json()
-    assert body["status"] == status
-    if type_ is not None:
-        assert body["type"] == type_, body
-    return body
-
-
-def created(answer: httpx.Response) -> dict[str, Any]:
-    assert answer.status_code == 201, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
-
-def ok(answer: httpx.Response) -> dict[str, Any]:
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body

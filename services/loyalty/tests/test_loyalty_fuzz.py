@@ -18,12 +18,9 @@ from urllib.parse import quote
 
 import httpx
 import hypothesis
-import tinymongo
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import strategies as st
-from loyalty_testing import MEMBERS, PROBLEM_JSON, STORES
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from loyalty_testing import MEMBERS, STORES
 
 from crm_loyalty.application import handlers
 from crm_loyalty.bootstrap import LoyaltyService, bootstrap
@@ -31,10 +28,17 @@ from crm_loyalty.config import LoyaltySettings
 from crm_loyalty.domain.member import EarnPoints, Enrol
 from crm_loyalty.domain.store import OpenStore
 from crm_loyalty.entrypoints.http import create_app
-from crm_runtime.auth import mint_token
 from crm_runtime.eventstore import CommandContext
 from crm_runtime.policy import Role
-from crm_runtime.telemetry import build_tracer_provider
+from crm_runtime.testing import (
+    UNLIMITED,
+    Body,
+    Served,
+    assert_no_server_error,
+    in_memory,
+    local_settings,
+    serving,
+)
 
 FUZZ = hypothesis.settings(
     max_examples=80,
@@ -151,26 +155,9 @@ def calls(well_formed: bool) -> st.SearchStrategy[Call]:
     return st.one_of(*(one(m, t, f) for m, t, f in ENDPOINTS))
 
 
-@dataclass
-class Loyalty:
-    portal: BlockingPortal
-    http: httpx.AsyncClient
-    settings: LoyaltySettings
-
-    def send(self, caller: Caller | str | None, request: Call) -> httpx.Response:
-        sent = dict(request.headers)
-        if isinstance(caller, Caller):
-            token = mint_token(self.settings, subject=caller.subject, roles=sorted(caller.roles),
-                               team=caller.team)  # fmt: skip
-            sent["Authorization"] = f"Bearer {token}"
-        elif caller is not None:
-            sent["Authorization"] = caller
-        if request.body is not None:
-            sent["Content-Type"] = "application/json"
-        built = self.http.build_request(request.method, request.path, content=request.body,
-                                        headers=sent)  # fmt: skip
-        answer: httpx.Response = self.portal.call(self.http.send, built)
-        return answer
+def send(loyalty: Served, caller: Caller | str | None, request: Call) -> httpx.Response:
+    body = None if request.body is None else Body(request.body, "application/json")
+    return loyalty.send(request.method, request.path, caller, body, request.headers)
 
 
 async def seed(service: LoyaltyService) -> None:
@@ -190,33 +177,16 @@ async def seed(service: LoyaltyService) -> None:
 
 
 @contextmanager
-def running(tmp_path: Path) -> Iterator[Loyalty]:
-    settings = LoyaltySettings(embedded_backend="memory", data_dir=tmp_path,
-                               rate_limit="100000/second")  # fmt: skip
-    with start_blocking_portal() as portal:
-        service = bootstrap(
-            settings,
-            document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
-            tracer_provider=build_tracer_provider("fuzz", exporter=InMemorySpanExporter()),
-        )
-        portal.call(service.start)
-        portal.call(seed, service)
-        transport = httpx.ASGITransport(app=create_app(service), raise_app_exceptions=False)
-        http = httpx.AsyncClient(transport=transport, base_url="http://loyalty.test")
-        try:
-            yield Loyalty(portal, http, settings)
-        finally:
-            portal.call(http.aclose)
-            portal.call(service.close)
+def running(tmp_path: Path) -> Iterator[Served]:
+    settings = local_settings(LoyaltySettings, tmp_path, rate_limit=UNLIMITED)
+    service = bootstrap(settings, **in_memory("fuzz"))
+    with serving(service, create_app, "http://loyalty.test", seed=seed) as loyalty:
+        yield loyalty
 
 
 def assert_safe(answer: httpx.Response) -> None:
-    status = answer.status_code
-    hypothesis.event(f"status {status}")
-    assert status < 500, answer.text
-    if status >= 400:
-        assert answer.headers.get("content-type") == PROBLEM_JSON, answer.text
-        assert answer.json()["status"] == status
+    hypothesis.event(f"status {answer.status_code}")
+    assert_no_server_error(answer)
 
 
 def test_anything_to_every_endpoint(tmp_path: Path) -> None:
@@ -225,7 +195,7 @@ def test_anything_to_every_endpoint(tmp_path: Path) -> None:
         @hypothesis.settings(FUZZ, max_examples=200)
         @given(caller=callers, request=calls(well_formed=False))
         def anything(caller: Caller | str | None, request: Call) -> None:
-            assert_safe(loyalty.send(caller, request))
+            assert_safe(send(loyalty, caller, request))
 
         anything()
 
@@ -236,6 +206,6 @@ def test_well_formed_requests_reach_the_rules_safely(tmp_path: Path) -> None:
         @hypothesis.settings(FUZZ, max_examples=150)
         @given(caller=st.sampled_from(TYPICAL), request=calls(well_formed=True))
         def well_formed(caller: Caller, request: Call) -> None:
-            assert_safe(loyalty.send(caller, request))
+            assert_safe(send(loyalty, caller, request))
 
         well_formed()

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from loyalty_testing import MEMBERS, STORES, ClientFactory, created, ok
-from prometheus_client import CollectorRegistry
 
 from crm_contracts import cloudevents
 from crm_loyalty.bootstrap import LoyaltyService
 from crm_loyalty.entrypoints.relay import create_relay_app
-from crm_runtime.eventstore import StoredEvent
-from crm_runtime.outbox import OutboxRelay, RelayMetrics
-from crm_runtime.personal_data import RevealingPublisher
-
-
-class Published:
-    def __init__(self) -> None:
-        self.events: list[StoredEvent] = []
-
-    async def publish(self, events: Sequence[StoredEvent]) -> None:
-        self.events.extend(events)
+from crm_runtime.testing import recording_relay
 
 
 async def test_the_relay_publishes_every_loyalty_event_as_a_cloudevent(
@@ -31,13 +18,7 @@ async def test_the_relay_publishes_every_loyalty_event_as_a_cloudevent(
     created(await admin.post(MEMBERS, json={"customer_id": "cus_1", "home_store_id": "sto_1"}))
     birthday = {"reason": "birthday", "reference": "2026", "points": 5}
     ok(await admin.post(f"{MEMBERS}/cus_1/bonuses", json=birthday))
-    published = Published()
-    relay = OutboxRelay(
-        service.store,
-        RevealingPublisher(published, service.deps.sealed),
-        service.relay_lease(),
-        RelayMetrics(CollectorRegistry(), "loyalty"),
-    )
+    relay, published = recording_relay(service, "loyalty")
     assert await relay.relay_once() == 3
     assert await service.store.count_unpublished() == 0
     types = [e.metadata.type for e in published.events]

@@ -1,20 +1,27 @@
-"""What the pipeline tests share: a clock to move, request bodies, reading a problem."""
+"""What the pipeline tests share: a clock to move, request bodies, reading a problem.
+
+The clock and the answer readers are those of every service, from crm_runtime.testing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+
+from crm_runtime.testing import NOW as NOW
+from crm_runtime.testing import PROBLEM_JSON as PROBLEM_JSON
+from crm_runtime.testing import ClientFactory as ClientFactory
+from crm_runtime.testing import Clock as Clock
+from crm_runtime.testing import created as created
+from crm_runtime.testing import ok as ok
+from crm_runtime.testing import problem as problem
 
 LEADS = "/pipeline/leads"
 OPPORTUNITIES = "/pipeline/opportunities"
 QUOTES = "/pipeline/quotes"
 ORDERS = "/pipeline/orders"
 ACCESS_LOG = "/pipeline/access-log"
-PROBLEM_JSON = "application/problem+json"
-NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 
 ADA_LEAD = {
     "source": "web",
@@ -38,45 +45,6 @@ LINES = [
     {"sku": "SETUP", "description": "Onboarding", "quantity": 1, "unit_price": "1500"},
 ]
 QUOTE_TOTAL = "23100.00"
-
-ClientFactory = Callable[..., httpx.AsyncClient]
-"""``signed_in(*roles, subject=..., team=...)`` or ``client(headers)`` of conftest.py."""
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-def problem(answer: httpx.Response, status: int, type_: str | None = None) -> dict[str, Any]:
-    """The problem+json body of ``answer``, after checking its status (and type if given)."""
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = answer.json()
-    assert body["status"] == status
-    if type_ is not None:
-        assert body["type"] == type_, body
-    return body
-
-
-def created(answer: httpx.Response) -> dict[str, Any]:
-    assert answer.status_code == 201, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
-
-def ok(answer: httpx.Response) -> dict[str, Any]:
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
 
 
 async def capture(http: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:

@@ -20,12 +20,9 @@ from urllib.parse import quote
 
 import httpx
 import hypothesis
-import tinymongo
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from pipeline_testing import LEADS, OPPORTUNITIES, ORDERS, PROBLEM_JSON, QUOTES
+from pipeline_testing import LEADS, OPPORTUNITIES, ORDERS, QUOTES
 
 from crm_contracts.pipeline import LeadSource
 from crm_pipeline.application import handlers
@@ -37,10 +34,19 @@ from crm_pipeline.domain.lead import CaptureLead
 from crm_pipeline.domain.opportunity import OpenOpportunity
 from crm_pipeline.domain.quote import LineItem, SendQuote
 from crm_pipeline.entrypoints.http import create_app
-from crm_runtime.auth import Principal, mint_token
+from crm_runtime.auth import Principal
 from crm_runtime.eventstore import CommandContext
 from crm_runtime.policy import Role
-from crm_runtime.telemetry import build_tracer_provider
+from crm_runtime.testing import (
+    UNLIMITED,
+    Body,
+    Served,
+    assert_no_server_error,
+    assert_shows_none,
+    in_memory,
+    local_settings,
+    serving,
+)
 
 FUZZ = hypothesis.settings(
     max_examples=50,
@@ -194,12 +200,6 @@ well_formed_headers = st.fixed_dictionaries(
 )
 
 
-@dataclass(frozen=True)
-class Body:
-    content: bytes
-    content_type: str | None
-
-
 def bodies(*fields: str) -> st.SearchStrategy[Body | None]:
     """Nearly valid objects of these fields, any JSON, any bytes, or nothing."""
     known = st.fixed_dictionaries(
@@ -287,29 +287,8 @@ READS = st.one_of(
 )
 
 
-@dataclass
-class Pipeline:
-    portal: BlockingPortal
-    http: httpx.AsyncClient
-    settings: PipelineSettings
-
-    def send(self, caller: Caller | str | None, request: Call) -> httpx.Response:
-        sent = {k: v for k, v in request.headers.items() if v is not None}
-        if isinstance(caller, Caller):
-            token = mint_token(
-                self.settings, subject=caller.subject, roles=sorted(caller.roles), team=caller.team
-            )
-            sent["Authorization"] = f"Bearer {token}"
-        elif caller is not None:
-            sent["Authorization"] = caller
-        body = request.body
-        if body is not None and body.content_type is not None:
-            sent["Content-Type"] = body.content_type
-        built = self.http.build_request(
-            request.method, request.path, content=body.content if body else None, headers=sent
-        )
-        answer: httpx.Response = self.portal.call(self.http.send, built)
-        return answer
+def send(pipeline: Served, caller: Caller | str | None, request: Call) -> httpx.Response:
+    return pipeline.send(request.method, request.path, caller, request.body, request.headers)
 
 
 async def seed(service: PipelineService) -> None:
@@ -336,38 +315,18 @@ async def seed(service: PipelineService) -> None:
 
 
 @contextmanager
-def running_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    settings = PipelineSettings(
-        embedded_backend="memory", data_dir=tmp_path, rate_limit="100000/second"
-    )
-    with start_blocking_portal() as portal:
-        service = bootstrap(
-            settings,
-            document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
-            tracer_provider=build_tracer_provider("fuzz", exporter=InMemorySpanExporter()),
-        )
-        portal.call(service.start)
-        portal.call(seed, service)
-        transport = httpx.ASGITransport(app=create_app(service), raise_app_exceptions=False)
-        http = httpx.AsyncClient(transport=transport, base_url="http://pipeline.test")
-        try:
-            yield Pipeline(portal, http, settings)
-        finally:
-            portal.call(http.aclose)
-            portal.call(service.close)
+def running_pipeline(tmp_path: Path) -> Iterator[Served]:
+    settings = local_settings(PipelineSettings, tmp_path, rate_limit=UNLIMITED)
+    service = bootstrap(settings, **in_memory("fuzz"))
+    with serving(service, create_app, "http://pipeline.test", seed=seed) as pipeline:
+        yield pipeline
 
 
 def assert_safe(answer: httpx.Response, caller: Caller | str | None) -> None:
-    status = answer.status_code
-    hypothesis.event(f"status {status}")
-    assert status < 500, answer.text
-    if status >= 400:
-        assert answer.headers.get("content-type") == PROBLEM_JSON, answer.text
-        assert answer.json()["status"] == status
-    if isinstance(caller, Caller) and caller.sees_personal_data:
-        return
-    everything = answer.text + "\n" + "\n".join(f"{k}: {v}" for k, v in answer.headers.items())
-    assert [secret for secret in SECRETS if secret in everything] == [], everything
+    hypothesis.event(f"status {answer.status_code}")
+    assert_no_server_error(answer)
+    if not (isinstance(caller, Caller) and caller.sees_personal_data):
+        assert_shows_none(answer, SECRETS)
 
 
 def test_commands_with_anything(tmp_path: Path) -> None:
@@ -376,7 +335,7 @@ def test_commands_with_anything(tmp_path: Path) -> None:
         @hypothesis.settings(FUZZ, max_examples=250)
         @given(caller=callers, request=commands(well_formed=False))
         def command(caller: Caller | str | None, request: Call) -> None:
-            assert_safe(pipeline.send(caller, request), caller)
+            assert_safe(send(pipeline, caller, request), caller)
 
         command()
 
@@ -388,7 +347,7 @@ def test_well_formed_commands_from_typical_callers(tmp_path: Path) -> None:
         @hypothesis.settings(FUZZ, max_examples=120)
         @given(caller=st.sampled_from(TYPICAL), request=commands(well_formed=True))
         def command(caller: Caller, request: Call) -> None:
-            assert_safe(pipeline.send(caller, request), caller)
+            assert_safe(send(pipeline, caller, request), caller)
 
         command()
 
@@ -399,7 +358,7 @@ def test_reads_with_anything(tmp_path: Path) -> None:
         @FUZZ
         @given(caller=callers, request=READS)
         def read(caller: Caller | str | None, request: Call) -> None:
-            assert_safe(pipeline.send(caller, request), caller)
+            assert_safe(send(pipeline, caller, request), caller)
 
         read()
 
@@ -426,6 +385,6 @@ def test_a_caller_who_sees_masked_data_never_gets_more(tmp_path: Path) -> None:
         @given(caller=masked_callers, request=lead_calls)
         def masked(caller: Caller, request: Call) -> None:
             assert not caller.sees_personal_data
-            assert_safe(pipeline.send(caller, request), caller)
+            assert_safe(send(pipeline, caller, request), caller)
 
         masked()

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Sequence
 from typing import Any
 
-import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from pipeline_testing import LINES, TERMS, ClientFactory, capture, created, ok
-from prometheus_client import CollectorRegistry
 
 from crm_contracts import cloudevents
 from crm_contracts.pipeline import TOPIC
 from crm_pipeline.bootstrap import PipelineService, bootstrap
 from crm_pipeline.config import PipelineSettings
 from crm_pipeline.entrypoints.relay import create_relay_app
-from crm_runtime.eventstore import StoredEvent
-from crm_runtime.outbox import OutboxRelay, RelayMetrics
-from crm_runtime.personal_data import RevealingPublisher
-
-
-class Published:
-    def __init__(self) -> None:
-        self.events: list[StoredEvent] = []
-
-    async def publish(self, events: Sequence[StoredEvent]) -> None:
-        self.events.extend(events)
+from crm_runtime.testing import on_own_topic, recording_relay, relay_to_kafka
 
 
 async def test_the_relay_publishes_every_pipeline_event_as_a_cloudevent(
@@ -44,13 +28,7 @@ async def test_the_relay_publishes_every_pipeline_event_as_a_cloudevent(
     )
     ok(await rep.post(f"/pipeline/quotes/{quote['id']}/sent"))
     created(await rep.post(f"/pipeline/quotes/{quote['id']}/accepted"))
-    published = Published()
-    relay = OutboxRelay(
-        service.store,
-        RevealingPublisher(published, service.deps.sealed),
-        service.relay_lease(),
-        RelayMetrics(CollectorRegistry(), "pipeline"),
-    )
+    relay, published = recording_relay(service, "pipeline")
 
     assert await relay.relay_once() == 8
     assert await service.store.count_unpublished() == 0
@@ -88,16 +66,9 @@ async def test_the_relay_process_publishes_the_pipeline_to_kafka(
     rep = signed_in("sales_rep")
     lead = await capture(rep)
     await rep.post(f"/pipeline/leads/{lead['id']}/disqualification", json={"reason": "spam"})
-    topic = f"test.pipeline.{uuid.uuid4().hex[:8]}"
-    settings = service.settings.model_copy(
-        update={"kafka_bootstrap_servers": embedded_kafka, "topic": topic}
-    )
+    settings = on_own_topic(service.settings, embedded_kafka, "pipeline")
     relay = create_relay_app(bootstrap(settings, document_client=store_client))  # its own process
-    async with relay.router.lifespan_context(relay):
-        records = await consume(embedded_kafka, topic, expected=2)
-        transport = httpx.ASGITransport(app=relay)
-        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as http:
-            health = (await http.get("/health")).json()
+    records, health = await relay_to_kafka(relay, embedded_kafka, settings.topic, expected=2)
     assert (health["status"], health["relay"], health["unpublished_commits"]) == (
         "ok",
         "running",
@@ -107,19 +78,3 @@ async def test_the_relay_process_publishes_the_pipeline_to_kafka(
     captured, dropped = (cloudevents.decode(r.headers, r.value) for r in records)
     assert captured[1].email == "ada@example.com"  # type: ignore[attr-defined]
     assert dropped[1].reason == "spam"  # type: ignore[attr-defined]
-
-
-async def consume(bootstrap: str, topic: str, expected: int, within: float = 20) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        async with asyncio.timeout(within):
-            while len(records) < expected:
-                for batch in (await consumer.getmany(timeout_ms=200)).values():
-                    records.extend(batch)
-    finally:
-        await consumer.stop()
-    return sorted(records, key=lambda r: int(dict(r.headers)["ce_sequence"]))

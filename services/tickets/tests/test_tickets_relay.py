@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Sequence
 from typing import Any
 
-import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
-from prometheus_client import CollectorRegistry
 from tickets_testing import COMPLAINT, TICKETS, ClientFactory, ok, open_ticket
 
 from crm_contracts import cloudevents
 from crm_contracts.tickets import TOPIC
-from crm_runtime.eventstore import StoredEvent
-from crm_runtime.outbox import OutboxRelay, RelayMetrics
-from crm_runtime.personal_data import RevealingPublisher
+from crm_runtime.testing import on_own_topic, recording_relay, relay_to_kafka
 from crm_tickets.bootstrap import TicketsService, bootstrap
 from crm_tickets.config import TicketsSettings
 from crm_tickets.entrypoints.relay import create_relay_app
-
-
-class Published:
-    def __init__(self) -> None:
-        self.events: list[StoredEvent] = []
-
-    async def publish(self, events: Sequence[StoredEvent]) -> None:
-        self.events.extend(events)
 
 
 async def test_the_relay_publishes_every_ticket_event_as_a_cloudevent(
@@ -43,13 +27,7 @@ async def test_the_relay_publishes_every_ticket_event_as_a_cloudevent(
             f"{TICKETS}/{tid}/survey", json={"csat": 5, "would_recommend": 10, "comment": "top"}
         )
     )
-    published = Published()
-    relay = OutboxRelay(
-        service.store,
-        RevealingPublisher(published, service.deps.sealed),
-        service.relay_lease(),
-        RelayMetrics(CollectorRegistry(), "tickets"),
-    )
+    relay, published = recording_relay(service, "tickets")
 
     assert await relay.relay_once() == 4
     assert await service.store.count_unpublished() == 0
@@ -88,34 +66,11 @@ async def test_the_relay_process_publishes_tickets_to_kafka(
     agent = signed_in("service_agent", subject="a1")
     tid = (await open_ticket(agent, assignee_id="a1"))["id"]
     ok(await agent.post(f"{TICKETS}/{tid}/notes", json={"body": "internal"}))
-    topic = f"test.tickets.{uuid.uuid4().hex[:8]}"
-    settings = service.settings.model_copy(
-        update={"kafka_bootstrap_servers": embedded_kafka, "topic": topic}
-    )
+    settings = on_own_topic(service.settings, embedded_kafka, "tickets")
     relay = create_relay_app(bootstrap(settings, document_client=store_client))
-    async with relay.router.lifespan_context(relay):
-        records = await consume(embedded_kafka, topic, expected=2)
-        transport = httpx.ASGITransport(app=relay)
-        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as http:
-            health = (await http.get("/health")).json()
+    records, health = await relay_to_kafka(relay, embedded_kafka, settings.topic, expected=2)
     assert (health["status"], health["unpublished_commits"]) == ("ok", 0)
     assert [r.key.decode() for r in records] == [tid] * 2
     opened, noted = (cloudevents.decode(r.headers, r.value) for r in records)
     assert opened[1].subject == COMPLAINT["subject"]  # type: ignore[attr-defined]
     assert noted[1].body == "internal"  # type: ignore[attr-defined]
-
-
-async def consume(bootstrap: str, topic: str, expected: int, within: float = 20) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        async with asyncio.timeout(within):
-            while len(records) < expected:
-                for batch in (await consumer.getmany(timeout_ms=200)).values():
-                    records.extend(batch)
-    finally:
-        await consumer.stop()
-    return sorted(records, key=lambda r: int(dict(r.headers)["ce_sequence"]))

@@ -1,20 +1,28 @@
-"""What the tickets tests share: a clock to move, given/when/then, request bodies, problems."""
+"""What the tickets tests share: a clock to move, given/when/then, request bodies, problems.
+
+The clock and the answer readers are those of every service, from crm_runtime.testing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
 from crm_contracts.registry import DomainEvent
+from crm_runtime.testing import NOW as NOW
+from crm_runtime.testing import PROBLEM_JSON as PROBLEM_JSON
+from crm_runtime.testing import ClientFactory as ClientFactory
+from crm_runtime.testing import Clock as Clock
+from crm_runtime.testing import created as created
+from crm_runtime.testing import ok as ok
+from crm_runtime.testing import problem as problem
 from crm_tickets.domain import ticket
 from crm_tickets.domain.sla import SlaPolicy
 
 TICKETS = "/tickets"
-PROBLEM_JSON = "application/problem+json"
-NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 CUSTOMER = "cus_acme"
 TEAM = "support-north"
 LEAD = "lead-north"
@@ -29,22 +37,6 @@ COMPLAINT = {
     "description": "The invoice of order ord_51c2 names our old office.",
     "team": TEAM,
 }
-
-ClientFactory = Callable[..., httpx.AsyncClient]
-"""``signed_in(*roles, subject=..., team=...)`` or ``client(headers)`` of conftest.py."""
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def later(**delta: float) -> datetime:
@@ -91,29 +83,6 @@ def when(
 
 def names(events: Sequence[DomainEvent]) -> list[str]:
     return [type(event).__name__ for event in events]
-
-
-def problem(answer: httpx.Response, status: int, type_: str | None = None) -> dict[str, Any]:
-    """The problem+json body of ``answer``, after checking its status (and type if given)."""
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = answer.json()
-    assert body["status"] == status
-    if type_ is not None:
-        assert body["type"] == type_, body
-    return body
-
-
-def created(answer: httpx.Response) -> dict[str, Any]:
-    assert answer.status_code == 201, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
-
-def ok(answer: httpx.Response) -> dict[str, Any]:
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
 
 
 async def open_ticket(http: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
