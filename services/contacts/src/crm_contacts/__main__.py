@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import typer
-import uvicorn
 
 from crm_contacts.bootstrap import SERVICE, bootstrap
 from crm_contacts.config import ContactsSettings
 from crm_runtime.logs import configure_logging
-from crm_runtime.telemetry import install_global
+from crm_runtime.process import run_process
 
 cli = typer.Typer(help="The contacts service (customer master data).", no_args_is_help=True)
 
@@ -22,16 +21,7 @@ def serve() -> None:
     from crm_contacts.entrypoints.http import create_app
 
     settings = ContactsSettings()
-    configure_logging(SERVICE, settings.log_level)
-    service = bootstrap(settings)
-    install_global(service.tracer_provider)
-    uvicorn.run(
-        create_app(service),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=5,
-    )
+    run_process(SERVICE, settings, bootstrap, create_app, settings.http_port)
 
 
 @cli.command()
@@ -40,15 +30,8 @@ def relay() -> None:
     from crm_contacts.entrypoints.relay import create_relay_app
 
     settings = ContactsSettings()
-    configure_logging(f"{SERVICE}-relay", settings.log_level)
-    service = bootstrap(settings)
-    install_global(service.tracer_provider)
-    uvicorn.run(
-        create_relay_app(service),
-        host=settings.http_host,
-        port=settings.relay_health_port,
-        log_config=None,
-        timeout_graceful_shutdown=5,
+    run_process(
+        f"{SERVICE}-relay", settings, bootstrap, create_relay_app, settings.relay_health_port
     )
 
 
@@ -58,15 +41,12 @@ def consume() -> None:
     from crm_contacts.entrypoints.consumer import create_consumer_app
 
     settings = ContactsSettings()
-    configure_logging(f"{SERVICE}-consumer", settings.log_level)
-    service = bootstrap(settings)
-    install_global(service.tracer_provider)
-    uvicorn.run(
-        create_consumer_app(service),
-        host=settings.http_host,
-        port=settings.consumer_health_port,
-        log_config=None,
-        timeout_graceful_shutdown=5,
+    run_process(
+        f"{SERVICE}-consumer",
+        settings,
+        bootstrap,
+        create_consumer_app,
+        settings.consumer_health_port,
     )
 
 

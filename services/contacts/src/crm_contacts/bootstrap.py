@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
 
 from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,27 +18,18 @@ from crm_contacts.config import ContactsSettings
 from crm_contracts.contacts import SOURCE
 from crm_runtime.access_log import AccessLog
 from crm_runtime.auth import TokenVerifier
-from crm_runtime.documents import open_document_client
 from crm_runtime.eventstore import EventStore
+from crm_runtime.foundations import ContextLifecycle, Indexed, lay_foundations, new_id, utc_now
 from crm_runtime.kafka import build_broker
-from crm_runtime.leases import Lease
 from crm_runtime.personal_data import SealedEvents
-from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
-from crm_runtime.telemetry import build_tracer_provider
+from crm_runtime.shredding import PersonalDataCipher
 
 SERVICE = "crm-contacts"
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
 @dataclass
-class ContactsService:
+class ContactsService(ContextLifecycle):
+    context: ClassVar[str] = "contacts"
     settings: ContactsSettings
     client: Any
     store: EventStore
@@ -52,22 +42,8 @@ class ContactsService:
     follower: DirectoryFollower
     broker: KafkaBroker
 
-    def relay_lease(self) -> Lease:
-        return Lease(
-            self.client[self.settings.database],
-            "contacts-outbox-relay",
-            self.settings.instance_id,
-            ttl=timedelta(seconds=self.settings.relay_lease_seconds),
-            clock=self.deps.clock,
-        )
-
-    async def start(self) -> None:
-        await self.store.create_indexes()
-        await self.access_log.create_indexes()
-        await self.directory.create_indexes()
-
-    async def close(self) -> None:
-        await self.client.close()
+    def indexed(self) -> Iterable[Indexed]:
+        return (self.store, self.access_log, self.directory)
 
 
 def bootstrap(
@@ -81,38 +57,42 @@ def bootstrap(
     broker: KafkaBroker | None = None,
 ) -> ContactsService:
     settings = settings or ContactsSettings()
-    client = document_client or open_document_client(settings, app_name=SERVICE)
-    provider = tracer_provider or build_tracer_provider(SERVICE)
-    database = client[settings.database]
-    store = EventStore(database, source=SOURCE)
-    vault = MongoKeyVault(client[settings.keys_database]["data_keys"])
-    directory = CustomerDirectory(database)
+    laid = lay_foundations(
+        settings,
+        service=SERVICE,
+        source=SOURCE,
+        document_client=document_client,
+        tracer_provider=tracer_provider,
+        clock=clock,
+        verifier=verifier,
+    )
+    directory = CustomerDirectory(laid.database)
     deps = Dependencies(
-        store=store,
+        store=laid.store,
         clock=clock,
         new_id=id_factory,
-        tracer=provider.get_tracer("crm.contacts"),
-        sealed=SealedEvents(PersonalDataCipher(vault)),
-        vault=vault,
+        tracer=laid.tracer,
+        sealed=SealedEvents(PersonalDataCipher(laid.vault)),
+        vault=laid.vault,
         directory=directory,
     )
     service = ContactsService(
         settings=settings,
-        client=client,
-        store=store,
+        client=laid.client,
+        store=laid.store,
         deps=deps,
-        tracer_provider=provider,
-        metrics=CollectorRegistry(),
-        access_log=AccessLog(database, clock),
-        verifier=verifier or TokenVerifier(settings),
+        tracer_provider=laid.tracer_provider,
+        metrics=laid.metrics,
+        access_log=laid.access_log,
+        verifier=laid.verifier,
         directory=directory,
         follower=DirectoryFollower(
-            deps, database, grace_seconds=settings.directory_gap_grace_seconds
+            deps, laid.database, grace_seconds=settings.directory_gap_grace_seconds
         ),
         broker=broker
         or build_broker(
             settings.kafka_bootstrap_servers,
-            tracer_provider=provider,
+            tracer_provider=laid.tracer_provider,
             client_id=f"{SERVICE}-consumer",
         ),
     )

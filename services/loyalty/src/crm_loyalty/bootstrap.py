@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
 
 from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,27 +18,19 @@ from crm_loyalty.application.roster import MemberRoster
 from crm_loyalty.application.streams import Dependencies
 from crm_loyalty.config import LoyaltySettings
 from crm_runtime.auth import TokenVerifier
-from crm_runtime.documents import open_document_client
 from crm_runtime.eventstore import EventStore
+from crm_runtime.foundations import ContextLifecycle, Indexed, lay_foundations, new_id, utc_now
 from crm_runtime.kafka import build_broker
 from crm_runtime.leases import Lease
 from crm_runtime.personal_data import SealedEvents
-from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
-from crm_runtime.telemetry import build_tracer_provider
+from crm_runtime.shredding import PersonalDataCipher
 
 SERVICE = "crm-loyalty"
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
 @dataclass
-class LoyaltyService:
+class LoyaltyService(ContextLifecycle):
+    context: ClassVar[str] = "loyalty"
     settings: LoyaltySettings
     client: Any
     store: EventStore
@@ -50,27 +41,11 @@ class LoyaltyService:
     roster: MemberRoster
     broker: KafkaBroker
 
-    def relay_lease(self) -> Lease:
-        return self._lease("loyalty-outbox-relay", self.settings.relay_lease_seconds)
-
     def scheduler_lease(self, owner: str | None = None) -> Lease:
-        return self._lease("loyalty-scheduler", self.settings.scheduler_lease_seconds, owner)
+        return self.lease("loyalty-scheduler", self.settings.scheduler_lease_seconds, owner)
 
-    def _lease(self, name: str, seconds: float, owner: str | None = None) -> Lease:
-        return Lease(
-            self.client[self.settings.database],
-            name,
-            owner or self.settings.instance_id,
-            ttl=timedelta(seconds=seconds),
-            clock=self.deps.clock,
-        )
-
-    async def start(self) -> None:
-        await self.store.create_indexes()
-        await self.roster.create_indexes()
-
-    async def close(self) -> None:
-        await self.client.close()
+    def indexed(self) -> Iterable[Indexed]:
+        return (self.store, self.roster)
 
 
 def bootstrap(
@@ -84,21 +59,25 @@ def bootstrap(
     broker: KafkaBroker | None = None,
 ) -> LoyaltyService:
     settings = settings or LoyaltySettings()
-    client = document_client or open_document_client(settings, app_name=SERVICE)
-    provider = tracer_provider or build_tracer_provider(SERVICE)
-    database = client[settings.database]
-    store = EventStore(database, source=SOURCE)
-    vault = MongoKeyVault(client[settings.keys_database]["data_keys"])
+    laid = lay_foundations(
+        settings,
+        service=SERVICE,
+        source=SOURCE,
+        document_client=document_client,
+        tracer_provider=tracer_provider,
+        clock=clock,
+        verifier=verifier,
+    )
     programme = settings.programme()
     deciders = loyalty_deciders(programme)
     base = Dependencies(
-        store=store,
+        store=laid.store,
         clock=clock,
         new_id=id_factory,
-        tracer=provider.get_tracer("crm.loyalty"),
-        sealed=SealedEvents(PersonalDataCipher(vault)),
+        tracer=laid.tracer,
+        sealed=SealedEvents(PersonalDataCipher(laid.vault)),
     )
-    roster = MemberRoster(database, store, base, deciders.member, programme)
+    roster = MemberRoster(laid.database, laid.store, base, deciders.member, programme)
     deps = LoyaltyDependencies(
         store=base.store,
         clock=base.clock,
@@ -111,17 +90,17 @@ def bootstrap(
     )
     service = LoyaltyService(
         settings=settings,
-        client=client,
-        store=store,
+        client=laid.client,
+        store=laid.store,
         deps=deps,
-        tracer_provider=provider,
-        metrics=CollectorRegistry(),
-        verifier=verifier or TokenVerifier(settings),
+        tracer_provider=laid.tracer_provider,
+        metrics=laid.metrics,
+        verifier=laid.verifier,
         roster=roster,
         broker=broker
         or build_broker(
             settings.kafka_bootstrap_servers,
-            tracer_provider=provider,
+            tracer_provider=laid.tracer_provider,
             client_id=f"{SERVICE}-consumer",
         ),
     )

@@ -15,7 +15,9 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from crm_contracts.loyalty import TOPIC, TierBasis
 from crm_contracts.pipeline import TOPIC as PIPELINE_TOPIC
+from crm_contracts.tickets import TOPIC as TICKETS_TOPIC
 from crm_loyalty.domain.programme import DEFAULT_TIERS, Programme, tier_table
+from crm_loyalty.domain.values import MAX_POINTS
 from crm_runtime.settings import RuntimeSettings
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -44,6 +46,7 @@ class LoyaltySettings(RuntimeSettings):
     relay_batch_size: int = Field(default=500, alias="CRM_RELAY_BATCH_SIZE")
     relay_lease_seconds: float = Field(default=10.0, alias="CRM_RELAY_LEASE_SECONDS")
     pipeline_topic: str = Field(default=PIPELINE_TOPIC, alias="CRM_PIPELINE_TOPIC")
+    tickets_topic: str = Field(default=TICKETS_TOPIC, alias="CRM_TICKETS_TOPIC")
     consumer_group: str = Field(default="crm-loyalty", alias="CRM_LOYALTY_GROUP")
     dead_letter_topic: str = Field(default="crm.loyalty.dlt", alias="CRM_LOYALTY_DEAD_LETTER_TOPIC")
     fetch_max_wait_ms: int = Field(default=100, alias="CRM_LOYALTY_FETCH_MAX_WAIT_MS")
@@ -77,6 +80,11 @@ class LoyaltySettings(RuntimeSettings):
     points_expire_after: Duration = Field(
         default=timedelta(days=365), alias="CRM_LOYALTY_POINTS_EXPIRE_AFTER",
         description="Age at which unused points of a lot expire.",
+    )  # fmt: skip
+    survey_bonus_points: int = Field(
+        default=50, ge=0, le=MAX_POINTS, alias="CRM_LOYALTY_SURVEY_BONUS_POINTS",
+        description="Bonus points for a member's answered satisfaction survey, once per "
+        "ticket; 0 gives none.",
     )  # fmt: skip
     scheduler_interval_seconds: float = Field(
         default=30.0, ge=0.2, alias="CRM_LOYALTY_SCHEDULER_INTERVAL_SECONDS",

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import typer
-import uvicorn
-from fastapi import FastAPI
 
-from crm_pipeline.bootstrap import SERVICE, PipelineService, bootstrap
+from crm_pipeline.bootstrap import SERVICE, bootstrap
 from crm_pipeline.config import PipelineSettings
-from crm_runtime.logs import configure_logging
-from crm_runtime.telemetry import install_global
+from crm_runtime.process import run_process
 
 cli = typer.Typer(
     help="The pipeline service (leads, opportunities, quotes, orders, receivables).",
@@ -19,26 +14,13 @@ cli = typer.Typer(
 )
 
 
-def _run(name: str, create: Callable[[PipelineService], FastAPI], port: int | None = None) -> None:
-    settings = PipelineSettings()
-    configure_logging(name, settings.log_level)
-    service = bootstrap(settings)
-    install_global(service.tracer_provider)
-    uvicorn.run(
-        create(service),
-        host=settings.http_host,
-        port=port if port is not None else settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=5,
-    )
-
-
 @cli.command()
 def serve() -> None:
     """Run the HTTP API."""
     from crm_pipeline.entrypoints.http import create_app
 
-    _run(SERVICE, create_app)
+    settings = PipelineSettings()
+    run_process(SERVICE, settings, bootstrap, create_app, settings.http_port)
 
 
 @cli.command()
@@ -46,7 +28,10 @@ def relay() -> None:
     """Run the outbox relay that publishes the event store to Kafka."""
     from crm_pipeline.entrypoints.relay import create_relay_app
 
-    _run(f"{SERVICE}-relay", create_relay_app, PipelineSettings().relay_health_port)
+    settings = PipelineSettings()
+    run_process(
+        f"{SERVICE}-relay", settings, bootstrap, create_relay_app, settings.relay_health_port
+    )
 
 
 @cli.command()
@@ -54,7 +39,14 @@ def scheduler() -> None:
     """Run the scheduled checks: overdue receivables, orders unpaid after 48 hours."""
     from crm_pipeline.entrypoints.scheduler import create_scheduler_app
 
-    _run(f"{SERVICE}-scheduler", create_scheduler_app, PipelineSettings().scheduler_health_port)
+    settings = PipelineSettings()
+    run_process(
+        f"{SERVICE}-scheduler",
+        settings,
+        bootstrap,
+        create_scheduler_app,
+        settings.scheduler_health_port,
+    )
 
 
 def main() -> None:

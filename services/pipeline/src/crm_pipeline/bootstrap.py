@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
 
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
@@ -19,26 +18,18 @@ from crm_pipeline.config import PipelineSettings
 from crm_pipeline.domain.opportunity import probability_table
 from crm_runtime.access_log import AccessLog
 from crm_runtime.auth import TokenVerifier
-from crm_runtime.documents import open_document_client
 from crm_runtime.eventstore import EventStore
+from crm_runtime.foundations import ContextLifecycle, Indexed, lay_foundations, new_id, utc_now
 from crm_runtime.leases import Lease
 from crm_runtime.personal_data import SealedEvents
-from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
-from crm_runtime.telemetry import build_tracer_provider
+from crm_runtime.shredding import PersonalDataCipher
 
 SERVICE = "crm-pipeline"
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
 @dataclass
-class PipelineService:
+class PipelineService(ContextLifecycle):
+    context: ClassVar[str] = "pipeline"
     settings: PipelineSettings
     client: Any
     store: EventStore
@@ -49,30 +40,13 @@ class PipelineService:
     verifier: TokenVerifier
     deadlines: ReceivableDeadlines
 
-    def relay_lease(self) -> Lease:
-        return self._lease("pipeline-outbox-relay", self.settings.relay_lease_seconds)
-
     def scheduler_lease(self, owner: str | None = None) -> Lease:
-        return self._lease(
+        return self.lease(
             "pipeline-deadline-scheduler", self.settings.scheduler_lease_seconds, owner
         )
 
-    def _lease(self, name: str, seconds: float, owner: str | None = None) -> Lease:
-        return Lease(
-            self.client[self.settings.database],
-            name,
-            owner or self.settings.instance_id,
-            ttl=timedelta(seconds=seconds),
-            clock=self.deps.clock,
-        )
-
-    async def start(self) -> None:
-        await self.store.create_indexes()
-        await self.access_log.create_indexes()
-        await self.deadlines.create_indexes()
-
-    async def close(self) -> None:
-        await self.client.close()
+    def indexed(self) -> Iterable[Indexed]:
+        return (self.store, self.access_log, self.deadlines)
 
 
 def bootstrap(
@@ -85,28 +59,32 @@ def bootstrap(
     verifier: TokenVerifier | None = None,
 ) -> PipelineService:
     settings = settings or PipelineSettings()
-    client = document_client or open_document_client(settings, app_name=SERVICE)
-    provider = tracer_provider or build_tracer_provider(SERVICE)
-    database = client[settings.database]
-    store = EventStore(database, source=SOURCE)
-    vault = MongoKeyVault(client[settings.keys_database]["data_keys"])
+    laid = lay_foundations(
+        settings,
+        service=SERVICE,
+        source=SOURCE,
+        document_client=document_client,
+        tracer_provider=tracer_provider,
+        clock=clock,
+        verifier=verifier,
+    )
     deps = PipelineDependencies(
-        store=store,
+        store=laid.store,
         clock=clock,
         new_id=id_factory,
-        tracer=provider.get_tracer("crm.pipeline"),
-        sealed=SealedEvents(PersonalDataCipher(vault)),
+        tracer=laid.tracer,
+        sealed=SealedEvents(PersonalDataCipher(laid.vault)),
         deciders=pipeline_deciders(probability_table(settings.stage_probabilities)),
         payment_terms_days=settings.payment_terms_days,
     )
     return PipelineService(
         settings=settings,
-        client=client,
-        store=store,
+        client=laid.client,
+        store=laid.store,
         deps=deps,
-        tracer_provider=provider,
-        metrics=CollectorRegistry(),
-        access_log=AccessLog(database, clock),
-        verifier=verifier or TokenVerifier(settings),
-        deadlines=ReceivableDeadlines(database, store),
+        tracer_provider=laid.tracer_provider,
+        metrics=laid.metrics,
+        access_log=laid.access_log,
+        verifier=laid.verifier,
+        deadlines=ReceivableDeadlines(laid.database, laid.store),
     )

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import typer
-import uvicorn
-from fastapi import FastAPI
 
-from crm_runtime.logs import configure_logging
-from crm_runtime.telemetry import install_global
-from crm_tickets.bootstrap import SERVICE, TicketsService, bootstrap
+from crm_runtime.process import run_process
+from crm_tickets.bootstrap import SERVICE, bootstrap
 from crm_tickets.config import TicketsSettings
 
 cli = typer.Typer(
@@ -19,26 +14,13 @@ cli = typer.Typer(
 )
 
 
-def _run(name: str, create: Callable[[TicketsService], FastAPI], port: int | None = None) -> None:
-    settings = TicketsSettings()
-    configure_logging(name, settings.log_level)
-    service = bootstrap(settings)
-    install_global(service.tracer_provider)
-    uvicorn.run(
-        create(service),
-        host=settings.http_host,
-        port=port if port is not None else settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=5,
-    )
-
-
 @cli.command()
 def serve() -> None:
     """Run the HTTP API."""
     from crm_tickets.entrypoints.http import create_app
 
-    _run(SERVICE, create_app)
+    settings = TicketsSettings()
+    run_process(SERVICE, settings, bootstrap, create_app, settings.http_port)
 
 
 @cli.command()
@@ -46,7 +28,10 @@ def relay() -> None:
     """Run the outbox relay that publishes the event store to Kafka."""
     from crm_tickets.entrypoints.relay import create_relay_app
 
-    _run(f"{SERVICE}-relay", create_relay_app, TicketsSettings().relay_health_port)
+    settings = TicketsSettings()
+    run_process(
+        f"{SERVICE}-relay", settings, bootstrap, create_relay_app, settings.relay_health_port
+    )
 
 
 @cli.command()
@@ -54,7 +39,14 @@ def scheduler() -> None:
     """Run the scheduled checks: SLA breaches, flagged and escalated."""
     from crm_tickets.entrypoints.scheduler import create_scheduler_app
 
-    _run(f"{SERVICE}-scheduler", create_scheduler_app, TicketsSettings().scheduler_health_port)
+    settings = TicketsSettings()
+    run_process(
+        f"{SERVICE}-scheduler",
+        settings,
+        bootstrap,
+        create_scheduler_app,
+        settings.scheduler_health_port,
+    )
 
 
 def main() -> None:

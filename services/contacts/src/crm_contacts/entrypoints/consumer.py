@@ -7,21 +7,17 @@ and ignored. Acknowledgement comes after processing (FastStream's default acknow
 first). A message that breaks the contract, or an order for a customer contacts does
 not know, can never succeed: it goes to the dead-letter topic with its reason and is
 acknowledged. Any other failure is retried by seeking back, and after ``max_attempts``
-it is dead-lettered too (the same policy as the projections, docs/adr/0005).
+it is dead-lettered too (``crm_runtime.consuming``, the same policy as the projections,
+docs/adr/0005).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter
 
@@ -29,10 +25,9 @@ from crm_contacts.application.purchases import record_purchase
 from crm_contacts.domain.customer import CustomerNotFound, CustomerWasErased, RecordPurchase
 from crm_contracts import REGISTRY, ContractViolation, EventMetadata, cloudevents
 from crm_contracts.pipeline import OrderPlaced
-from crm_runtime.dead_letters import publish_dead_letter
+from crm_runtime.consuming import Unprocessable, subscribe
+from crm_runtime.consuming import create_consumer_app as consumer_app
 from crm_runtime.eventstore import CommandContext
-from crm_runtime.http import install_observability, install_problem_handlers
-from crm_runtime.kafka import ensure_topics, kafka_reachable
 
 if TYPE_CHECKING:
     from crm_contacts.bootstrap import ContactsService
@@ -62,37 +57,18 @@ def purchase_of(headers: Any, body: bytes) -> tuple[EventMetadata, RecordPurchas
 
 def register_subscribers(service: ContactsService) -> None:
     settings = service.settings
-    broker = service.broker
     handled = Counter(
         "crm_contacts_pipeline_events",
         "Pipeline events seen by the contacts consumer, by outcome.",
         ["outcome"],
         registry=service.metrics,
     )
-    attempts: dict[tuple[str, int, int], int] = {}
 
-    async def dead_letter(message: KafkaMessage, reason: str) -> None:
-        record = message.raw_message
-        await publish_dead_letter(
-            broker, message, reason, topic=settings.dead_letter_topic, group=settings.consumer_group
-        )
-        handled.labels("dead_lettered").inc()
-        log.warning("dead-lettered", reason=reason, topic=record.topic, offset=record.offset)
-
-    @broker.subscriber(
-        settings.pipeline_topic,
-        group_id=settings.consumer_group,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-    )
     async def on_pipeline_event(message: KafkaMessage) -> None:
-        record = message.raw_message
         try:
             purchase = purchase_of(message.headers, message.body)
         except ContractViolation as violation:
-            await dead_letter(message, f"contract violation: {violation}")
-            return
+            raise Unprocessable(f"contract violation: {violation}") from violation
         if purchase is None:
             handled.labels("ignored").inc()
             return
@@ -103,64 +79,25 @@ def register_subscribers(service: ContactsService) -> None:
             causation_id=metadata.id,
             actor=ACTOR,
         )
-        where = (record.topic, record.partition, record.offset)
         try:
             outcome = await record_purchase(service.deps, command, context)
         except CustomerNotFound as unknown:
-            await dead_letter(message, f"rejected: {unknown}")
-            return
+            raise Unprocessable(f"rejected: {unknown}") from unknown
         except CustomerWasErased:
             handled.labels("erased").inc()  # nothing may be recorded about them any more
             return
-        except Exception as error:
-            attempts[where] = attempts.get(where, 0) + 1
-            if attempts[where] >= settings.max_attempts:
-                attempts.pop(where, None)
-                await dead_letter(
-                    message,
-                    f"failed {settings.max_attempts} times: {type(error).__name__}: {error}",
-                )
-                return
-            log.warning("purchase failed; will retry", error=str(error), attempt=attempts[where])
-            await asyncio.sleep(min(0.1 * 2 ** attempts[where], 2.0))
-            raise
-        attempts.pop(where, None)
         handled.labels("recorded" if outcome.events else "duplicate").inc()
+
+    subscribe(
+        service,
+        [settings.pipeline_topic],
+        on_pipeline_event,
+        log=log,
+        retried="purchase",
+        dead_lettered=lambda *_: handled.labels("dead_lettered").inc(),
+    )
 
 
 def create_consumer_app(service: ContactsService) -> FastAPI:
     """The consumer process: the subscriber in the lifespan, /health and /metrics for probes."""
-    settings = service.settings
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await service.start()
-        await ensure_topics(
-            settings.kafka_bootstrap_servers,
-            [settings.pipeline_topic, settings.dead_letter_topic],
-            partitions=settings.topic_partitions,
-        )
-        await service.broker.start()
-        try:
-            yield
-        finally:
-            await service.broker.stop()
-            await service.close()
-
-    app = FastAPI(title="CRM contacts consumer", lifespan=lifespan)
-    install_problem_handlers(app, {})
-    install_observability(app, service.metrics, "contacts-consumer")
-
-    @app.get("/health")
-    async def health() -> JSONResponse:
-        broker_ok = await kafka_reachable(settings.kafka_bootstrap_servers)
-        return JSONResponse(
-            {
-                "status": "ok" if broker_ok else "unavailable",
-                "service": "contacts-consumer",
-                "broker": "ok" if broker_ok else "unreachable",
-            },
-            status_code=200 if broker_ok else 503,
-        )
-
-    return app
+    return consumer_app("contacts", service, [service.settings.pipeline_topic])

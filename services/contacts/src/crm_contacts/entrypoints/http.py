@@ -15,21 +15,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from crm_contacts.bootstrap import ContactsService
 from crm_contacts.entrypoints import customer_routes, directory_routes, profile_routes
 from crm_contacts.entrypoints.conventions import DOMAIN_ERRORS
-from crm_runtime.guard import install_guard
-from crm_runtime.http import install_correlation, install_observability, install_problem_handlers
+from crm_runtime.service_app import create_service_app
 
 ROUTERS = (customer_routes.router, directory_routes.router, profile_routes.router)
 
 
 def create_app(service: ContactsService) -> FastAPI:
+    """The API; the routes' ``Service`` dependency fetches ``app.state.contacts``."""
+
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await service.start()
+    async def following() -> AsyncIterator[None]:
+        """The directory follows the event store every ``directory_follow_seconds`` (0: off)."""
         stop = asyncio.Event()
         every = service.settings.directory_follow_seconds
         follower = (
@@ -43,22 +43,14 @@ def create_app(service: ContactsService) -> FastAPI:
             stop.set()
             if follower is not None:
                 await follower
-            await service.close()
 
-    app = FastAPI(
+    return create_service_app(
+        "contacts",
+        service,
         title="CRM contacts",
         version="0.2.0",
         description="Customer master data. Errors are application/problem+json (RFC 9457).",
-        lifespan=lifespan,
+        domain_errors=DOMAIN_ERRORS,
+        routers=ROUTERS,  # built once per process: building routes costs more than an app
+        background=following,
     )
-    install_problem_handlers(app, DOMAIN_ERRORS)
-    install_guard(app, service.settings, service.verifier)
-    install_correlation(app, lambda: service.deps.new_id("cmd"))
-    install_observability(app, service.metrics, "contacts")
-    app.state.contacts = service  # what the routes' ``Service`` dependency fetches
-    for router in ROUTERS:  # built once per process: building routes costs more than an app
-        app.router.routes.extend(router.routes)
-    FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=service.tracer_provider, excluded_urls="health,metrics"
-    )
-    return app

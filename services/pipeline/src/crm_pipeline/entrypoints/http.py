@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from crm_pipeline.application.policy import PIPELINE_POLICY, READ_ACCESS_LOG
 from crm_pipeline.bootstrap import PipelineService
@@ -22,47 +20,34 @@ from crm_pipeline.entrypoints.leads import lead_routes
 from crm_pipeline.entrypoints.opportunities import opportunity_routes
 from crm_pipeline.entrypoints.orders import order_routes
 from crm_pipeline.entrypoints.quotes import quote_routes
-from crm_runtime.eventstore import IdempotencyKeyReused, WrongExpectedVersion
-from crm_runtime.guard import Caller, install_guard
-from crm_runtime.http import (
-    Problem,
-    install_correlation,
-    install_observability,
-    install_problem_handlers,
-)
+from crm_runtime.guard import Caller
+from crm_runtime.http import Problem
+from crm_runtime.service_app import context_problems, create_service_app, store_health
 
 PREFIX = "/pipeline"
+AGGREGATES = (lead_routes, opportunity_routes, quote_routes, order_routes)
 
 
 def create_app(service: PipelineService) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await service.start()
-        yield
-        await service.close()
-
-    app = FastAPI(
+    return create_service_app(
+        "pipeline",
+        service,
         title="CRM pipeline",
         version="0.1.0",
         description="Leads, opportunities, quotes, orders and receivables. Amounts are decimal "
         'strings ("1250.00") with an ISO 4217 currency. Errors are application/problem+json '
         "(RFC 9457).",
-        lifespan=lifespan,
+        domain_errors=DOMAIN_ERRORS,
+        routers=[
+            *(routes(service) for routes in AGGREGATES),
+            _audit_routes(service),
+            store_health("pipeline", service),
+        ],
+        prefix=PREFIX,
     )
-    install_problem_handlers(app, DOMAIN_ERRORS)
-    install_guard(app, service.settings, service.verifier)
-    install_correlation(app, lambda: service.deps.new_id("cmd"))
-    install_observability(app, service.metrics, "pipeline")
-    for routes in (lead_routes, opportunity_routes, quote_routes, order_routes):
-        app.include_router(routes(service), prefix=PREFIX)
-    app.include_router(_service_routes(service), prefix=PREFIX)
-    FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=service.tracer_provider, excluded_urls="health,metrics"
-    )
-    return app
 
 
-def _service_routes(service: PipelineService) -> APIRouter:
+def _audit_routes(service: PipelineService) -> APIRouter:
     router = APIRouter()
 
     @router.get("/access-log", tags=["audit"])
@@ -81,47 +66,21 @@ def _service_routes(service: PipelineService) -> APIRouter:
             shown.append({**entry, "lead_id": subject})
         return {"entries": shown}
 
-    @router.get("/health", include_in_schema=False)
-    async def health() -> dict[str, Any]:
-        try:
-            await service.client[service.settings.database].command("ping")
-        except Exception as error:
-            raise Problem(503, "Unavailable", f"document store unreachable: {error}") from error
-        return {"status": "ok", "service": "pipeline", "store": "ok"}
-
     return router
 
 
-def _invalid(error: InvalidInput) -> Problem:
-    return Problem(
-        422,
-        "Invalid request",
-        str(error),
-        type_="urn:crm:problem:validation",
-        extra={"errors": [{"field": error.field, "message": error.reason}]},
-    )
-
-
 DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], Problem]] = {
-    NotFound: lambda e: Problem(404, "Not found", str(e), type_="urn:crm:problem:not-found"),
-    AlreadyExists: lambda e: Problem(409, "Conflict", str(e), type_="urn:crm:problem:conflict"),
-    WrongState: lambda e: Problem(409, e.title, str(e), type_="urn:crm:problem:wrong-state"),
-    InvalidInput: _invalid,
+    **context_problems(
+        not_found=NotFound,
+        already_exists=AlreadyExists,
+        wrong_state=WrongState,
+        invalid_input=InvalidInput,
+    ),
     Overpayment: lambda e: Problem(
         422,
         "Over-payment",
         str(e),
         type_="urn:crm:problem:over-payment",
         extra={"balance": str(e.balance), "amount": str(e.amount), "currency": e.currency},
-    ),
-    WrongExpectedVersion: lambda e: Problem(
-        409,
-        "Version conflict",
-        f"{e}; read it again and retry with its current ETag",
-        type_="urn:crm:problem:version-conflict",
-        extra={"current_version": e.actual},
-    ),
-    IdempotencyKeyReused: lambda e: Problem(
-        422, "Idempotency-Key reused", str(e), type_="urn:crm:problem:idempotency-key-reused"
     ),
 }
