@@ -2,7 +2,7 @@
 
 A customer buys (an order paid in two parts) and is a loyalty member: the payments earn
 points over Kafka and lift the tier; points are redeemed (and an over-redemption refused),
-a survey bonus is awarded and old points expire on the scheduler. Customer service opens a
+an answered survey earns a bonus and old points expire on the scheduler. Customer service opens a
 question that is answered, resolved and rated, and a complaint that breaches its SLA and
 is escalated to the team lead. The customer 360, the agent's view, the store's counts and
 the Kafka topics show each step.
@@ -27,6 +27,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 POINTS_EXPIRE_AFTER_SECONDS = 45
 TEAM_LEAD = "lead-e2e"
+SURVEY_BONUS = 50
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,7 @@ def stack_settings() -> dict[str, str]:
         ),
         "CRM_LOYALTY_POINTS_EXPIRE_AFTER": f"{POINTS_EXPIRE_AFTER_SECONDS}s",
         "CRM_LOYALTY_SCHEDULER_INTERVAL_SECONDS": "1",
+        "CRM_LOYALTY_SURVEY_BONUS_POINTS": str(SURVEY_BONUS),
     }
 
 
@@ -185,7 +187,7 @@ def test_tickets_and_loyalty_from_purchase_to_expiry(stack: dict[str, Any]) -> N
     )
     assert "700" in json.dumps(refused)
 
-    # Service: a question answered, resolved and rated; the survey earns a bonus.
+    # Service: a question answered, resolved and rated; the survey earns a bonus over Kafka.
     question = ok(
         agent.post(
             "/tickets",
@@ -219,11 +221,12 @@ def test_tickets_and_loyalty_from_purchase_to_expiry(stack: dict[str, Any]) -> N
     problem(
         service.post(f"/tickets/{question}/survey", json={"csat": 4, "would_recommend": 9}), 409
     )
-    bonus = agent.post(
-        f"/loyalty/members/{ada}/bonuses",
-        json={"reason": "survey_answered", "reference": question, "points": 50},
+    # Loyalty hears the answered survey on Kafka and credits the survey bonus, once.
+    bonus = eventually(
+        lambda: (m := ok(admin.get(f"/loyalty/members/{ada}")))["balance"] == 750 and m,
+        shows="the survey bonus",
     )
-    assert bonus.status_code in (200, 201), bonus.text
+    assert bonus["balance"] == 1000 - 300 + SURVEY_BONUS
 
     # A complaint with a 3-second first-response target: the scheduler finds the breach and
     # hands it to the team lead at a higher priority.

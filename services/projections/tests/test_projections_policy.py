@@ -8,7 +8,9 @@ from crm_projections.application.policy import (
     READ_ACCESS_LOG,
     READ_CUSTOMER_360,
     READ_FORECAST,
+    READ_FUNNEL,
     READ_RECEIVABLES,
+    READ_SALES_BOARD,
     READ_STORES,
     VIEWS_POLICY,
     visible,
@@ -24,6 +26,8 @@ TABLE = {
     READ_RECEIVABLES: (OWN, TEAM, None, None, None, ANY, ANY, ANY),
     READ_FORECAST: (OWN, TEAM, None, None, None, ANY, None, ANY),
     READ_STORES: (None, ANY, None, ANY, ANY, ANY, ANY, ANY),
+    READ_SALES_BOARD: (ANY, ANY, None, None, None, ANY, ANY, ANY),
+    READ_FUNNEL: (OWN, TEAM, None, ANY, None, ANY, ANY, ANY),
     READ_ACCESS_LOG: (None, None, None, None, None, ANY, ANY, None),
 }
 COLUMNS = (

@@ -10,6 +10,8 @@ from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
+from crm_projections.application.analytics import deals_projector
+from crm_projections.application.boards import RowsProjector
 from crm_projections.application.projector import (
     Customer360Projector,
     ForecastProjector,
@@ -39,6 +41,7 @@ class ProjectionsService:
     receivables: ReceivablesProjector
     forecast: ForecastProjector
     stores: StoresProjector
+    deals: RowsProjector
     broker: KafkaBroker
     tracer_provider: TracerProvider
     metrics: CollectorRegistry
@@ -48,7 +51,7 @@ class ProjectionsService:
     @property
     def projectors(self) -> list[Projector]:
         """Every read model, in the order an event is folded into them."""
-        return [self.customer360, self.receivables, self.forecast, self.stores]
+        return [self.customer360, self.receivables, self.forecast, self.stores, self.deals]
 
     async def start(self) -> None:
         await self.access_log.create_indexes()
@@ -80,6 +83,7 @@ def bootstrap(
         receivables=ReceivablesProjector(database, tracer),
         forecast=ForecastProjector(database, tracer),
         stores=StoresProjector(database, tracer, customer360),
+        deals=deals_projector(database, tracer),
         broker=broker
         or build_broker(
             settings.kafka_bootstrap_servers, tracer_provider=provider, client_id=SERVICE

@@ -16,6 +16,11 @@ The stores and their member counts are the chain's league table: every store
 manager sees every store (they are ranked against each other), as do sales
 managers, marketing, auditors and admins. Counts are no personal data.
 
+The sales leaderboard is the whole sales floor's (every rep sees every rep's rank:
+it is meant to be seen); the funnel follows the pipeline's reading rules (a rep
+their own deals, a manager the team's), and marketing sees every funnel (it
+feeds the leads).
+
 The agent's view of a ticket is the customer 360 seen from the ticket: the
 same grants, so a service agent reads the customers of the tickets assigned to
 them (``assignees`` of the 360: every ticket not closed).
@@ -30,6 +35,8 @@ READ_CUSTOMER_360 = "customer360.read"
 READ_RECEIVABLES = "receivables.read"
 READ_FORECAST = "forecast.read"
 READ_STORES = "stores.read"
+READ_SALES_BOARD = "sales_board.read"
+READ_FUNNEL = "funnel.read"
 READ_ACCESS_LOG = "access_log.read"
 
 VIEWS_POLICY = Policy(
@@ -60,6 +67,21 @@ VIEWS_POLICY = Policy(
         READ_STORES: {
             Role.STORE_MANAGER: Scope.ANY,
             Role.SALES_MANAGER: Scope.ANY,
+            Role.MARKETING: Scope.ANY,
+            Role.AUDITOR: Scope.ANY,
+            Role.ADMIN: Scope.ANY,
+            Role.SERVICE: Scope.ANY,
+        },
+        READ_SALES_BOARD: {
+            Role.SALES_REP: Scope.ANY,
+            Role.SALES_MANAGER: Scope.ANY,
+            Role.AUDITOR: Scope.ANY,
+            Role.ADMIN: Scope.ANY,
+            Role.SERVICE: Scope.ANY,
+        },
+        READ_FUNNEL: {
+            Role.SALES_REP: Scope.OWN,
+            Role.SALES_MANAGER: Scope.TEAM,
             Role.MARKETING: Scope.ANY,
             Role.AUDITOR: Scope.ANY,
             Role.ADMIN: Scope.ANY,

@@ -29,6 +29,7 @@ class ReadModelName(StrEnum):
     RECEIVABLES_BY_REP = "receivables_by_rep"
     FORECAST = "forecast"
     STORES = "stores"
+    DEALS = "deals"
 
 
 @cli.command("rebuild")

@@ -22,6 +22,7 @@ from crm_projections.application.policy import (
 from crm_projections.bootstrap import ProjectionsService
 from crm_projections.domain.forecast import PERIOD_PATTERN
 from crm_projections.domain.receivables import combined
+from crm_projections.entrypoints.board_routes import board_routes
 from crm_runtime.auth import Principal
 from crm_runtime.guard import Caller, install_guard
 from crm_runtime.http import Problem, install_observability, install_problem_handlers
@@ -60,6 +61,7 @@ def create_app(service: ProjectionsService, *, consume: bool = True) -> FastAPI:
     install_guard(app, settings, service.verifier)
     install_observability(app, service.metrics, "projections")
     app.include_router(_routes(service))
+    app.include_router(board_routes(service))
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=service.tracer_provider, excluded_urls="health,metrics"
     )

@@ -1,0 +1,135 @@
+"""Boards, the funnel and the KPIs under ``/views``: each answer reads precomputed documents
+(the period's board and the previous period's), never events."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from crm_projections.application.policy import (
+    READ_FUNNEL,
+    READ_SALES_BOARD,
+    VIEWS_POLICY,
+    visible,
+)
+from crm_projections.domain import sales_boards
+from crm_projections.domain.periods import granularity_of, previous
+from crm_projections.domain.ranking import ranked
+from crm_runtime.guard import Caller
+
+if TYPE_CHECKING:
+    from crm_projections.bootstrap import ProjectionsService
+
+BOARD_PERIOD = r"^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4]|W(0[1-9]|[1-4][0-9]|5[0-3]))$"
+Period = Annotated[
+    str,
+    Query(
+        pattern=BOARD_PERIOD,
+        description="A week (2026-W48), month (2026-11) or quarter (2026-Q4).",
+        examples=["2026-11"],
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Id = Annotated[str | None, Query(max_length=200)]
+
+
+class SalesMeasure(StrEnum):
+    REVENUE = "revenue"
+    DEALS = "deals"
+
+
+class Level(StrEnum):
+    REP = "rep"
+    TEAM = "team"
+
+
+def board_key(period: str) -> str:
+    return f"{granularity_of(period).value}:{period}"
+
+
+def board_routes(service: ProjectionsService) -> APIRouter:
+    router = APIRouter(prefix="/views", tags=["boards"])
+
+    @router.get("/boards/sales")
+    async def sales_leaderboard(
+        caller: Caller,
+        period: Period,
+        by: SalesMeasure = SalesMeasure.REVENUE,
+        level: Level = Level.REP,
+        currency: Annotated[str, Query(pattern=r"^[A-Z]{3}$")] = "EUR",
+        limit: Limit = 100,
+    ) -> dict[str, Any]:
+        """Sales leaderboard of the deals won in ``period``, per rep or per team.
+
+        ``by=revenue`` ranks by revenue won in ``currency`` (exact decimal strings; deals in
+        other currencies are not converted), ``by=deals`` by deals won in any currency. Each
+        entry has its rank, value, the previous period's rank and value, and the change
+        (``rank_change`` > 0: moved up). Ties are broken by id, ascending. Also per entry:
+        revenue per currency, deals won and the average sales cycle in days from entering
+        the funnel (lead captured, else opportunity opened) to won."""
+        VIEWS_POLICY.authorise(caller, READ_SALES_BOARD)
+        section, key = ("reps", "owner_id") if level is Level.REP else ("teams", "team")
+        current = await service.deals.board("sales", board_key(period))
+        before = await service.deals.board("sales", board_key(previous(period)))
+
+        def value(entry: Any) -> Decimal | int | None:
+            if by is SalesMeasure.DEALS:
+                return int(entry["deals"])
+            amount = entry["revenue"].get(currency)
+            return None if amount is None else Decimal(amount)
+
+        def counted(entries: list[Any]) -> list[Any]:
+            return [e for e in entries if by is SalesMeasure.DEALS or currency in e["revenue"]]
+
+        return {
+            "period": period,
+            "previous_period": previous(period),
+            "by": by.value,
+            "level": level.value,
+            "currency": currency if by is SalesMeasure.REVENUE else None,
+            "entries": ranked(
+                counted(current[section]),
+                counted(before[section]),
+                key=key,
+                value=value,
+                limit=limit,
+            ),
+            "total": current["all"],
+        }
+
+    @router.get("/funnel")
+    async def funnel(
+        caller: Caller, period: Period, owner_id: Id = None, team: Id = None
+    ) -> dict[str, Any]:
+        """The funnel of the deals that entered it in ``period`` (lead captured, else
+        opportunity opened): leads captured, qualified and disqualified; opportunities and
+        how many reached each stage (reaching a stage counts the stages before it as passed);
+        won and lost. ``conversion``: each stage's share of the stage before it (the first
+        stage of all opportunities), leads qualified of leads, and overall won of all
+        opportunities; null where nothing came before. Also the average sales cycle (days
+        from entering to won) of the deals won in the period. Reps see their own funnel,
+        managers their team's (``owner_id``, ``team`` narrow it)."""
+        query = visible(caller, READ_FUNNEL, owner_id=owner_id, team=team)
+        board = await service.deals.board("funnel", board_key(period))
+        won = await service.deals.board("sales", board_key(period))
+        if "owner_id" in query:
+            counts = board["by_owner"].get(query["owner_id"]) or sales_boards.funnel_counts([])
+            cycle = next((r for r in won["reps"] if r["owner_id"] == query["owner_id"]), None)
+        elif "team" in query:
+            counts = board["by_team"].get(query["team"]) or sales_boards.funnel_counts([])
+            cycle = next((t for t in won["teams"] if t["team"] == query["team"]), None)
+        else:
+            counts, cycle = board["all"], won["all"]
+        return {
+            "period": period,
+            "owner_id": query.get("owner_id"),
+            "team": query.get("team"),
+            **counts,
+            "conversion": sales_boards.conversions(counts),
+            "average_cycle_days": None if cycle is None else cycle["average_cycle_days"],
+        }
+
+    return router
