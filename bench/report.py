@@ -19,7 +19,7 @@ CEILING_NOTES = (
     "ratio = share of the ceiling reached, 1.00 = as fast as the raw path "
     "(figure/ceiling for rates, ceiling/figure for latencies); every ceiling is "
     "measured in this run, on this machine.",
-    "raw insert_one: one commit document at a time into a fresh TinyMongo/SQLite commits "
+    "raw insert_one: one commit document at a time into a fresh embedded SQLite commits "
     "collection with the event store's indexes, over the same collection sizes the "
     "commands met.",
     "raw produce-to-consume: our CloudEvents records through the same embedded broker "

@@ -1,4 +1,4 @@
-"""Raw ceilings of the embedded document store (TinyMongo on SQLite, as ``make up`` runs it).
+"""Raw ceilings of the embedded document store (SQLite, as ``make up`` runs it).
 
 Commit documents as the contacts service writes them (built and sealed before
 timing starts) go straight into a ``commits`` collection carrying the event

@@ -2,7 +2,7 @@
 
 Planned and supervised by ``crm_stack.launcher.Stack`` (the code behind
 ``crm up``), on free loopback ports, against the harness's broker and a
-TinyMongo/SQLite store in a temporary folder; the gateway is left out (the
+embedded SQLite store in a temporary folder; the gateway is left out (the
 harness talks to each service directly). Stopped on the way out, always.
 """
 

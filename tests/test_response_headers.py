@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 import structlog
-import tinymongo
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from crm_contacts.bootstrap import ContactsService, bootstrap
@@ -21,6 +20,7 @@ from crm_projections.config import ProjectionsSettings
 from crm_projections.entrypoints.http import create_app as create_views_app
 from crm_runtime.auth import mint_token
 from crm_runtime.telemetry import build_tracer_provider
+from crm_runtime.testing import memory_document_client
 
 CUSTOMERS = "/contacts/customers"
 ADA = {"name": "Ada Lovelace", "kind": "person", "email": "ada@example.com"}
@@ -34,7 +34,7 @@ async def contacts(tmp_path: Path) -> AsyncIterator[ContactsService]:
         ContactsSettings(
             embedded_backend="memory", data_dir=tmp_path, max_body_bytes=512, rate_limit="8/minute"
         ),
-        document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
+        document_client=memory_document_client(),
         tracer_provider=build_tracer_provider("test", exporter=InMemorySpanExporter()),
     )
     await service.start()
@@ -151,7 +151,7 @@ async def test_an_unexpected_error_is_a_500_with_its_trace_id_and_is_counted(
 async def test_the_views_answer_their_trace_id_too(tmp_path: Path) -> None:
     service = bootstrap_projections(
         ProjectionsSettings(embedded_backend="memory", data_dir=tmp_path),
-        document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
+        document_client=memory_document_client(),
         tracer_provider=build_tracer_provider("test", exporter=InMemorySpanExporter()),
     )
     transport = httpx.ASGITransport(app=create_views_app(service, consume=False))

@@ -29,13 +29,12 @@ async def document_client(request: pytest.FixtureRequest, tmp_path: Path) -> Asy
 
         client: Any = AsyncMongoClient(request.getfixturevalue("mongodb_url"), tz_aware=True)
     else:
-        import tinymongo
+        from crm_runtime.documents import open_document_client
+        from crm_runtime.settings import RuntimeSettings
 
         backend = request.param.removeprefix("embedded-")
-        options: dict[str, Any] = {"backend": backend, "tz_aware": True}
-        if backend == "sqlite":
-            options["tinymongo_folder"] = str(tmp_path / "store")
-        client = tinymongo.AsyncMongoClient(**options)
+        settings = RuntimeSettings(embedded_backend=backend, data_dir=tmp_path / "store")
+        client = open_document_client(settings)
     yield client
     await client.close()
 

@@ -3,18 +3,24 @@
 Runs on the embedded store always and on real MongoDB through testcontainers
 where a Docker engine exists. A behaviour we found to differ (TinyMongo's
 upsert on a filter that misses an existing _id overwrites instead of raising a
-duplicate key) is pinned as 'not relied upon' by the code paths tested below.
+duplicate key) is pinned as 'not relied upon' by the code paths tested below; the
+embedded store of ADR 2's second decision raises there, as MongoDB does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import BulkWriteError
 
-from crm_runtime.documents import is_duplicate_key
+from crm_runtime.documents import is_duplicate_key, open_document_client
+from crm_runtime.settings import RuntimeSettings
 
 
 async def test_unique_index_violation_is_a_duplicate_key_error(database: Any) -> None:
@@ -118,3 +124,147 @@ async def test_nested_documents_and_dotted_queries(database: Any) -> None:
     )
     assert await database.commits.find_one({"meta.k": 1}) is not None
     assert await database.commits.find_one({"events.id": "e1"}) is not None
+
+
+async def test_insert_many_reports_duplicates_as_a_bulk_write_error(database: Any) -> None:
+    await database.things.create_index([("key", ASCENDING)], unique=True)
+    await database.things.insert_one({"_id": "a", "key": 1})
+    with pytest.raises(BulkWriteError) as ordered:
+        await database.things.insert_many(
+            [{"_id": "b", "key": 2}, {"_id": "c", "key": 1}, {"_id": "d", "key": 3}]
+        )
+    assert is_duplicate_key(ordered.value)
+    assert ordered.value.details["nInserted"] == 1  # ordered: stops at the first error
+    assert ordered.value.details["writeErrors"][0]["index"] == 1
+    assert sorted(d["_id"] for d in await database.things.find({}).to_list(None)) == ["a", "b"]
+
+
+async def test_upsert_that_misses_an_existing_id_is_a_duplicate_key(database: Any) -> None:
+    """MongoDB raises here; TinyMongo overwrote (ADR 2). No code path relies on either."""
+    await database.views.insert_one({"_id": "c1", "revision": 3})
+    with pytest.raises(Exception) as raised:
+        await database.views.replace_one({"_id": "c1", "revision": 2}, {"revision": 3}, upsert=True)
+    assert is_duplicate_key(raised.value)
+    assert (await database.views.find_one({"_id": "c1"}))["revision"] == 3
+
+
+async def test_multikey_index_compound_sort_and_range(database: Any) -> None:
+    await database.entries.create_index([("name_tokens", ASCENDING)])
+    await database.entries.create_index([("active", ASCENDING), ("sort_name", ASCENDING)])
+    await database.entries.insert_many(
+        [
+            {"_id": "1", "name_tokens": ["ada", "lovelace"], "active": True, "sort_name": "b"},
+            {"_id": "2", "name_tokens": ["alan", "turing"], "active": True, "sort_name": "a"},
+            {"_id": "3", "name_tokens": ["ada", "byron"], "active": False, "sort_name": "c"},
+        ]
+    )
+    ada = await database.entries.find({"name_tokens": "ada"}).to_list(None)
+    assert sorted(d["_id"] for d in ada) == ["1", "3"]
+    either = database.entries.find(
+        {"$and": [{"active": True}, {"$or": [{"name_tokens": {"$in": ["turing"]}}, {"_id": "1"}]}]}
+    )
+    assert sorted(d["_id"] for d in await either.to_list(None)) == ["1", "2"]
+    page = database.entries.find({"active": True, "sort_name": {"$gt": "a"}}).sort("sort_name")
+    assert [d["_id"] for d in await page.to_list(None)] == ["1"]
+    newest = database.entries.find({"active": True}).sort("sort_name", DESCENDING).limit(1)
+    assert [d["_id"] for d in await newest.to_list(None)] == ["1"]
+    assert await database.entries.count_documents({"active": True}) == 2
+    assert await database.entries.count_documents({"name_tokens": "ada", "active": True}) == 1
+
+
+async def test_updates_keep_index_entries_current(database: Any) -> None:
+    await database.rows.create_index([("status", ASCENDING), ("due", ASCENDING)])
+    await database.rows.create_index([("code", ASCENDING)], unique=True)
+    now = datetime.now(UTC).replace(microsecond=0)
+    await database.rows.insert_one({"_id": "r", "status": "open", "due": now, "code": "x"})
+    await database.rows.update_one({"_id": "r"}, {"$set": {"status": "closed", "code": "y"}})
+    assert await database.rows.count_documents({"status": "open"}) == 0
+    assert await database.rows.count_documents({"status": "closed"}) == 1
+    late = database.rows.find({"status": "closed", "due": {"$lte": now}}, projection={"_id": 1})
+    assert await late.to_list(None) == [{"_id": "r"}]
+    await database.rows.insert_one({"_id": "s", "status": "open", "code": "x"})  # x is free again
+    with pytest.raises(Exception) as taken:
+        await database.rows.update_one({"_id": "s"}, {"$set": {"code": "y"}})
+    assert is_duplicate_key(taken.value)
+    await database.rows.delete_many({"status": "closed"})
+    await database.rows.insert_one({"_id": "t", "code": "y"})
+    assert await database.rows.count_documents({}) == 2
+
+
+async def test_an_index_declared_on_existing_documents_and_drop(database: Any) -> None:
+    await database.things.insert_many([{"_id": i, "key": i % 2} for i in range(4)])
+    with pytest.raises(Exception) as clash:
+        await database.things.create_index([("key", ASCENDING)], unique=True)
+    assert is_duplicate_key(clash.value)
+    await database.things.create_index([("key", ASCENDING)])
+    assert await database.things.count_documents({"key": 1}) == 2
+    assert "things" in await database.list_collection_names()
+    await database.things.drop()
+    assert await database.things.count_documents({}) == 0
+    assert await database.things.find_one({"key": 1}) is None
+    await database.things.insert_one({"_id": 1, "key": 1})
+    await database.things.insert_one({"_id": 2, "key": 1})  # the index went with the drop
+
+
+async def test_head_by_index_order_and_regex_prefix(database: Any) -> None:
+    await database.commits.create_index([("position", ASCENDING)], unique=True)
+    await database.commits.create_index([("traceparent", ASCENDING)])
+    await database.commits.insert_many(
+        [{"_id": f"c{i}", "position": i, "traceparent": f"00-{i:032x}-01"} for i in range(1, 30)]
+    )
+    head = await database.commits.find_one(
+        sort=[("position", DESCENDING)], projection={"position": 1}
+    )
+    assert head == {"_id": "c29", "position": 29}
+    traced = database.commits.find({"traceparent": {"$regex": f"^00-{7:032x}-"}})
+    assert [d["_id"] for d in await traced.to_list(None)] == ["c7"]
+    window = database.commits.find({"position": {"$gt": 10}}).sort("position").skip(2).limit(3)
+    assert [d["position"] for d in await window.to_list(None)] == [13, 14, 15]
+
+
+_COUNTER_WRITER = """
+import asyncio, sys
+from pathlib import Path
+from pymongo import ReturnDocument
+from crm_runtime.documents import open_document_client
+from crm_runtime.settings import RuntimeSettings
+
+async def main() -> None:
+    client = open_document_client(RuntimeSettings(data_dir=Path(sys.argv[1])))
+    counters = client["shared"]["counters"]
+    for _ in range(int(sys.argv[2])):
+        doc = await counters.find_one_and_update(
+            {"_id": "position"}, {"$inc": {"value": 1}},
+            upsert=True, return_document=ReturnDocument.AFTER,
+        )
+        await client["shared"]["claims"].insert_one({"_id": doc["value"]})
+    await client.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_processes_sharing_the_embedded_files(tmp_path: Path) -> None:
+    """Several processes write the same SQLite files: atomic counters, one index catalog."""
+    folder = tmp_path / "shared-store"
+    first = open_document_client(RuntimeSettings(data_dir=folder))
+    second = open_document_client(RuntimeSettings(data_dir=folder))
+    try:
+        await first["shared"]["things"].insert_one({"_id": "a", "key": 1})
+        await second["shared"]["things"].create_index([("key", ASCENDING)], unique=True)
+        with pytest.raises(Exception) as clash:  # the first client learns the new index
+            await first["shared"]["things"].insert_one({"_id": "b", "key": 1})
+        assert is_duplicate_key(clash.value)
+        writers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _COUNTER_WRITER, str(folder), "40"
+            )
+            for _ in range(2)
+        ]
+        assert [await writer.wait() for writer in writers] == [0, 0]
+        assert await first["shared"]["claims"].count_documents({}) == 80
+        counter = await second["shared"]["counters"].find_one({"_id": "position"})
+        assert counter["value"] == 80
+    finally:
+        await first.close()
+        await second.close()

@@ -10,7 +10,6 @@ from itertools import count
 from typing import Any
 
 import pytest
-import tinymongo
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from crm_contracts.loyalty import StoreOpened
@@ -27,6 +26,7 @@ from crm_runtime.streams import (
     retry_on_conflict,
 )
 from crm_runtime.telemetry import build_tracer_provider
+from crm_runtime.testing import memory_document_client
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 KEY = Idempotency(key="user:u1:open-berlin", fingerprint="f1")
@@ -106,7 +106,7 @@ def spans() -> InMemorySpanExporter:
 
 @pytest.fixture
 async def database() -> AsyncIterator[Any]:
-    client = tinymongo.AsyncMongoClient(backend="memory", tz_aware=True)
+    client = memory_document_client()
     yield client["stream_commands"]
     await client.close()
 

@@ -1,8 +1,9 @@
 """The document store client: real MongoDB through PyMongo's async API, or the embedded store.
 
 Application code only sees the PyMongo ``AsyncMongoClient`` interface. When
-``CRM_MONGODB_URL`` is unset, TinyMongo's PyMongo-shaped async client over SQLite
-files stands in (durable, safe for several processes). See docs/adr/0002.
+``CRM_MONGODB_URL`` is unset, the embedded store of ``crm_runtime.embedded_store``
+stands in: the same async interface over SQLite files with real indexes (durable,
+safe for several processes), or over private memory for tests. See docs/adr/0002.
 """
 
 from __future__ import annotations
@@ -21,22 +22,23 @@ def open_document_client(settings: RuntimeSettings, *, app_name: str = "crm") ->
     """Create (not connect) the client; callers close it in their lifespan."""
     if settings.mongodb_url:
         return AsyncMongoClient(settings.mongodb_url, tz_aware=True, appname=app_name)
-    import tinymongo
+    from crm_runtime.embedded_store import EmbeddedClient
 
     if settings.embedded_backend == "memory":
-        return tinymongo.AsyncMongoClient(backend="memory", tz_aware=True)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return tinymongo.AsyncMongoClient(
-        tinymongo_folder=str(settings.data_dir.resolve()),
-        backend=settings.embedded_backend,
-        tz_aware=True,
-    )
+        return EmbeddedClient(None)
+    if settings.embedded_backend != "sqlite":
+        raise ValueError(
+            f"CRM_EMBEDDED_BACKEND must be sqlite or memory, not {settings.embedded_backend!r}"
+        )
+    return EmbeddedClient(settings.data_dir.resolve())
 
 
 def describe_store(settings: RuntimeSettings) -> str:
     if settings.mongodb_url:
         return "MongoDB (CRM_MONGODB_URL)"
-    return f"embedded TinyMongo/{settings.embedded_backend} in {settings.data_dir.resolve()}"
+    if settings.embedded_backend == "memory":
+        return "embedded store in memory"
+    return f"embedded store (SQLite) in {settings.data_dir.resolve()}"
 
 
 def is_duplicate_key(error: BaseException) -> bool:

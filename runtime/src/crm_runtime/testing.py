@@ -82,10 +82,11 @@ class Clock:
 
 
 def memory_document_client() -> Any:
-    """A PyMongo-shaped client on an in-memory store of its own."""
-    import tinymongo
+    """A PyMongo-shaped client on an in-memory embedded store of its own (the same code as
+    the SQLite store ``make up`` runs on)."""
+    from crm_runtime.embedded_store import EmbeddedClient
 
-    return tinymongo.AsyncMongoClient(backend="memory", tz_aware=True)
+    return EmbeddedClient(None)
 
 
 def numbered_ids() -> Callable[[str], str]:

@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-import tinymongo
 from contacts_testing import NEW_PROFILE
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,6 +18,7 @@ from crm_contacts.entrypoints.http import create_app
 from crm_runtime.auth import mint_token
 from crm_runtime.eventstore import StoredEvent
 from crm_runtime.telemetry import build_tracer_provider
+from crm_runtime.testing import memory_document_client
 
 CUSTOMERS = "/contacts/customers"
 ADA = {
@@ -41,7 +41,7 @@ def spans() -> InMemorySpanExporter:
 def service(spans: InMemorySpanExporter, settings: ContactsSettings) -> ContactsService:
     return bootstrap(
         settings,
-        document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
+        document_client=memory_document_client(),
         tracer_provider=build_tracer_provider("crm-contacts-test", exporter=spans),
     )
 

@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import tinymongo
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pipeline_testing import NOW, Clock
@@ -23,6 +22,7 @@ from crm_pipeline.domain.order import PlaceOrder, RecordPayment
 from crm_pipeline.entrypoints.scheduler import create_scheduler_app
 from crm_runtime.eventstore import CommandContext
 from crm_runtime.telemetry import build_tracer_provider
+from crm_runtime.testing import memory_document_client
 
 OVERDUE = "crm.pipeline.ReceivableOverdue"
 UNPAID = "crm.pipeline.OrderUnpaidAfter48Hours"
@@ -201,7 +201,7 @@ def test_the_scheduler_process_serves_health_and_metrics(tmp_path: Path) -> None
     )
     service = bootstrap(
         settings,
-        document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
+        document_client=memory_document_client(),
         tracer_provider=build_tracer_provider("scheduler", exporter=InMemorySpanExporter()),
         clock=Clock(),
     )

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import tinymongo
 from customer_events import interaction, metadata, opened, pipeline, placed, registered
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +19,7 @@ from crm_projections.config import ProjectionsSettings
 from crm_projections.entrypoints.http import create_app
 from crm_runtime.auth import mint_token
 from crm_runtime.telemetry import build_tracer_provider
+from crm_runtime.testing import memory_document_client
 
 PHONE = "+447700900123"
 EMAIL = "ada@example.com"
@@ -81,7 +81,7 @@ async def _exercise(
 ) -> None:
     service = bootstrap(
         ProjectionsSettings(embedded_backend="memory", data_dir=tmp_path),
-        document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
+        document_client=memory_document_client(),
         tracer_provider=build_tracer_provider("fuzz"),
     )
     first = registered("cus_ada", email=EMAIL, phone=PHONE)

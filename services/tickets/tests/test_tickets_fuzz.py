@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 import hypothesis
 import pytest
-import tinymongo
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import strategies as st
@@ -23,6 +22,7 @@ from tickets_testing import COMPLAINT, LEAD, PROBLEM_JSON, TEAM, TICKETS
 
 from crm_runtime.auth import mint_token
 from crm_runtime.policy import Role
+from crm_runtime.testing import memory_document_client
 from crm_tickets.bootstrap import bootstrap
 from crm_tickets.config import TicketsSettings
 from crm_tickets.entrypoints.http import create_app
@@ -73,7 +73,7 @@ def fuzzed(tmp_path: Path) -> Iterator[Fuzzed]:
     numbers = count(1)
     service = bootstrap(
         settings,
-        document_client=tinymongo.AsyncMongoClient(backend="memory", tz_aware=True),
+        document_client=memory_document_client(),
         id_factory=lambda prefix: f"{prefix}_{next(numbers):04x}",
     )
     with TestClient(create_app(service), raise_server_exceptions=False) as http:

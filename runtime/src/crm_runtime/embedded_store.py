@@ -1,0 +1,1157 @@
+"""The embedded document store: the PyMongo async API subset the services use, on SQLite.
+
+Why it exists and what it promises: docs/adr/0002 (second decision). In short:
+one SQLite file per database (``<data_dir>/<database>.crm.sqlite3``, WAL), one
+table per collection holding BSON documents keyed by ``_id``, and one table per
+declared index holding that index's keys (one row per array element: multikey),
+so a unique index is a SQLite primary key and a query on an indexed field reads
+only the rows it names. Several processes can share the files: every write is
+one ``BEGIN IMMEDIATE`` transaction, so find-and-modify is atomic across
+processes, and a process notices indexes another one declared through SQLite's
+schema version. Queries use an index to find candidates and the Python matcher
+of ``embedded_query`` to decide, so the index never changes an answer, only its
+cost. ``backend="memory"`` is the same code on a private in-memory SQLite
+database per client (nothing shared, nothing kept).
+
+SQLite calls run on the event loop: a point read or write costs tens of
+microseconds, less than handing it to a thread; a write that waits for another
+process's transaction waits at most ``busy_timeout``.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bson
+from bson.objectid import ObjectId
+from pymongo import ReturnDocument
+from pymongo.errors import (
+    BulkWriteError,
+    CollectionInvalid,
+    DuplicateKeyError,
+    InvalidName,
+    OperationFailure,
+)
+from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+
+from crm_runtime import embedded_query as q
+
+DUPLICATE_KEY = 11000
+BUSY_TIMEOUT_MS = 30_000
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,119}$")
+
+
+def _encode(doc: Mapping[str, Any]) -> bytes:
+    return bson.encode(doc, codec_options=q.CODEC)
+
+
+def _decode(blob: bytes) -> dict[str, Any]:
+    return bson.decode(blob, codec_options=q.CODEC)
+
+
+def _id_key(value: Any) -> Any:
+    """The SQLite value of an ``_id``: strings and numbers as themselves, others as BLOBs."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 2**63:
+        return value
+    return b"\x01" + _encode({"": value})
+
+
+def _check_name(kind: str, name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise InvalidName(f"invalid {kind} name {name!r} for the embedded store")
+    return name
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    keys: tuple[tuple[str, int], ...]
+    unique: bool = False
+    sparse: bool = False
+    partial: Mapping[str, Any] | None = None
+
+    @property
+    def fields(self) -> list[str]:
+        return [field for field, _ in self.keys]
+
+    def document(self, collection: str) -> dict[str, Any]:
+        doc: dict[str, Any] = {"v": 2, "key": dict(self.keys), "name": self.name}
+        if self.unique:
+            doc["unique"] = True
+        if self.sparse:
+            doc["sparse"] = True
+        if self.partial is not None:
+            doc["partialFilterExpression"] = self.partial
+        return doc
+
+    def covers(self, doc: Mapping[str, Any]) -> bool:
+        if self.sparse and not q.has_any_field(doc, self.fields):
+            return False
+        return self.partial is None or q.matches(doc, self.partial)
+
+    def entries(self, doc: Mapping[str, Any]) -> set[tuple[bytes, ...]]:
+        return set(q.index_entries(doc, self.fields)) if self.covers(doc) else set()
+
+
+# ====================================================================== storage
+
+
+class _Database:
+    """One SQLite connection to one database's file (or to private memory)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.conn = sqlite3.connect(
+            ":memory:" if path is None else str(path),
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+        )
+        self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if path is not None:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+        self._schema = -1
+        self.collections: set[str] = set()
+        self.indexes: dict[str, list[IndexSpec]] = {}
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS _crm_catalog ("
+                "collection TEXT NOT NULL, name TEXT NOT NULL, spec BLOB NOT NULL, "
+                "PRIMARY KEY (collection, name))"
+            )
+            self.conn.execute("CREATE TABLE IF NOT EXISTS _crm_collections (name TEXT PRIMARY KEY)")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ---- schema knowledge, refreshed when any process changed the schema
+
+    def refresh(self) -> None:
+        version = self.conn.execute("PRAGMA schema_version").fetchone()[0]
+        if version == self._schema:
+            return
+        self.collections = {r[0] for r in self.conn.execute("SELECT name FROM _crm_collections")}
+        indexes: dict[str, list[IndexSpec]] = {}
+        for collection, name, blob in self.conn.execute(
+            "SELECT collection, name, spec FROM _crm_catalog ORDER BY rowid"
+        ):
+            spec = _decode(blob)
+            indexes.setdefault(collection, []).append(
+                IndexSpec(
+                    name,
+                    tuple((f, int(d)) for f, d in spec["keys"]),
+                    bool(spec.get("unique")),
+                    bool(spec.get("sparse")),
+                    spec.get("partial"),
+                )
+            )
+        self.indexes = indexes
+        self._schema = version
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.refresh()
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            self._schema = -1
+            raise
+        self.conn.execute("COMMIT")
+
+    @staticmethod
+    def table(collection: str) -> str:
+        return _q("c:" + collection)
+
+    @staticmethod
+    def index_table(collection: str, index: str) -> str:
+        return _q(f"x:{collection}:{index}")
+
+    def ensure_collection(self, collection: str) -> None:
+        if collection in self.collections:
+            return
+        self.conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.table(collection)} "
+            "(id PRIMARY KEY, doc BLOB NOT NULL)"
+        )
+        self.conn.execute("INSERT OR IGNORE INTO _crm_collections VALUES (?)", (collection,))
+        self.collections.add(collection)
+
+    # ---- documents and their index entries
+
+    def insert(self, collection: str, doc: dict[str, Any]) -> None:
+        key = _id_key(doc["_id"])
+        try:
+            self.conn.execute(
+                f"INSERT INTO {self.table(collection)} (id, doc) VALUES (?, ?)",
+                (key, _encode(doc)),
+            )
+        except sqlite3.IntegrityError:
+            raise _duplicate(collection, "_id_", {"_id": doc["_id"]}) from None
+        for spec in self.indexes.get(collection, []):
+            self._add_entries(collection, spec, key, spec.entries(doc), doc)
+
+    def replace(self, collection: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+        key = _id_key(before["_id"])
+        for spec in self.indexes.get(collection, []):
+            old, new = spec.entries(before), spec.entries(after)
+            if old != new:
+                self._remove_entries(collection, spec, key, old - new)
+                self._add_entries(collection, spec, key, new - old, after)
+        self.conn.execute(
+            f"UPDATE {self.table(collection)} SET doc = ? WHERE id = ?", (_encode(after), key)
+        )
+
+    def delete(self, collection: str, doc: dict[str, Any]) -> None:
+        key = _id_key(doc["_id"])
+        for spec in self.indexes.get(collection, []):
+            self.conn.execute(
+                f"DELETE FROM {self.index_table(collection, spec.name)} WHERE id = ?", (key,)
+            )
+        self.conn.execute(f"DELETE FROM {self.table(collection)} WHERE id = ?", (key,))
+
+    def _add_entries(
+        self,
+        collection: str,
+        spec: IndexSpec,
+        key: Any,
+        entries: Iterable[tuple[bytes, ...]],
+        doc: Mapping[str, Any],
+    ) -> None:
+        rows = [(*entry, key) for entry in entries]
+        if not rows:
+            return
+        marks = ", ".join("?" * (len(spec.keys) + 1))
+        verb = "INSERT" if spec.unique else "INSERT OR IGNORE"
+        try:
+            self.conn.executemany(
+                f"{verb} INTO {self.index_table(collection, spec.name)} VALUES ({marks})", rows
+            )
+        except sqlite3.IntegrityError:
+            values = {f: q.path_values(doc, f)[0] for f in spec.fields}
+            values = {f: None if v is q.MISSING else v for f, v in values.items()}
+            raise _duplicate(collection, spec.name, values) from None
+
+    def _remove_entries(
+        self, collection: str, spec: IndexSpec, key: Any, entries: Iterable[tuple[bytes, ...]]
+    ) -> None:
+        where = " AND ".join(f"k{i} = ?" for i in range(len(spec.keys)))
+        self.conn.executemany(
+            f"DELETE FROM {self.index_table(collection, spec.name)} WHERE {where} AND id = ?",
+            [(*entry, key) for entry in entries],
+        )
+
+    def create_index(self, collection: str, spec: IndexSpec) -> None:
+        self.ensure_collection(collection)
+        for existing in self.indexes.get(collection, []):
+            if existing.name == spec.name or existing.keys == spec.keys:
+                if existing == spec:
+                    return
+                raise OperationFailure(
+                    f"an index {existing.name} with other options already exists", code=86
+                )
+        columns = ", ".join(f"k{i}" for i in range(len(spec.keys)))
+        primary = columns if spec.unique else f"{columns}, id"
+        table = self.index_table(collection, spec.name)
+        self.conn.execute(
+            f"CREATE TABLE {table} ({columns}, id NOT NULL, PRIMARY KEY ({primary})) WITHOUT ROWID"
+        )
+        self.conn.execute(f"CREATE INDEX {_q(f'x:{collection}:{spec.name}:id')} ON {table} (id)")
+        stored = {"keys": [list(k) for k in spec.keys], "unique": spec.unique}
+        if spec.sparse:
+            stored["sparse"] = True
+        if spec.partial is not None:
+            stored["partial"] = spec.partial
+        self.conn.execute(
+            "INSERT INTO _crm_catalog VALUES (?, ?, ?)", (collection, spec.name, _encode(stored))
+        )
+        for key, blob in self.conn.execute(f"SELECT id, doc FROM {self.table(collection)}"):
+            doc = _decode(blob)
+            self._add_entries(collection, spec, key, spec.entries(doc), doc)
+        self.indexes.setdefault(collection, []).append(spec)
+
+    def drop_index(self, collection: str, name: str) -> None:
+        specs = self.indexes.get(collection, [])
+        for spec in specs:
+            if spec.name == name:
+                self.conn.execute(f"DROP TABLE {self.index_table(collection, name)}")
+                self.conn.execute(
+                    "DELETE FROM _crm_catalog WHERE collection = ? AND name = ?",
+                    (collection, name),
+                )
+                specs.remove(spec)
+                return
+        raise OperationFailure(f"index not found with name [{name}]", code=27)
+
+    def drop_collection(self, collection: str) -> None:
+        for spec in list(self.indexes.get(collection, [])):
+            self.drop_index(collection, spec.name)
+        self.conn.execute(f"DROP TABLE IF EXISTS {self.table(collection)}")
+        self.conn.execute("DELETE FROM _crm_collections WHERE name = ?", (collection,))
+        self.collections.discard(collection)
+        self.indexes.pop(collection, None)
+
+    # ---- reading: an index proposes candidates, the matcher decides
+
+    def select(
+        self,
+        collection: str,
+        query: Mapping[str, Any],
+        sort: Sequence[tuple[str, int]] = (),
+        skip: int = 0,
+        limit: int = 0,
+    ) -> list[dict[str, Any]]:
+        if collection not in self.collections:
+            self.refresh()
+            if collection not in self.collections:
+                return []
+        rows, ordered = self._candidates(collection, query, list(sort))
+        wanted = skip + limit if limit and (ordered or not sort) else 0
+        found: list[dict[str, Any]] = []
+        seen: set[Any] = set()
+        for key, blob in rows:
+            if key in seen:
+                continue
+            seen.add(key)
+            doc = _decode(blob)
+            if q.matches(doc, query):
+                found.append(doc)
+                if wanted and len(found) >= wanted:
+                    break
+        if sort and not ordered:
+            q.sort_documents(found, list(sort))
+        if skip or limit:
+            found = found[skip : skip + limit if limit else None]
+        return found
+
+    def count(self, collection: str, query: Mapping[str, Any]) -> int:
+        if collection not in self.collections:
+            self.refresh()
+            if collection not in self.collections:
+                return 0
+        if not query:
+            return int(
+                self.conn.execute(f"SELECT count(*) FROM {self.table(collection)}").fetchone()[0]
+            )
+        covered = self._covering_count(collection, query)
+        if covered is not None:
+            return covered
+        return len(self.select(collection, query))
+
+    def _covering_count(self, collection: str, query: Mapping[str, Any]) -> int | None:
+        """A count an index answers alone: scalar equalities on a prefix of its fields."""
+        if any(k.startswith("$") or q.is_operator_document(v) for k, v in query.items()):
+            return None
+        if not all(q.is_scalar_key(v) for v in query.values()):
+            return None
+        for spec in self.indexes.get(collection, []):
+            if spec.sparse or spec.partial is not None:
+                continue
+            if set(spec.fields[: len(query)]) == set(query):
+                where = " AND ".join(f"k{spec.fields.index(f)} = ?" for f in query)
+                sql = (
+                    f"SELECT count(DISTINCT id) FROM {self.index_table(collection, spec.name)} "
+                    f"WHERE {where}"
+                )
+                params = [q.index_key(v) for v in query.values()]
+                return int(self.conn.execute(sql, params).fetchone()[0])
+        return None
+
+    def _candidates(
+        self, collection: str, query: Mapping[str, Any], sort: list[tuple[str, int]]
+    ) -> tuple[Iterable[tuple[Any, bytes]], bool]:
+        table = self.table(collection)
+        equal = q.equalities(query)
+        if "_id" in equal and not isinstance(equal["_id"], Mapping | list):
+            rows = self.conn.execute(
+                f"SELECT id, doc FROM {table} WHERE id = ?", (_id_key(equal["_id"]),)
+            )
+            return rows, True
+        id_condition = query.get("_id")
+        if isinstance(id_condition, Mapping) and isinstance(id_condition.get("$in"), list):
+            keys = [_id_key(v) for v in id_condition["$in"] if not isinstance(v, Mapping)]
+            if len(keys) == len(id_condition["$in"]):
+                marks = ", ".join("?" * len(keys))
+                rows = self.conn.execute(
+                    f"SELECT id, doc FROM {table} WHERE id IN ({marks}) ORDER BY id", keys
+                )
+                return rows, not sort
+        plan = self._best_index(collection, query, sort)
+        if plan is not None:
+            return plan
+        union = self._or_union(collection, query)
+        if union is not None:
+            return union, not sort
+        if sort == [("_id", 1)] or sort == [("_id", -1)]:
+            direction = "ASC" if sort[0][1] > 0 else "DESC"
+            return self.conn.execute(f"SELECT id, doc FROM {table} ORDER BY id {direction}"), True
+        return self.conn.execute(f"SELECT id, doc FROM {table}"), not sort
+
+    def _best_index(
+        self, collection: str, query: Mapping[str, Any], sort: list[tuple[str, int]]
+    ) -> tuple[Iterable[tuple[Any, bytes]], bool] | None:
+        equal = {f: v for f, v in q.equalities(query).items() if q.is_scalar_key(v)}
+        ranges = _ranges(query)
+        best: tuple[tuple[int, int], IndexSpec, int, str | None, bool] | None = None
+        for spec in self.indexes.get(collection, []):
+            if spec.sparse or spec.partial is not None:
+                continue
+            fields = spec.fields
+            prefix = 0
+            while prefix < len(fields) and fields[prefix] in equal:
+                prefix += 1
+            ranged = fields[prefix] if prefix < len(fields) and fields[prefix] in ranges else None
+            rest = [*fields[prefix:], "_id"]
+            ordered = bool(sort) and [f for f, _ in sort] == rest[: len(sort)]
+            score = (prefix * 2 + (1 if ranged else 0), 1 if ordered else 0)
+            if score > (0, 0) and (best is None or score > best[0]):
+                best = (score, spec, prefix, ranged, ordered)
+        if best is None:
+            return None
+        _, spec, prefix, ranged, ordered = best
+        where: list[str] = []
+        params: list[Any] = []
+        for i in range(prefix):
+            where.append(f"x.k{i} = ?")
+            params.append(q.index_key(equal[spec.fields[i]]))
+        if ranged is not None:
+            operator, bound = ranges[ranged]
+            key = q.index_key(bound)
+            low, high = key[:1], bytes((key[0] + 1,))
+            if operator in ("$gt", "$gte"):
+                where += [f"x.k{prefix} {'>' if operator == '$gt' else '>='} ?", f"x.k{prefix} < ?"]
+                params += [key, high]
+            else:
+                where += [
+                    f"x.k{prefix} >= ?",
+                    f"x.k{prefix} {'<' if operator == '$lt' else '<='} ?",
+                ]
+                params += [low, key]
+        order = ""
+        if ordered:
+            columns = [f"x.k{prefix + i}" for i in range(len(spec.fields) - prefix)] + ["x.id"]
+            order = " ORDER BY " + ", ".join(
+                f"{column} {'ASC' if direction > 0 else 'DESC'}"
+                for column, (_, direction) in zip(columns, sort, strict=False)
+            )
+        sql = (
+            f"SELECT c.id, c.doc FROM {self.index_table(collection, spec.name)} AS x "
+            f"JOIN {self.table(collection)} AS c ON c.id = x.id"
+            f"{' WHERE ' + ' AND '.join(where) if where else ''}{order}"
+        )
+        return self.conn.execute(sql, params), ordered or not sort
+
+    def _or_union(
+        self, collection: str, query: Mapping[str, Any]
+    ) -> list[tuple[Any, bytes]] | None:
+        """Candidates of a ``$or`` whose every arm an index or ``_id`` answers."""
+        arms = query.get("$or")
+        if arms is None:
+            for part in query.get("$and", []):
+                if isinstance(part, Mapping) and "$or" in part:
+                    arms = part["$or"]
+                    break
+        if not isinstance(arms, list) or not arms:
+            return None
+        keys: set[Any] = set()
+        for arm in arms:
+            ids = self._arm_ids(collection, arm)
+            if ids is None:
+                return None
+            keys |= ids
+        if not keys:
+            return []
+        found: list[tuple[Any, bytes]] = []
+        ordered = sorted(keys, key=repr)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found += self.conn.execute(
+                f"SELECT id, doc FROM {self.table(collection)} WHERE id IN ({marks})", chunk
+            ).fetchall()
+        return found
+
+    def _arm_ids(self, collection: str, arm: Mapping[str, Any]) -> set[Any] | None:
+        if not isinstance(arm, Mapping) or len(arm) != 1:
+            return None
+        ((field, condition),) = arm.items()
+        if q.is_operator_document(condition) and set(condition) == {"$in"}:
+            values = condition["$in"]
+        elif not q.is_operator_document(condition):
+            values = [condition]
+        else:
+            return None
+        if not isinstance(values, list) or not all(q.is_scalar_key(v) for v in values):
+            return None
+        if field == "_id":
+            return {_id_key(v) for v in values}
+        for spec in self.indexes.get(collection, []):
+            if spec.fields[0] == field and not spec.sparse and spec.partial is None:
+                marks = ", ".join("?" * len(values))
+                rows = self.conn.execute(
+                    f"SELECT id FROM {self.index_table(collection, spec.name)} "
+                    f"WHERE k0 IN ({marks})",
+                    [q.index_key(v) for v in values],
+                )
+                return {row[0] for row in rows}
+        return None
+
+
+def _ranges(query: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
+    """One bound per field (a second bound could miss a multikey document)."""
+    found: dict[str, tuple[str, Any]] = {}
+    parts = [query] + [p for p in query.get("$and", []) if isinstance(p, Mapping)]
+    for part in parts:
+        for field, condition in part.items():
+            if field.startswith("$") or not q.is_operator_document(condition):
+                continue
+            for operator in ("$gte", "$gt", "$lte", "$lt"):
+                if operator in condition and q.is_scalar_key(condition[operator]):
+                    found.setdefault(field, (operator, condition[operator]))
+                    break
+    return found
+
+
+def _duplicate(collection: str, index: str, values: Mapping[str, Any]) -> DuplicateKeyError:
+    message = (
+        f"E11000 duplicate key error collection: {collection} index: {index} "
+        f"dup key: {dict(values)!r}"
+    )
+    return DuplicateKeyError(
+        message,
+        DUPLICATE_KEY,
+        {
+            "code": DUPLICATE_KEY,
+            "errmsg": message,
+            "keyPattern": dict.fromkeys(values, 1),
+            "keyValue": dict(values),
+        },
+    )
+
+
+# ====================================================================== the API
+
+
+def _sort_spec(key_or_list: Any, direction: int | None = None) -> list[tuple[str, int]]:
+    if key_or_list is None:
+        return []
+    if isinstance(key_or_list, str):
+        return [(key_or_list, 1 if direction is None else int(direction))]
+    if isinstance(key_or_list, Mapping):
+        return [(str(k), int(v)) for k, v in key_or_list.items()]
+    return [(str(k), int(v)) for k, v in key_or_list]
+
+
+def _filter(query: Mapping[str, Any] | None) -> dict[str, Any]:
+    if query is None:
+        return {}
+    if not isinstance(query, Mapping):
+        raise TypeError("filter must be a mapping")
+    return q.normalise({"f": query})["f"] if query else {}
+
+
+def _new_document(doc: Mapping[str, Any]) -> dict[str, Any]:
+    if any(str(k).startswith("$") for k in doc):
+        raise OperationFailure("a document cannot have top-level $ fields", code=2)
+    stored = q.normalise(doc)
+    if "_id" in stored and next(iter(stored)) != "_id":
+        stored = {"_id": stored["_id"], **stored}
+    return stored
+
+
+class EmbeddedClient:
+    """``AsyncMongoClient``-shaped client of the embedded store (folder=None: in memory)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self._folder = folder
+        self._databases: dict[str, _Database] = {}
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def _store(self, name: str) -> _Database:
+        store = self._databases.get(name)
+        if store is None:
+            path = None if self._folder is None else self._folder / f"{name}.crm.sqlite3"
+            store = self._databases[name] = _Database(path)
+        return store
+
+    def __getitem__(self, name: str) -> EmbeddedDatabase:
+        return EmbeddedDatabase(self, _check_name("database", name))
+
+    def __getattr__(self, name: str) -> EmbeddedDatabase:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def get_database(self, name: str, **_: Any) -> EmbeddedDatabase:
+        return self[name]
+
+    async def list_database_names(self) -> list[str]:
+        if self._folder is None:
+            return sorted(self._databases)
+        return sorted(
+            p.name.removesuffix(".crm.sqlite3") for p in self._folder.glob("*.crm.sqlite3")
+        )
+
+    async def drop_database(self, name: str) -> None:
+        database = self[name]
+        for collection in await database.list_collection_names():
+            await database.drop_collection(collection)
+
+    async def close(self) -> None:
+        for store in self._databases.values():
+            store.close()
+        self._databases.clear()
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    async def __aenter__(self) -> EmbeddedClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+
+class EmbeddedDatabase:
+    def __init__(self, client: EmbeddedClient, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    @property
+    def _store(self) -> _Database:
+        return self.client._store(self.name)
+
+    def __getitem__(self, name: str) -> EmbeddedCollection:
+        return EmbeddedCollection(self, _check_name("collection", name))
+
+    def __getattr__(self, name: str) -> EmbeddedCollection:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def get_collection(self, name: str, **_: Any) -> EmbeddedCollection:
+        return self[name]
+
+    async def command(self, command: str | Mapping[str, Any], *_: Any, **__: Any) -> dict[str, Any]:
+        name = command if isinstance(command, str) else next(iter(command))
+        if name == "ping":
+            self._store.refresh()
+            return {"ok": 1.0}
+        raise OperationFailure(f"command {name!r} is not supported by the embedded store", code=59)
+
+    async def list_collection_names(self, **_: Any) -> list[str]:
+        store = self._store
+        store.refresh()
+        return sorted(store.collections)
+
+    async def create_collection(self, name: str, **_: Any) -> EmbeddedCollection:
+        store = self._store
+        store.refresh()
+        if name in store.collections:
+            raise CollectionInvalid(f"collection {name} already exists")
+        with store.write():
+            store.ensure_collection(name)
+        return self[name]
+
+    async def drop_collection(self, name: str) -> None:
+        store = self._store
+        with store.write():
+            store.drop_collection(name)
+
+
+class EmbeddedCollection:
+    def __init__(self, database: EmbeddedDatabase, name: str) -> None:
+        self.database = database
+        self.name = name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.database.name}.{self.name}"
+
+    @property
+    def _store(self) -> _Database:
+        return self.database._store
+
+    def _read(self) -> _Database:
+        store = self._store
+        store.refresh()
+        return store
+
+    # ---- inserts
+
+    async def insert_one(self, document: dict[str, Any], **_: Any) -> InsertOneResult:
+        if "_id" not in document:
+            document["_id"] = ObjectId()
+        doc = _new_document(document)
+        store = self._store
+        with store.write():
+            store.ensure_collection(self.name)
+            store.insert(self.name, doc)
+        return InsertOneResult(document["_id"], True)
+
+    async def insert_many(
+        self, documents: Iterable[dict[str, Any]], ordered: bool = True, **_: Any
+    ) -> InsertManyResult:
+        documents = list(documents)
+        if not documents:
+            raise TypeError("documents must be a non-empty list")
+        for document in documents:
+            if "_id" not in document:
+                document["_id"] = ObjectId()
+        prepared = [_new_document(d) for d in documents]
+        errors: list[dict[str, Any]] = []
+        inserted = 0
+        store = self._store
+        with store.write():
+            store.ensure_collection(self.name)
+            for index, doc in enumerate(prepared):
+                store.conn.execute("SAVEPOINT one")
+                try:
+                    store.insert(self.name, doc)
+                except DuplicateKeyError as error:
+                    store.conn.execute("ROLLBACK TO one")
+                    store.conn.execute("RELEASE one")
+                    errors.append(
+                        {
+                            "index": index,
+                            "code": DUPLICATE_KEY,
+                            "errmsg": str(error),
+                            "op": documents[index],
+                        }
+                    )
+                    if ordered:
+                        break
+                    continue
+                store.conn.execute("RELEASE one")
+                inserted += 1
+        if errors:
+            raise BulkWriteError(
+                {
+                    "writeErrors": errors,
+                    "writeConcernErrors": [],
+                    "nInserted": inserted,
+                    "nUpserted": 0,
+                    "nMatched": 0,
+                    "nModified": 0,
+                    "nRemoved": 0,
+                    "upserted": [],
+                }
+            )
+        return InsertManyResult([d["_id"] for d in documents], True)
+
+    # ---- reads
+
+    def find(
+        self,
+        filter: Mapping[str, Any] | None = None,
+        projection: Mapping[str, Any] | Sequence[str] | None = None,
+        *,
+        sort: Any = None,
+        skip: int = 0,
+        limit: int = 0,
+        **_: Any,
+    ) -> EmbeddedCursor:
+        return EmbeddedCursor(
+            self, _filter(filter), _projection(projection), _sort_spec(sort), skip, limit
+        )
+
+    async def find_one(
+        self,
+        filter: Mapping[str, Any] | None = None,
+        projection: Mapping[str, Any] | Sequence[str] | None = None,
+        *,
+        sort: Any = None,
+        **_: Any,
+    ) -> dict[str, Any] | None:
+        if filter is not None and not isinstance(filter, Mapping):
+            filter = {"_id": filter}
+        found = self._read().select(self.name, _filter(filter), _sort_spec(sort), 0, 1)
+        return q.project(found[0], _projection(projection)) if found else None
+
+    async def count_documents(
+        self,
+        filter: Mapping[str, Any],
+        *,
+        skip: int = 0,
+        limit: int = 0,
+        **_: Any,
+    ) -> int:
+        query = _filter(filter)
+        if skip or limit:
+            return len(self._read().select(self.name, query, (), skip, limit))
+        return self._read().count(self.name, query)
+
+    async def estimated_document_count(self, **_: Any) -> int:
+        return self._read().count(self.name, {})
+
+    async def distinct(
+        self, key: str, filter: Mapping[str, Any] | None = None, **_: Any
+    ) -> list[Any]:
+        values: list[Any] = []
+        for doc in self._read().select(self.name, _filter(filter)):
+            for value in q.path_values(doc, key):
+                if isinstance(value, list) or value is q.MISSING:
+                    continue
+                if not any(q.values_equal(value, v) for v in values):
+                    values.append(value)
+        return values
+
+    # ---- updates
+
+    async def update_one(
+        self,
+        filter: Mapping[str, Any],
+        update: Mapping[str, Any],
+        upsert: bool = False,
+        **_: Any,
+    ) -> UpdateResult:
+        return self._update(filter, update, upsert=upsert, many=False)
+
+    async def update_many(
+        self,
+        filter: Mapping[str, Any],
+        update: Mapping[str, Any],
+        upsert: bool = False,
+        **_: Any,
+    ) -> UpdateResult:
+        return self._update(filter, update, upsert=upsert, many=True)
+
+    async def replace_one(
+        self,
+        filter: Mapping[str, Any],
+        replacement: Mapping[str, Any],
+        upsert: bool = False,
+        **_: Any,
+    ) -> UpdateResult:
+        if q.is_update_document(replacement) and replacement:
+            raise ValueError("replacement can not include $ operators")
+        return self._update(filter, replacement, upsert=upsert, many=False, replace=True)
+
+    def _update(
+        self,
+        filter: Mapping[str, Any],
+        update: Mapping[str, Any],
+        *,
+        upsert: bool,
+        many: bool,
+        replace: bool = False,
+        sort: list[tuple[str, int]] | None = None,
+    ) -> UpdateResult:
+        if not replace and (not update or not q.is_update_document(update)):
+            raise ValueError("update only works with $ operators")
+        query = _filter(filter)
+        change = q.normalise(update)
+        store = self._store
+        matched = modified = 0
+        upserted: Any = None
+        with store.write():
+            store.ensure_collection(self.name)
+            targets = store.select(self.name, query, sort or (), 0, 0 if many else 1)
+            for before in targets:
+                after = self._changed(before, change, replace)
+                matched += 1
+                if _encode(after) != _encode(before):
+                    store.replace(self.name, before, after)
+                    modified += 1
+            if not targets and upsert:
+                doc = self._upserted(query, change, replace)
+                store.insert(self.name, doc)
+                upserted = doc["_id"]
+        raw: dict[str, Any] = {
+            "n": matched or (1 if upserted is not None else 0),
+            "nModified": modified,
+            "ok": 1.0,
+        }
+        if upserted is not None:
+            raw["upserted"] = upserted
+        raw["updatedExisting"] = bool(matched)
+        return UpdateResult(raw, True)
+
+    @staticmethod
+    def _changed(
+        before: dict[str, Any], change: Mapping[str, Any], replace: bool
+    ) -> dict[str, Any]:
+        if replace:
+            if "_id" in change and not q.values_equal(change["_id"], before["_id"]):
+                raise OperationFailure(
+                    "the (immutable) field '_id' was found to have been altered", code=66
+                )
+            return {"_id": before["_id"], **{k: v for k, v in change.items() if k != "_id"}}
+        after = q.normalise(before)
+        q.apply_update(after, change, inserting=False)
+        return after
+
+    @staticmethod
+    def _upserted(
+        query: Mapping[str, Any], change: Mapping[str, Any], replace: bool
+    ) -> dict[str, Any]:
+        seed = q.upsert_seed(query)
+        if replace:
+            doc = {k: v for k, v in change.items()}
+            if "_id" not in doc and "_id" in seed:
+                doc["_id"] = seed["_id"]
+        else:
+            doc = seed
+            q.apply_update(doc, change, inserting=True)
+        if "_id" not in doc:
+            doc["_id"] = ObjectId()
+        return _new_document(doc)
+
+    async def find_one_and_update(
+        self,
+        filter: Mapping[str, Any],
+        update: Mapping[str, Any],
+        projection: Mapping[str, Any] | None = None,
+        sort: Any = None,
+        upsert: bool = False,
+        return_document: bool = ReturnDocument.BEFORE,
+        **_: Any,
+    ) -> dict[str, Any] | None:
+        return self._find_and_modify(filter, update, projection, sort, upsert, return_document)
+
+    async def find_one_and_replace(
+        self,
+        filter: Mapping[str, Any],
+        replacement: Mapping[str, Any],
+        projection: Mapping[str, Any] | None = None,
+        sort: Any = None,
+        upsert: bool = False,
+        return_document: bool = ReturnDocument.BEFORE,
+        **_: Any,
+    ) -> dict[str, Any] | None:
+        return self._find_and_modify(
+            filter, replacement, projection, sort, upsert, return_document, replace=True
+        )
+
+    def _find_and_modify(
+        self,
+        filter: Mapping[str, Any],
+        update: Mapping[str, Any],
+        projection: Mapping[str, Any] | None,
+        sort: Any,
+        upsert: bool,
+        return_document: bool,
+        *,
+        replace: bool = False,
+    ) -> dict[str, Any] | None:
+        if not replace and (not update or not q.is_update_document(update)):
+            raise ValueError("update only works with $ operators")
+        query = _filter(filter)
+        change = q.normalise(update)
+        store = self._store
+        result: dict[str, Any] | None = None
+        with store.write():
+            store.ensure_collection(self.name)
+            found = store.select(self.name, query, _sort_spec(sort), 0, 1)
+            if found:
+                before = found[0]
+                after = self._changed(before, change, replace)
+                if _encode(after) != _encode(before):
+                    store.replace(self.name, before, after)
+                result = after if return_document == ReturnDocument.AFTER else before
+            elif upsert:
+                doc = self._upserted(query, change, replace)
+                store.insert(self.name, doc)
+                result = doc if return_document == ReturnDocument.AFTER else None
+        return None if result is None else q.project(result, _projection(projection))
+
+    async def find_one_and_delete(
+        self,
+        filter: Mapping[str, Any],
+        projection: Mapping[str, Any] | None = None,
+        sort: Any = None,
+        **_: Any,
+    ) -> dict[str, Any] | None:
+        store = self._store
+        with store.write():
+            found = store.select(self.name, _filter(filter), _sort_spec(sort), 0, 1)
+            if found:
+                store.delete(self.name, found[0])
+        return q.project(found[0], _projection(projection)) if found else None
+
+    # ---- deletes
+
+    async def delete_one(self, filter: Mapping[str, Any], **_: Any) -> DeleteResult:
+        return self._delete(filter, 1)
+
+    async def delete_many(self, filter: Mapping[str, Any], **_: Any) -> DeleteResult:
+        return self._delete(filter, 0)
+
+    def _delete(self, filter: Mapping[str, Any], limit: int) -> DeleteResult:
+        store = self._store
+        with store.write():
+            if self.name not in store.collections:
+                return DeleteResult({"n": 0, "ok": 1.0}, True)
+            found = store.select(self.name, _filter(filter), (), 0, limit)
+            for doc in found:
+                store.delete(self.name, doc)
+        return DeleteResult({"n": len(found), "ok": 1.0}, True)
+
+    # ---- indexes and the collection itself
+
+    async def create_index(self, keys: Any, **options: Any) -> str:
+        spec = _index_spec(keys, options)
+        store = self._store
+        with store.write():
+            store.create_index(self.name, spec)
+        return spec.name
+
+    async def create_indexes(self, indexes: Sequence[Any], **_: Any) -> list[str]:
+        names = []
+        for model in indexes:
+            document = dict(model.document)
+            keys = list(document.pop("key").items())
+            names.append(await self.create_index(keys, **document))
+        return names
+
+    async def drop_index(self, index: str | Any) -> None:
+        name = index if isinstance(index, str) else _index_spec(index, {}).name
+        store = self._store
+        with store.write():
+            store.drop_index(self.name, name)
+
+    async def list_indexes(self) -> EmbeddedListCursor:
+        store = self._read()
+        specs = (
+            [{"v": 2, "key": {"_id": 1}, "name": "_id_"}] if self.name in store.collections else []
+        )
+        specs += [s.document(self.name) for s in store.indexes.get(self.name, [])]
+        return EmbeddedListCursor(specs)
+
+    async def index_information(self) -> dict[str, Any]:
+        cursor = await self.list_indexes()
+        info = {}
+        for spec in await cursor.to_list(None):
+            name = spec.pop("name")
+            spec["key"] = list(spec["key"].items())
+            info[name] = spec
+        return info
+
+    async def drop(self, **_: Any) -> None:
+        await self.database.drop_collection(self.name)
+
+
+def _projection(projection: Mapping[str, Any] | Sequence[str] | None) -> Mapping[str, Any] | None:
+    if projection is None or isinstance(projection, Mapping):
+        return projection
+    return dict.fromkeys(projection, 1)
+
+
+def _index_spec(keys: Any, options: Mapping[str, Any]) -> IndexSpec:
+    pairs = (
+        _sort_spec(keys)
+        if not isinstance(keys, list | tuple) or (keys and not isinstance(keys[0], str))
+        else [(str(k), 1) for k in keys]
+    )
+    if not pairs:
+        raise ValueError("an index needs at least one key")
+    for _, direction in pairs:
+        if direction not in (1, -1):
+            raise OperationFailure(
+                "the embedded store has ascending and descending indexes only", code=67
+            )
+    name = options.get("name") or "_".join(f"{f}_{d}" for f, d in pairs)
+    partial = options.get("partialFilterExpression")
+    return IndexSpec(
+        str(name),
+        tuple(pairs),
+        bool(options.get("unique", False)),
+        bool(options.get("sparse", False)),
+        None if partial is None else q.normalise({"p": partial})["p"],
+    )
+
+
+class EmbeddedCursor:
+    """``find()``: lazy until iterated; sort/skip/limit chain as in PyMongo."""
+
+    def __init__(
+        self,
+        collection: EmbeddedCollection,
+        query: dict[str, Any],
+        projection: Mapping[str, Any] | None,
+        sort: list[tuple[str, int]],
+        skip: int,
+        limit: int,
+    ) -> None:
+        self._collection = collection
+        self._query = query
+        self._projection = projection
+        self._sort = sort
+        self._skip = skip
+        self._limit = limit
+        self._results: deque[dict[str, Any]] | None = None
+
+    def sort(self, key_or_list: Any, direction: int | None = None) -> EmbeddedCursor:
+        self._sort = _sort_spec(key_or_list, direction)
+        return self
+
+    def skip(self, skip: int) -> EmbeddedCursor:
+        self._skip = int(skip)
+        return self
+
+    def limit(self, limit: int) -> EmbeddedCursor:
+        self._limit = abs(int(limit))
+        return self
+
+    def _run(self) -> deque[dict[str, Any]]:
+        if self._results is None:
+            found = self._collection._read().select(
+                self._collection.name, self._query, self._sort, self._skip, self._limit
+            )
+            self._results = deque(q.project(doc, self._projection) for doc in found)
+        return self._results
+
+    def __aiter__(self) -> EmbeddedCursor:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        results = self._run()
+        if not results:
+            raise StopAsyncIteration
+        return results.popleft()
+
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        results = self._run()
+        count = len(results) if length is None else min(length, len(results))
+        return [results.popleft() for _ in range(count)]
+
+    async def close(self) -> None:
+        self._results = deque()
+
+
+class EmbeddedListCursor:
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self._items = items
+
+    def __aiter__(self) -> EmbeddedListCursor:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        if not self._items:
+            raise StopAsyncIteration
+        return self._items.pop(0)
+
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        taken = self._items if length is None else self._items[:length]
+        self._items = self._items[len(taken) :]
+        return list(taken)
