@@ -309,3 +309,56 @@ def interaction(
         summary=summary or f"Call {number} about the espresso machines",
         logged_by="user:u1",
     )
+
+
+# --- lifecycle, purchases and refunds (KPI rows) ------------------------------------------
+
+
+def stage_changed(
+    customer_id: str,
+    to: c.LifecycleStage,
+    *,
+    from_: c.LifecycleStage = c.LifecycleStage.PROSPECT,
+    caused_by: str = "manual",
+) -> c.CustomerLifecycleStageChanged:
+    return c.CustomerLifecycleStageChanged(
+        customer_id=customer_id,
+        from_stage=from_,
+        to_stage=to,
+        reason="changed by hand" if caused_by == "manual" else "purchase",
+        caused_by=caused_by,
+    )
+
+
+def purchase_recorded(
+    customer_id: str, order_id: str, *, at: datetime = NOW
+) -> c.CustomerPurchaseRecorded:
+    return c.CustomerPurchaseRecorded(customer_id=customer_id, order_id=order_id, at=at)
+
+
+def refunded(
+    order_id: str,
+    customer_id: str,
+    amount: str,
+    *,
+    refund_id: str | None = None,
+    currency: str = "EUR",
+    at: datetime = NOW,
+) -> p.PaymentRefunded:
+    return p.PaymentRefunded(
+        order_id=order_id,
+        customer_id=customer_id,
+        payment_id=f"pay-{order_id}",
+        refund_id=refund_id or f"rfd-{order_id}-{amount}",
+        amount=Decimal(amount),
+        currency=currency,
+        refunded_at=at,
+    )
+
+
+def at_times(records: list[Record], *moments: datetime) -> list[Record]:
+    """The same records, the n-th stamped at the n-th moment (the last moment repeats)."""
+    return [
+        (meta.model_copy(update={"time": moments[min(i, len(moments) - 1)]}), event)
+        for i, (meta, event) in enumerate(records)
+    ]

@@ -9,8 +9,10 @@ from crm_projections.application.policy import (
     READ_CUSTOMER_360,
     READ_FORECAST,
     READ_FUNNEL,
+    READ_LOYALTY_BOARD,
     READ_RECEIVABLES,
     READ_SALES_BOARD,
+    READ_SERVICE_BOARD,
     READ_STORES,
     VIEWS_POLICY,
     visible,
@@ -28,6 +30,8 @@ TABLE = {
     READ_STORES: (None, ANY, None, ANY, ANY, ANY, ANY, ANY),
     READ_SALES_BOARD: (ANY, ANY, None, None, None, ANY, ANY, ANY),
     READ_FUNNEL: (OWN, TEAM, None, ANY, None, ANY, ANY, ANY),
+    READ_SERVICE_BOARD: (None, None, ANY, None, None, ANY, ANY, ANY),
+    READ_LOYALTY_BOARD: (None, ANY, None, ANY, ANY, ANY, ANY, ANY),
     READ_ACCESS_LOG: (None, None, None, None, None, ANY, ANY, None),
 }
 COLUMNS = (

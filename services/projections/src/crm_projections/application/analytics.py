@@ -11,7 +11,14 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from crm_projections.application.boards import BoardSpec, RowsProjector
-from crm_projections.domain import deal_rows, sales_boards
+from crm_projections.domain import (
+    deal_rows,
+    loyalty_boards,
+    member_rows,
+    sales_boards,
+    service_boards,
+    ticket_rows,
+)
 from crm_projections.domain.periods import BOARD_GRANULARITIES
 
 
@@ -47,4 +54,65 @@ def deals_projector(database: Any, tracer: Tracer) -> RowsProjector:
         collection="deal_rows",
         boards=[SALES, FUNNEL],
         span_attribute="crm.deal_id",
+    )
+
+
+AGENTS = BoardSpec(
+    "agents",
+    service_boards.agents_keys,
+    service_boards.agents_select,
+    service_boards.agents_summary,
+    indexes=tuple(tuple(index) for index in service_boards.AGENTS_INDEXES),
+)
+SERVICE = BoardSpec(
+    "service",
+    service_boards.service_keys,
+    service_boards.service_select,
+    service_boards.service_summary,
+    indexes=tuple(tuple(index) for index in service_boards.SERVICE_INDEXES),
+)
+SURVEYS = BoardSpec(
+    "surveys",
+    service_boards.surveys_keys,
+    service_boards.surveys_select,
+    service_boards.surveys_summary,
+    indexes=tuple(tuple(index) for index in service_boards.SURVEYS_INDEXES),
+)
+POINTS = BoardSpec(
+    "points",
+    loyalty_boards.points_keys,
+    loyalty_boards.points_select,
+    loyalty_boards.points_summary,
+    indexes=tuple(tuple(index) for index in loyalty_boards.POINTS_INDEXES),
+)
+STORE_RANKING = BoardSpec(
+    "store_ranking",
+    loyalty_boards.stores_keys,
+    loyalty_boards.stores_select,
+    loyalty_boards.stores_summary,
+    indexes=tuple(tuple(index) for index in loyalty_boards.STORES_INDEXES),
+)
+
+
+def tickets_projector(database: Any, tracer: Tracer) -> RowsProjector:
+    """Tickets from opening to survey: the agent ranking, tickets opened, surveys answered."""
+    return RowsProjector(
+        ticket_rows.MODEL,
+        database,
+        tracer,
+        collection="ticket_rows",
+        boards=[AGENTS, SERVICE, SURVEYS],
+        span_attribute="crm.ticket_id",
+    )
+
+
+def members_projector(database: Any, tracer: Tracer) -> RowsProjector:
+    """Loyalty members: the points leaders and the store ranking."""
+    return RowsProjector(
+        member_rows.MODEL,
+        database,
+        tracer,
+        collection="member_rows",
+        boards=[POINTS, STORE_RANKING],
+        span_attribute="crm.customer_id",
     )

@@ -21,6 +21,10 @@ it is meant to be seen); the funnel follows the pipeline's reading rules (a rep
 their own deals, a manager the team's), and marketing sees every funnel (it
 feeds the leads).
 
+The service-agent ranking is the service floor's (agents, auditors, admins); the
+points leaders are the loyalty programme's (store managers, marketing, sales
+managers, auditors, admins): member ids and points, no contact details.
+
 The agent's view of a ticket is the customer 360 seen from the ticket: the
 same grants, so a service agent reads the customers of the tickets assigned to
 them (``assignees`` of the 360: every ticket not closed).
@@ -37,6 +41,8 @@ READ_FORECAST = "forecast.read"
 READ_STORES = "stores.read"
 READ_SALES_BOARD = "sales_board.read"
 READ_FUNNEL = "funnel.read"
+READ_SERVICE_BOARD = "service_board.read"
+READ_LOYALTY_BOARD = "loyalty_board.read"
 READ_ACCESS_LOG = "access_log.read"
 
 VIEWS_POLICY = Policy(
@@ -83,6 +89,20 @@ VIEWS_POLICY = Policy(
             Role.SALES_REP: Scope.OWN,
             Role.SALES_MANAGER: Scope.TEAM,
             Role.MARKETING: Scope.ANY,
+            Role.AUDITOR: Scope.ANY,
+            Role.ADMIN: Scope.ANY,
+            Role.SERVICE: Scope.ANY,
+        },
+        READ_SERVICE_BOARD: {
+            Role.SERVICE_AGENT: Scope.ANY,
+            Role.AUDITOR: Scope.ANY,
+            Role.ADMIN: Scope.ANY,
+            Role.SERVICE: Scope.ANY,
+        },
+        READ_LOYALTY_BOARD: {
+            Role.STORE_MANAGER: Scope.ANY,
+            Role.MARKETING: Scope.ANY,
+            Role.SALES_MANAGER: Scope.ANY,
             Role.AUDITOR: Scope.ANY,
             Role.ADMIN: Scope.ANY,
             Role.SERVICE: Scope.ANY,

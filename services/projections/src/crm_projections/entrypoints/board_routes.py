@@ -11,11 +11,14 @@ from fastapi import APIRouter, Query
 
 from crm_projections.application.policy import (
     READ_FUNNEL,
+    READ_LOYALTY_BOARD,
     READ_SALES_BOARD,
+    READ_SERVICE_BOARD,
+    READ_STORES,
     VIEWS_POLICY,
     visible,
 )
-from crm_projections.domain import sales_boards
+from crm_projections.domain import loyalty_boards, sales_boards, service_boards
 from crm_projections.domain.periods import granularity_of, previous
 from crm_projections.domain.ranking import ranked
 from crm_runtime.guard import Caller
@@ -44,6 +47,22 @@ class SalesMeasure(StrEnum):
 class Level(StrEnum):
     REP = "rep"
     TEAM = "team"
+
+
+class AgentMeasure(StrEnum):
+    RESOLVED = "resolved"
+    AVERAGE_CSAT = "average_csat"
+    SLA_KEPT = "sla_kept"
+
+
+class AgentLevel(StrEnum):
+    AGENT = "agent"
+    TEAM = "team"
+
+
+class StoreMeasure(StrEnum):
+    REPEAT_PURCHASE_RATE = "repeat_purchase_rate"
+    NEW_MEMBERS = "new_members"
 
 
 def board_key(period: str) -> str:
@@ -130,6 +149,75 @@ def board_routes(service: ProjectionsService) -> APIRouter:
             **counts,
             "conversion": sales_boards.conversions(counts),
             "average_cycle_days": None if cycle is None else cycle["average_cycle_days"],
+        }
+
+    @router.get("/boards/agents")
+    async def agent_ranking(
+        caller: Caller,
+        period: Period,
+        by: AgentMeasure = AgentMeasure.RESOLVED,
+        level: AgentLevel = AgentLevel.AGENT,
+        limit: Limit = 100,
+    ) -> dict[str, Any]:
+        """Service-agent ranking of the tickets resolved in ``period``, per agent (the
+        assignee when resolved) or team: ``by=resolved`` (tickets resolved),
+        ``average_csat`` (mean satisfaction 1-5 of the surveys of those tickets, two places;
+        agents without a survey come last) or ``sla_kept`` (share resolved within their SLA
+        and never breached, four places). Each entry: rank, value, the previous period's rank
+        and value, and the change; ties by id. Also each entry's counts (resolved,
+        sla_kept, csat_sum, csat_count)."""
+        VIEWS_POLICY.authorise(caller, READ_SERVICE_BOARD)
+        current = await service.tickets.board("agents", board_key(period))
+        before = await service.tickets.board("agents", board_key(previous(period)))
+        rank = (
+            service_boards.agent_ranking
+            if level is AgentLevel.AGENT
+            else service_boards.team_ranking
+        )
+        return {
+            "period": period,
+            "previous_period": previous(period),
+            "by": by.value,
+            "level": level.value,
+            "entries": rank(current, before, by=by.value, limit=limit),
+            "total": current["all"],
+        }
+
+    @router.get("/boards/points")
+    async def points_leaders(caller: Caller, period: Period, limit: Limit = 100) -> dict[str, Any]:
+        """Loyalty points leaders: members ranked by the points they earned in ``period``
+        (purchases and bonuses; reversals and redemptions do not lower it), with the previous
+        period's rank and points; ties by customer id."""
+        VIEWS_POLICY.authorise(caller, READ_LOYALTY_BOARD)
+        current = await service.members.board("points", board_key(period))
+        before = await service.members.board("points", board_key(previous(period)))
+        return {
+            "period": period,
+            "previous_period": previous(period),
+            "entries": loyalty_boards.points_leaders(current, before, limit=limit),
+            "total": current["all"],
+        }
+
+    @router.get("/boards/stores")
+    async def store_ranking(
+        caller: Caller,
+        period: Period,
+        by: StoreMeasure = StoreMeasure.REPEAT_PURCHASE_RATE,
+        limit: Limit = 100,
+    ) -> dict[str, Any]:
+        """Store ranking at the end of ``period``: ``by=repeat_purchase_rate`` (members with
+        two or more paid orders / members, four places) or ``new_members`` (enrolled in the
+        period). A member counts at the store that was their home store at the period's end.
+        With the previous period's rank and value; ties by store id."""
+        VIEWS_POLICY.authorise(caller, READ_STORES)
+        current = await service.members.board("store_ranking", board_key(period))
+        before = await service.members.board("store_ranking", board_key(previous(period)))
+        return {
+            "period": period,
+            "previous_period": previous(period),
+            "by": by.value,
+            "entries": loyalty_boards.store_ranking(current, before, by=by.value, limit=limit),
+            "total": current["all"],
         }
 
     return router
