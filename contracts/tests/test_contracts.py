@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -44,6 +45,33 @@ def test_binary_mode_round_trip() -> None:
     metadata, event = cloudevents.decode(as_record_headers(headers), body)
     assert metadata == METADATA
     assert event == CustomerRegistered.model_validate(PAYLOAD)
+
+
+def test_the_store_position_is_an_optional_extension_attribute() -> None:
+    _, headers, body = cloudevents.encode(METADATA, PAYLOAD, position=4711)
+    assert headers["ce_position"] == "4711"
+    assert cloudevents.decode_position(as_record_headers(headers)) == 4711
+    metadata, _ = cloudevents.decode(as_record_headers(headers), body)
+    assert metadata == METADATA  # not part of the envelope
+
+    _, without, body = cloudevents.encode(METADATA, PAYLOAD)
+    assert "ce_position" not in without
+    assert cloudevents.decode_position(without) is None  # older relays: accepted
+    assert cloudevents.decode(without, body)[0] == METADATA
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x", "1.5", "", "\u0663"])
+def test_a_position_that_is_not_a_positive_integer_breaks_the_contract(value: str) -> None:
+    _, headers, _ = cloudevents.encode(METADATA, PAYLOAD)
+    with pytest.raises(ContractViolation, match="ce_position"):
+        cloudevents.decode_position({**headers, "ce_position": value})
+
+
+def test_the_asyncapi_headers_declare_the_position_without_requiring_it() -> None:
+    document = json.loads((Path(__file__).parents[1] / "asyncapi.json").read_text())
+    headers = document["components"]["messages"]["CustomerRegistered"]["headers"]
+    assert "ce_position" in headers["properties"]
+    assert "ce_position" not in headers["required"]
 
 
 @given(name=st.text(min_size=1, max_size=50), sequence=st.integers(min_value=1, max_value=10**9))

@@ -134,6 +134,8 @@ async def test_relay_publishes_cloudevents_keyed_by_customer(
         assert name in headers, name
     assert headers["ce_type"] == "crm.contacts.CustomerRegistered"
     assert headers["ce_subject"] == "cus_0"
+    assert headers["ce_position"] == "1"  # the commit's position in the store
+    assert {int(dict(r.headers)["ce_position"]) for r in records} == set(range(1, total + 1))
     assert json.loads(first.value)["name"] == "C0"
     metadata, event = cloudevents.decode(first.headers, first.value)
     assert isinstance(event, CustomerRegistered)

@@ -3,6 +3,13 @@
 Attributes travel as ``ce_*`` headers, the payload as the JSON body, the
 aggregate id as the record key. Any Kafka client in any language can read them
 without this package; Python consumers can use :func:`decode`.
+
+One optional extension attribute is not part of the envelope: ``ce_position``,
+the global position of the event's commit in its context's event store (every
+event of one commit has the same). The relay sends it so a consumer can tell how
+far behind the store it is (head position minus the last position it folded).
+Consumers must accept events without it (older relays, other producers):
+:func:`decode_position` answers None then.
 """
 
 from __future__ import annotations
@@ -35,10 +42,14 @@ def dataschema(event_type: str, version: int) -> str:
     return f"urn:crm:schema:{event_type}:{version}"
 
 
+POSITION = "ce_position"
+
+
 def encode(
-    metadata: EventMetadata, payload: Mapping[str, Any]
+    metadata: EventMetadata, payload: Mapping[str, Any], *, position: int | None = None
 ) -> tuple[bytes, dict[str, str], bytes]:
-    """Return (key, headers, body) of the Kafka record for one event."""
+    """Return (key, headers, body) of the Kafka record for one event; ``position`` is its
+    commit's position in the event store (the optional ``ce_position`` attribute)."""
     headers: dict[str, str] = {
         "ce_specversion": SPEC_VERSION,
         "ce_id": metadata.id,
@@ -51,6 +62,8 @@ def encode(
     }
     for attribute, field in _EXTENSIONS.items():
         headers[f"ce_{attribute}"] = str(getattr(metadata, field))
+    if position is not None:
+        headers[POSITION] = str(position)
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str).encode()
     return metadata.subject.encode(), headers, body
 
@@ -79,6 +92,17 @@ def decode_metadata(headers: Mapping[str, str] | Iterable[tuple[str, bytes]]) ->
         return EventMetadata.model_validate(raw)
     except ValidationError as error:
         raise ContractViolation(f"invalid CloudEvents attributes: {error}") from error
+
+
+def decode_position(headers: Mapping[str, str] | Iterable[tuple[str, bytes]]) -> int | None:
+    """The ``ce_position`` attribute: None when absent; ContractViolation when it is not a
+    positive integer."""
+    value = _as_text(headers).get(POSITION)
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise ContractViolation(f"{POSITION} must be a positive integer, not {value!r}")
+    return int(value)
 
 
 def decode(

@@ -85,6 +85,13 @@ def asyncapi() -> dict[str, Any]:
             "ce_specversion": {"const": cloudevents.SPEC_VERSION},
             "content-type": {"const": cloudevents.CONTENT_TYPE},
             "traceparent": {"type": "string", "description": "W3C trace context"},
+            cloudevents.POSITION: {
+                "type": "string",
+                "pattern": "^[1-9][0-9]*$",
+                "description": "Optional: the global position of the event's commit in its "
+                "context's event store (consumers measure how far behind the store they are; "
+                "absent from events of older relays).",
+            },
             **{
                 f"ce_{name}": {"type": "string"}
                 for name in (

@@ -76,7 +76,9 @@ class KafkaEventPublisher:
         """Send all, then wait for every acknowledgement; raises if any send failed."""
         pending: list[Any] = []
         for event in events:
-            key, headers, body = cloudevents.encode(event.metadata, event.data)
+            key, headers, body = cloudevents.encode(
+                event.metadata, event.data, position=event.position
+            )
             token = otel_context.attach(context_from_traceparent(event.traceparent))
             try:
                 pending.append(

@@ -288,7 +288,7 @@ async def test_an_event_time_without_offset_is_read_as_utc_and_not_retried_for_e
     assert stored["updated_at"] == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert kafka.dead_letters == []
     lag = kafka.service.metrics.get_sample_value(
-        "crm_projection_lag_seconds", {"projection": "customer360"}
+        "crm_projection_lag_seconds", {"projection": "customer360", "source": "contacts"}
     )
     assert lag is not None
     assert lag > 0

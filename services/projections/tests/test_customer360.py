@@ -164,11 +164,13 @@ def test_public_view_shows_the_customer_but_not_the_bookkeeping() -> None:
         "orders": {"count": 0, "last_placed_at": None, "recent": []},
         "receivables": {"items": [], "open_balance": {}, "overdue_balance": {}},
         "latest_interactions": [],
+        "last_interaction_at": None,
         "service": {
             "open_tickets": [],
             "recent_tickets": [],
             "ticket_count": 0,
             "last_csat": None,
+            "previous_csat": None,
             "sla_breaches": {"count": 0, "open": []},
         },
         "loyalty": None,

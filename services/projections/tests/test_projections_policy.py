@@ -6,9 +6,11 @@ import pytest
 
 from crm_projections.application.policy import (
     READ_ACCESS_LOG,
+    READ_CHURN_WATCH,
     READ_CUSTOMER_360,
     READ_FORECAST,
     READ_FUNNEL,
+    READ_KPIS,
     READ_LOYALTY_BOARD,
     READ_RECEIVABLES,
     READ_SALES_BOARD,
@@ -32,6 +34,8 @@ TABLE = {
     READ_FUNNEL: (OWN, TEAM, None, ANY, None, ANY, ANY, ANY),
     READ_SERVICE_BOARD: (None, None, ANY, None, None, ANY, ANY, ANY),
     READ_LOYALTY_BOARD: (None, ANY, None, ANY, ANY, ANY, ANY, ANY),
+    READ_KPIS: (None, ANY, None, ANY, None, ANY, ANY, ANY),
+    READ_CHURN_WATCH: (OWN, TEAM, None, None, None, ANY, None, ANY),
     READ_ACCESS_LOG: (None, None, None, None, None, ANY, ANY, None),
 }
 COLUMNS = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from crm_contracts import DomainEvent, cloudevents
 from crm_contracts import contacts as c
 from crm_contracts import pipeline as p
 from crm_projections.__main__ import cli
+from crm_projections.application.boards import RowsProjector
+from crm_projections.application.generations import collection_name
 from crm_projections.application.projector import Applied
 from crm_projections.application.rebuild import Source, rebuild
 from crm_projections.bootstrap import ProjectionsService, bootstrap
@@ -36,15 +39,6 @@ from crm_runtime.personal_data import SealedEvents
 from crm_runtime.settings import RuntimeSettings
 from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
 
-COLLECTIONS = (
-    "customer360",
-    "stream_customers",
-    "receivables_by_rep",
-    "stream_owners",
-    "forecast",
-    "deal_rows",
-    "boards",
-)
 _ids = count(1)
 
 
@@ -111,15 +105,27 @@ async def live(service: ProjectionsService, sources: list[Source]) -> None:
                     assert await projector.apply(metadata, event) is not Applied.DUPLICATE
 
 
-async def snapshot(client: Any) -> dict[str, list[dict[str, Any]]]:
-    database = client["crm_projections"]
-    found = {
-        name: sorted([d async for d in database[name].find({})], key=lambda d: str(d["_id"]))
-        for name in COLLECTIONS
-    }
-    # A board's revision counts its refreshes (one per event live, one per board in a
-    # rebuild); its content is what must agree.
-    found["boards"] = [{k: v for k, v in b.items() if k != "revision"} for b in found["boards"]]
+async def snapshot(service: ProjectionsService) -> dict[str, list[dict[str, Any]]]:
+    """Every read model's collections in the generation it serves from, by plain name."""
+    database = service.client["crm_projections"]
+    found: dict[str, list[dict[str, Any]]] = {}
+    for projector in service.projectors:
+        await projector.refresh_generation()
+        boards = projector.boards_collection if isinstance(projector, RowsProjector) else None
+        for name in projector.collection_names():
+            if name != boards:
+                docs = [d async for d in database[name].find({})]
+                found[re.sub(r"__g[0-9]+$", "", name)] = sorted(docs, key=lambda d: str(d["_id"]))
+        if isinstance(projector, RowsProjector):
+            # A board's revision counts its refreshes (one per event live, one per board in a
+            # rebuild); its content is what must agree.
+            cursor = database[projector.boards_collection].find(
+                {"board": {"$in": sorted(projector.boards)}}
+            )
+            found[f"boards of {projector.name}"] = sorted(
+                [{k: v for k, v in b.items() if k != "revision"} async for b in cursor],
+                key=lambda b: str(b["_id"]),
+            )
     return found
 
 
@@ -136,7 +142,7 @@ async def test_a_rebuild_of_both_stores_reproduces_what_the_live_path_built(
 ) -> None:
     contacts, pipeline = await seed(memory_client)
     await live(projections, [pipeline, contacts])  # the pipeline topic was faster
-    built = await snapshot(memory_client)
+    built = await snapshot(projections)
     view = await projections.customer360.get("cus_a")
     assert view is not None
     assert (view["profile"]["name"], view["revenue_won"]) == ("Ada Lovelace", {"EUR": "48000.00"})
@@ -159,8 +165,8 @@ async def test_a_rebuild_of_both_stores_reproduces_what_the_live_path_built(
         on_progress=lambda d, t: progress.append((d, t)),
     )
 
-    assert await snapshot(memory_client) == built
-    assert totals == {
+    assert await snapshot(projections) == built
+    expected = {
         "events": 12,
         "customer360": 11,
         "receivables_by_rep": 3,
@@ -168,6 +174,8 @@ async def test_a_rebuild_of_both_stores_reproduces_what_the_live_path_built(
         "stores": 0,
         "deals": 3,
     }
+    assert {name: totals[name] for name in expected} == expected  # and the read models added since
+    assert set(totals) == {"events", *(p.name for p in projections.projectors)}
     assert progress[-1] == (10, 10)
 
 
@@ -177,11 +185,11 @@ async def test_rebuilding_one_read_model_leaves_the_others_alone(
     contacts, pipeline = await seed(memory_client)
     await live(projections, [contacts, pipeline])
     await projections.receivables.documents.delete_many({})
-    before = await snapshot(memory_client)
+    before = await snapshot(projections)
 
     await rebuild([projections.forecast], [contacts, pipeline])
 
-    assert await snapshot(memory_client) == before
+    assert await snapshot(projections) == before
     assert await projections.receivables.get("u1") is None
 
 
@@ -197,25 +205,34 @@ def test_crm_projections_rebuild_names_one_read_model_or_rebuilds_all(
         finally:
             await client.close()
 
-    async def read(collection: str) -> list[dict[str, Any]]:
+    async def read(collection: str, read_model: str) -> list[dict[str, Any]]:
+        """The collection in the generation the read model serves from."""
         client = open_document_client(store)
         try:
-            return [d async for d in client["crm_projections"][collection].find({})]
+            database = client["crm_projections"]
+            found = await database["read_models"].find_one({"_id": read_model})
+            name = collection_name(collection, found["active"] if found else 0)
+            return [d async for d in database[name].find({})]
         finally:
             await client.close()
 
     asyncio.run(seeded())
     env = {"CRM_DATA_DIR": str(tmp_path), "CRM_EMBEDDED_BACKEND": "sqlite", "COLUMNS": "200"}
-    one = CliRunner().invoke(cli, ["rebuild", "forecast"], env=env)
+    one = CliRunner().invoke(cli, ["rebuild", "forecast", "--grace", "0"], env=env)
     assert one.exit_code == 0, one.output
-    assert "forecast rebuilt: 12 events read, 2 applied" in one.output
-    assert [row["_id"] for row in asyncio.run(read("forecast"))] == ["opp_1"]
-    assert asyncio.run(read("customer360")) == []
+    assert "forecast rebuilt: 12 events read, 2 applied; generation 1 serves" in one.output
+    for phase in ("history", "catch-up", "switch", "after switch", "final catch-up"):
+        assert f"forecast: {phase}" in one.output
+    assert [row["_id"] for row in asyncio.run(read("forecast", "forecast"))] == ["opp_1"]
+    assert asyncio.run(read("customer360", "customer360")) == []
 
-    every = CliRunner().invoke(cli, ["rebuild"], env=env)
+    every = CliRunner().invoke(cli, ["rebuild", "--grace", "0"], env=env)
     assert every.exit_code == 0, every.output
-    assert "customer360 rebuilt: 12 events read, 11 applied" in every.output
+    assert "customer360 rebuilt: 12 events read, 11 applied; generation 1 serves" in every.output
     assert "receivables_by_rep rebuilt: 12 events read, 3 applied" in every.output
-    assert sorted(d["_id"] for d in asyncio.run(read("customer360"))) == ["cus_a", "cus_b"]
+    assert "forecast rebuilt: 12 events read, 2 applied; generation 2 serves" in every.output
+    customers = asyncio.run(read("customer360", "customer360"))
+    assert sorted(d["_id"] for d in customers) == ["cus_a", "cus_b"]
     unknown = CliRunner().invoke(cli, ["rebuild", "leaderboard"], env=env)
     assert unknown.exit_code == 2
+    assert "not a read model" in unknown.output

@@ -71,6 +71,7 @@ async def test_the_customer_360_answers_with_its_public_view(
         "orders",
         "receivables",
         "latest_interactions",
+        "last_interaction_at",
         "service",
         "loyalty",
         "assignees",
@@ -120,7 +121,9 @@ async def test_health_says_which_dependency_is_down(
         answer = await http.get("/views/health")
 
     assert answer.status_code == 503
-    assert answer.json() == {
+    body = answer.json()
+    assert body.pop("read_models").keys() == {p.name for p in service.projectors}
+    assert body == {
         "status": "unavailable",
         "service": "projections",
         "store": "ok",

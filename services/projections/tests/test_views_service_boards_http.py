@@ -70,7 +70,10 @@ async def test_agents_are_ranked_by_tickets_resolved_csat_and_sla_kept(
         )
     by_resolved = [(e["agent_id"], e["value"], e["previous_rank"]) for e in resolved["entries"]]
     assert by_resolved == [("a1", 2, None), ("a2", 1, 1)]
-    assert [(e["agent_id"], e["value"]) for e in csat["entries"]] == [("a2", "5.00"), ("a1", "4.00")]
+    assert [(e["agent_id"], e["value"]) for e in csat["entries"]] == [
+        ("a2", "5.00"),
+        ("a1", "4.00"),
+    ]
     assert [(e["agent_id"], e["value"]) for e in sla["entries"]] == [
         ("a2", "1.0000"),
         ("a1", "0.5000"),

@@ -10,8 +10,15 @@ from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
-from crm_projections.application.analytics import deals_projector
+from crm_projections.application.analytics import (
+    customers_projector,
+    deals_projector,
+    members_projector,
+    orders_projector,
+    tickets_projector,
+)
 from crm_projections.application.boards import RowsProjector
+from crm_projections.application.lag import ProjectionLag
 from crm_projections.application.projector import (
     Customer360Projector,
     ForecastProjector,
@@ -42,16 +49,31 @@ class ProjectionsService:
     forecast: ForecastProjector
     stores: StoresProjector
     deals: RowsProjector
+    tickets: RowsProjector
+    members: RowsProjector
+    customer_rows: RowsProjector
+    order_rows: RowsProjector
     broker: KafkaBroker
     tracer_provider: TracerProvider
     metrics: CollectorRegistry
     access_log: AccessLog
     verifier: TokenVerifier
+    lag: ProjectionLag
 
     @property
     def projectors(self) -> list[Projector]:
         """Every read model, in the order an event is folded into them."""
-        return [self.customer360, self.receivables, self.forecast, self.stores, self.deals]
+        return [
+            self.customer360,
+            self.receivables,
+            self.forecast,
+            self.stores,
+            self.deals,
+            self.tickets,
+            self.members,
+            self.customer_rows,
+            self.order_rows,
+        ]
 
     async def start(self) -> None:
         await self.access_log.create_indexes()
@@ -59,6 +81,7 @@ class ProjectionsService:
             await projector.create_indexes()
 
     async def close(self) -> None:
+        await self.lag.close()
         await self.client.close()
 
 
@@ -84,6 +107,10 @@ def bootstrap(
         forecast=ForecastProjector(database, tracer),
         stores=StoresProjector(database, tracer, customer360),
         deals=deals_projector(database, tracer),
+        tickets=tickets_projector(database, tracer),
+        members=members_projector(database, tracer),
+        customer_rows=customers_projector(database, tracer),
+        order_rows=orders_projector(database, tracer),
         broker=broker
         or build_broker(
             settings.kafka_bootstrap_servers, tracer_provider=provider, client_id=SERVICE
@@ -92,6 +119,7 @@ def bootstrap(
         metrics=CollectorRegistry(),
         access_log=AccessLog(database, utc_now),
         verifier=verifier or TokenVerifier(settings),
+        lag=ProjectionLag.of_settings(settings, client),
     )
     from crm_projections.entrypoints.consumer import register_subscribers
 

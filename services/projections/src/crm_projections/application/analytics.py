@@ -12,9 +12,12 @@ from opentelemetry.trace import Tracer
 
 from crm_projections.application.boards import BoardSpec, RowsProjector
 from crm_projections.domain import (
+    customer_rows,
     deal_rows,
+    kpi_boards,
     loyalty_boards,
     member_rows,
+    order_rows,
     sales_boards,
     service_boards,
     ticket_rows,
@@ -45,14 +48,23 @@ FUNNEL = BoardSpec(
 )
 
 
+LOST = BoardSpec(
+    "lost",
+    sales_boards.lost_keys,
+    sales_boards.lost_select,
+    sales_boards.lost_summary,
+    indexes=_by_period("lost", "status"),
+)
+
+
 def deals_projector(database: Any, tracer: Tracer) -> RowsProjector:
-    """Deals from lead to outcome: the sales leaderboard and the funnel."""
+    """Deals from lead to outcome: the sales leaderboard, deals lost, and the funnel."""
     return RowsProjector(
         deal_rows.MODEL,
         database,
         tracer,
         collection="deal_rows",
-        boards=[SALES, FUNNEL],
+        boards=[SALES, LOST, FUNNEL],
         span_attribute="crm.deal_id",
     )
 
@@ -115,4 +127,44 @@ def members_projector(database: Any, tracer: Tracer) -> RowsProjector:
         collection="member_rows",
         boards=[POINTS, STORE_RANKING],
         span_attribute="crm.customer_id",
+    )
+
+
+KPI_CUSTOMERS = BoardSpec(
+    kpi_boards.CUSTOMERS,
+    kpi_boards.keys,
+    kpi_boards.select,
+    kpi_boards.customer_summary,
+    indexes=tuple(tuple(index) for index in kpi_boards.INDEXES),
+)
+KPI_ORDERS = BoardSpec(
+    kpi_boards.ORDERS,
+    kpi_boards.keys,
+    kpi_boards.select,
+    kpi_boards.order_summary,
+    indexes=tuple(tuple(index) for index in kpi_boards.INDEXES),
+)
+
+
+def customers_projector(database: Any, tracer: Tracer) -> RowsProjector:
+    """Customers' lifecycle and purchases: churn and repeat-purchase inputs of the KPIs."""
+    return RowsProjector(
+        customer_rows.MODEL,
+        database,
+        tracer,
+        collection="customer_rows",
+        boards=[KPI_CUSTOMERS],
+        span_attribute="crm.customer_id",
+    )
+
+
+def orders_projector(database: Any, tracer: Tracer) -> RowsProjector:
+    """Orders and their receivables: lifetime value, overdue and complaint-rate inputs."""
+    return RowsProjector(
+        order_rows.MODEL,
+        database,
+        tracer,
+        collection="order_rows",
+        boards=[KPI_ORDERS],
+        span_attribute="crm.order_id",
     )

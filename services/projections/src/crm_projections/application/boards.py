@@ -11,6 +11,10 @@ than its rows. A redelivered event refreshes again (the first delivery may have
 crashed between the row and the board). A rebuild defers the refreshes and
 summarises every board touched once, at the end.
 
+Generation 0 of every rows projector shares the ``boards`` collection (board ids
+are ``<board>:<key>``, board names are unique); a rebuilt generation keeps its
+boards in a collection of its own, built and dropped with its rows.
+
 Queries read one board document (and the previous period's, for changes):
 nothing is summed over events or rows at query time.
 """
@@ -23,6 +27,7 @@ from typing import Any
 
 from opentelemetry.trace import Tracer
 
+from crm_projections.application.generations import collection_name
 from crm_projections.application.projector import Projector
 from crm_projections.domain.streams import Document, ReadModel
 from crm_runtime.documents import is_duplicate_key
@@ -67,9 +72,34 @@ class RowsProjector(Projector):
             span_attribute=span_attribute,
         )
         self.boards = {spec.name: spec for spec in boards}
-        self._board_documents = database[BOARDS]
         self._tracer_for_boards = tracer
         self._deferred: set[tuple[str, str]] | None = None
+
+    def _pinned_here(self) -> None:
+        self._deferred = None
+
+    @property
+    def boards_collection(self) -> str:
+        """Generation 0 shares ``boards`` with the other rows projectors; a rebuilt
+        generation has its own (``deal_rows_boards__g3``), dropped with it."""
+        if self.generation == 0:
+            return BOARDS
+        return collection_name(f"{self._collection}_{BOARDS}", self.generation)
+
+    @property
+    def _board_documents(self) -> Any:
+        return self._database[self.boards_collection]
+
+    def bases(self) -> list[str]:
+        return [*super().bases(), f"{self._collection}_{BOARDS}"]
+
+    def collection_names(self) -> list[str]:
+        names = super().collection_names()
+        return names[:-1] if self.generation == 0 else names
+
+    def _here(self) -> RowsProjector:
+        """The pinned projector of the generation in use (where deferred keys are kept)."""
+        return self if self._pinned is not None else self.at(self.generation)
 
     async def create_indexes(self) -> None:
         for spec in self.boards.values():
@@ -91,12 +121,13 @@ class RowsProjector(Projector):
             await self.refresh(name, key)
 
     async def begin_rebuild(self) -> None:
-        self._deferred = set()
+        self._here()._deferred = set()
 
     async def end_rebuild(self) -> None:
-        touched, self._deferred = self._deferred or set(), None
+        here = self._here()
+        touched, here._deferred = here._deferred or set(), None
         for name, key in sorted(touched):
-            await self.refresh(name, key)
+            await here.refresh(name, key)
 
     async def refresh(self, name: str, key: str) -> None:
         """Summarise the rows of one board key into its document (compare-and-set)."""
@@ -105,13 +136,14 @@ class RowsProjector(Projector):
         with self._tracer_for_boards.start_as_current_span(
             f"{name}.refresh", attributes={"crm.board": board_id}
         ):
+            boards, documents = self._board_documents, self.documents
             for _ in range(20):
-                board = await self._board_documents.find_one({"_id": board_id})
-                rows = [row async for row in self.documents.find(spec.select(key))]
+                board = await boards.find_one({"_id": board_id})
+                rows = [row async for row in documents.find(spec.select(key))]
                 content = spec.summarise(key, rows)
                 if board is None:
                     try:
-                        await self._board_documents.insert_one(
+                        await boards.insert_one(
                             {"_id": board_id, "board": name, "key": key, "revision": 1, **content}
                         )
                         return
@@ -120,7 +152,7 @@ class RowsProjector(Projector):
                             raise
                         continue
                 revision = int(board["revision"])
-                replaced = await self._board_documents.replace_one(
+                replaced = await boards.replace_one(
                     {"_id": board_id, "revision": revision},
                     {"_id": board_id, "board": name, "key": key, "revision": revision + 1}
                     | content,
@@ -130,12 +162,31 @@ class RowsProjector(Projector):
         raise RuntimeError(f"board {board_id} kept changing under its refresh")
 
     async def board(self, name: str, key: str) -> Document:
-        """A board's content; an empty summary when no row counts in it yet."""
+        """A board's content. A board no fold has written yet (no row counted in it, or the
+        period has not been touched since the rows that count in it were folded) is
+        summarised from its rows now: an indexed read of rows, never of events."""
         found = await self._board_documents.find_one({"_id": f"{name}:{key}"})
         if found is None:
-            return self.boards[name].summarise(key, [])
-        return {k: v for k, v in found.items() if k not in ("_id", "board", "key", "revision")}
+            spec = self.boards[name]
+            rows = [row async for row in self.documents.find(spec.select(key))]
+            return spec.summarise(key, rows)
+        return _content(found)
+
+    async def board_history(self, name: str, key: str) -> tuple[Document, list[Document]]:
+        """A board and every earlier board of its granularity, oldest first (for figures
+        kept as flows per period, whose "as of" values are the sum of the flows before):
+        one range read of board documents."""
+        granularity, _, _ = key.partition(":")
+        earlier = self._board_documents.find(
+            {"_id": {"$gte": f"{name}:{granularity}:", "$lt": f"{name}:{key}"}}
+        ).sort("_id", 1)
+        return await self.board(name, key), [_content(found) async for found in earlier]
 
     async def drop(self) -> None:
         await super().drop()
-        await self._board_documents.delete_many({"board": {"$in": sorted(self.boards)}})
+        if self.generation == 0:
+            await self._board_documents.delete_many({"board": {"$in": sorted(self.boards)}})
+
+
+def _content(found: Document) -> Document:
+    return {k: v for k, v in found.items() if k not in ("_id", "board", "key", "revision")}

@@ -25,6 +25,11 @@ The service-agent ranking is the service floor's (agents, auditors, admins); the
 points leaders are the loyalty programme's (store managers, marketing, sales
 managers, auditors, admins): member ids and points, no contact details.
 
+The KPIs are the business's figures (managers, marketing, auditors, admins). The
+churn watch list names customers and why they may leave: a rep sees their own
+customers, a manager the team's (names are shown as the 360 shows them to that
+role: managers unmasked).
+
 The agent's view of a ticket is the customer 360 seen from the ticket: the
 same grants, so a service agent reads the customers of the tickets assigned to
 them (``assignees`` of the 360: every ticket not closed).
@@ -43,6 +48,8 @@ READ_SALES_BOARD = "sales_board.read"
 READ_FUNNEL = "funnel.read"
 READ_SERVICE_BOARD = "service_board.read"
 READ_LOYALTY_BOARD = "loyalty_board.read"
+READ_KPIS = "kpis.read"
+READ_CHURN_WATCH = "churn_watch.read"
 READ_ACCESS_LOG = "access_log.read"
 
 VIEWS_POLICY = Policy(
@@ -104,6 +111,19 @@ VIEWS_POLICY = Policy(
             Role.MARKETING: Scope.ANY,
             Role.SALES_MANAGER: Scope.ANY,
             Role.AUDITOR: Scope.ANY,
+            Role.ADMIN: Scope.ANY,
+            Role.SERVICE: Scope.ANY,
+        },
+        READ_KPIS: {
+            Role.SALES_MANAGER: Scope.ANY,
+            Role.MARKETING: Scope.ANY,
+            Role.AUDITOR: Scope.ANY,
+            Role.ADMIN: Scope.ANY,
+            Role.SERVICE: Scope.ANY,
+        },
+        READ_CHURN_WATCH: {
+            Role.SALES_REP: Scope.OWN,
+            Role.SALES_MANAGER: Scope.TEAM,
             Role.ADMIN: Scope.ANY,
             Role.SERVICE: Scope.ANY,
         },

@@ -10,17 +10,29 @@ learnt from the stream's first event that names one and kept in a collection
 of its own (``stream_customers`` for the customer 360), so every replica and
 every restart routes alike. An event of such a stream that names nobody while
 the stream is still unknown is ``OutOfOrder``: retried, then dead-lettered.
+
+Every collection is the read model's active generation's (``generations``: the plain
+names for generation 0, ``<name>__g<n>`` after rebuilds), and each fold notes the
+event's source position (``positions``), so the read model's lag is measurable.
 """
 
 from __future__ import annotations
 
+import copy
 from enum import Enum
-from typing import Any
+from typing import Any, Self
 
 from opentelemetry.trace import Tracer
 
 from crm_contracts import DomainEvent, EventMetadata
-from crm_projections.domain import customer360, forecast, receivables, stores
+from crm_projections.application.generations import (
+    READ_MODELS,
+    ActiveGeneration,
+    ReadModels,
+    collection_name,
+)
+from crm_projections.application.positions import POSITIONS, PositionLog
+from crm_projections.domain import churn_watch, customer360, forecast, receivables, stores
 from crm_projections.domain.streams import Order, ReadModel, check_order, stream_key
 from crm_runtime.documents import is_duplicate_key
 
@@ -65,7 +77,14 @@ class StreamRoutes:
 
 
 class Projector:
-    """One read model in one collection (plus its stream routes, when it needs them)."""
+    """One read model in one collection (plus its stream routes, when it needs them).
+
+    The collections are those of the read model's active generation (see
+    ``generations``), re-read at most once a second: a rebuild builds a new
+    generation beside it and switches. ``at(generation)`` is the same projector pinned
+    to one generation (what a rebuild folds into); an unpinned projector folds each
+    event into the generation active when the fold starts.
+    """
 
     def __init__(
         self,
@@ -78,28 +97,131 @@ class Projector:
         span_attribute: str = "crm.document_id",
     ) -> None:
         self.model = model
-        self._documents = database[collection]
-        self._routes = StreamRoutes(database[routes], model.routes_field) if routes else None
+        self._database = database
+        self._collection = collection
+        self._routes_collection = routes
         self._tracer = tracer
         self._span_attribute = span_attribute
+        self._active = ActiveGeneration(database[READ_MODELS], model.name)
+        self.positions = PositionLog(database[POSITIONS], model.name)
+        self._pinned: int | None = None
+        self._views: dict[int, Self] = {}
+        self._collections: dict[str, Any] = {}
 
     @property
     def name(self) -> str:
         return self.model.name
 
     @property
-    def documents(self) -> Any:
-        return self._documents
+    def generation(self) -> int:
+        """The generation this projector reads and writes now."""
+        return self._active.generation if self._pinned is None else self._pinned
 
-    async def apply(self, metadata: EventMetadata, event: DomainEvent) -> Applied:
+    @property
+    def read_models(self) -> ReadModels:
+        return ReadModels(self._database[READ_MODELS])
+
+    async def refresh_generation(self) -> int:
+        """Re-read the active generation if the last read is older than a second."""
+        return await self._active.current()
+
+    def switched(self, generation: int) -> None:
+        """This process made ``generation`` the active one."""
+        self._active.switched(generation)
+        for old in [g for g in self._views if g != generation]:
+            self._views.pop(old)
+
+    def at(self, generation: int) -> Self:
+        """This projector pinned to ``generation``'s collections (cached per generation)."""
+        if self._pinned == generation:
+            return self
+        view = self._views.get(generation)
+        if view is None:
+            view = copy.copy(self)
+            view._pinned = generation
+            view._views = {}
+            view._pinned_here()
+            self._views[generation] = view
+        return view
+
+    def _pinned_here(self) -> None:
+        """Reset what a pinned copy must not share with the projector it was copied from."""
+
+    def collection(self, base: str) -> Any:
+        """The collection ``base`` of this projector's generation."""
+        name = collection_name(base, self.generation)
+        found = self._collections.get(name)
+        if found is None:
+            found = self._collections[name] = self._database[name]
+        return found
+
+    def bases(self) -> list[str]:
+        """The plain names of this read model's collections (every generation has its own)."""
+        names = [self._collection]
+        if self._routes_collection is not None:
+            names.append(self._routes_collection)
+        return names
+
+    def collection_names(self) -> list[str]:
+        """Every collection of this projector's generation (to drop it)."""
+        return [collection_name(base, self.generation) for base in self.bases()]
+
+    async def stored_generations(self) -> set[int]:
+        """The generations some collection of this read model exists in."""
+        found: set[int] = set()
+        bases = self.bases()
+        for name in await self._database.list_collection_names():
+            base, _, suffix = str(name).rpartition("__g")
+            if base in bases and suffix.isdigit():
+                found.add(int(suffix))
+            elif name in bases:
+                found.add(0)
+        return found
+
+    @property
+    def documents(self) -> Any:
+        return self.collection(self._collection)
+
+    @property
+    def _documents(self) -> Any:
+        return self.documents
+
+    @property
+    def _routes(self) -> StreamRoutes | None:
+        if self._routes_collection is None:
+            return None
+        return StreamRoutes(self.collection(self._routes_collection), self.model.routes_field)
+
+    async def apply(
+        self, metadata: EventMetadata, event: DomainEvent, *, position: int | None = None
+    ) -> Applied:
+        """Fold one event; ``position`` (its commit's in its source store) is recorded in
+        the read model's positions (flushed by ``positions.flush``)."""
+        pinned = self if self._pinned is not None else self.at(await self._active.current())
+        return await pinned._apply_pinned(metadata, event, position)
+
+    def record_position(self, metadata: EventMetadata, position: int) -> None:
+        """The event ``apply`` just folded came from ``position`` of its source store (the
+        consumer reads it from the record after folding)."""
+        self.positions.note(self.generation, metadata.source, position, metadata.time)
+
+    async def _apply_pinned(
+        self, metadata: EventMetadata, event: DomainEvent, position: int | None
+    ) -> Applied:
+        outcome = await self._apply(metadata, event)
+        self.positions.note(self.generation, metadata.source, position, metadata.time)
+        return outcome
+
+    async def _apply(self, metadata: EventMetadata, event: DomainEvent) -> Applied:
         target = self.model.target(metadata, event)
         if target is None:
             return Applied.IGNORED
         document_id = target.document_id
         if target.learnt:
-            if self._routes is None:  # pragma: no cover - a wiring mistake
+            routes = self._routes
+            if routes is None:  # pragma: no cover - a wiring mistake
                 raise RuntimeError(f"{self.name} learns stream routes but has no collection")
-            document_id = await self._routes.resolve(stream_key(metadata), document_id)
+            document_id = await routes.resolve(stream_key(metadata), document_id)
         if document_id is None:
             raise OutOfOrder(
                 f"{metadata.type} {metadata.id} names no {self.model.routes_field} and "
@@ -112,8 +234,9 @@ class Projector:
             return await self._fold(document_id, metadata, event)
 
     async def _fold(self, document_id: str, metadata: EventMetadata, event: DomainEvent) -> Applied:
+        documents = self._documents
         for _ in range(20):
-            document = await self._documents.find_one({"_id": document_id})
+            document = await documents.find_one({"_id": document_id})
             order = check_order(document, metadata)
             if order is Order.DUPLICATE:
                 # A redelivery: what the first delivery derived may not have been written
@@ -127,21 +250,22 @@ class Projector:
                 )
             current = document if document is not None else self.model.empty(document_id)
             after = self.model.project(current, metadata, event)
-            if await self._write(document, after):
+            if await self._write(documents, document, after):
                 await self.folded(document, after)
                 return Applied.APPLIED
         raise RuntimeError(f"{self.name} of {document_id} kept changing under the projector")
 
-    async def _write(self, before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
+    @staticmethod
+    async def _write(documents: Any, before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
         if before is None:
             try:
-                await self._documents.insert_one(after)
+                await documents.insert_one(after)
             except Exception as error:
                 if is_duplicate_key(error):
                     return False
                 raise
             return True
-        result = await self._documents.replace_one(
+        result = await documents.replace_one(
             {"_id": before["_id"], "revision": before["revision"]}, after
         )
         return bool(result.matched_count)
@@ -160,9 +284,10 @@ class Projector:
         """Indexes of the queries the views run (none by default: reads by id)."""
 
     async def drop(self) -> None:
-        await self._documents.drop()
-        if self._routes is not None:
-            await self._routes.drop()
+        """Drop this generation's collections (and its recorded positions)."""
+        for name in self.collection_names():
+            await self._database[name].drop()
+        await self.positions.drop(self.generation)
 
 
 class Customer360Projector(Projector):
@@ -176,8 +301,17 @@ class Customer360Projector(Projector):
             span_attribute="crm.customer_id",
         )
 
+    async def candidates(self, query: dict[str, Any], *, limit: int) -> list[dict[str, Any]]:
+        """Public views of the documents a query selects (the churn watch's indexed
+        candidates), in customer id order."""
+        cursor = self._documents.find(query).sort("_id", 1).limit(limit)
+        return [customer360.public_view(document) async for document in cursor]
+
     async def create_indexes(self) -> None:
-        """The stores' member counts read the members' documents by home store."""
+        """The stores' member counts read the members' documents by home store; the churn
+        watch reads its candidates by the indexes it names."""
+        for index in churn_watch.INDEXES:
+            await self._documents.create_index(list(index))
         for field in ("enrolled_at", "purchases"):
             await self._documents.create_index(
                 [("loyalty.home_store_id", 1), (f"loyalty.{field}", 1)]

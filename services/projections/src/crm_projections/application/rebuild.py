@@ -1,4 +1,26 @@
-"""Rebuild read models from the event stores: drop, then fold every event in order.
+"""Rebuild read models from the event stores, blue/green by collection (docs/adr/0016).
+
+A rebuild never touches the generation that serves. For each read model it
+allocates a new generation (``generations.ReadModels.begin``: leftovers of an
+interrupted run are dropped first), then:
+
+1. ``history``: folds every source's commits up to the head each had when the
+   phase started, board refreshes deferred to the end of the phase;
+2. ``catch-up``: folds again from the position reached to the new heads (what
+   was appended meanwhile);
+3. ``switch``: makes the new generation the active one, one compare-and-set per
+   read model; processes follow within a second (``REFRESH_SECONDS``);
+4. ``after switch``: catches up once more (what the live consumer folded into the
+   old generation between the catch-up and the switch);
+5. waits ``grace`` seconds, so every process reads and folds the new generation;
+6. ``final catch-up``: what a consumer still folded into the old generation
+   before it noticed the switch;
+7. drops the old generation.
+
+Folds are idempotent per stream sequence, so folding what the live consumer also
+folds is harmless. A rebuild that fails before the switch drops its generation
+and leaves the active one serving; one killed outright leaves a building
+generation whose heartbeat goes stale, and the next rebuild drops it.
 
 Sources are folded one store after the other, each in position order, so every
 stream's events arrive in sequence (which stream routes rely on: a stream's
@@ -10,14 +32,32 @@ registration).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from crm_contracts import REGISTRY
+from crm_projections.application.generations import Started
 from crm_projections.application.projector import Applied, Customer360Projector, Projector
 from crm_runtime.eventstore import EventStore
 from crm_runtime.personal_data import SealedEvents
+
+log = structlog.get_logger("crm.projections.rebuild")
+
+HISTORY = "history"
+CATCH_UP = "catch-up"
+SWITCH = "switch"
+AFTER_SWITCH = "after switch"
+GRACE = "grace"
+FINAL_CATCH_UP = "final catch-up"
+DROP = "drop old generation"
+HEARTBEAT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -32,39 +72,169 @@ class Source:
     sealed: SealedEvents | None = None
 
 
+@dataclass
+class _Building:
+    live: Projector
+    view: Projector
+    started: Started
+    switched: bool = False
+
+
 async def rebuild(
     projectors: Sequence[Projector],
     sources: Sequence[Source],
     *,
     on_progress: Callable[[int, int], Any] = lambda done, total: None,
+    on_phase: Callable[[str, int], Any] = lambda phase, total: None,
+    grace: float = 0.0,
 ) -> dict[str, int]:
-    """Drop the read models and fold the full history of every source into them.
+    """Build every read model of ``projectors`` anew from the full history of every
+    source, beside the generation that serves, and switch to it when caught up.
 
+    ``on_phase(phase, total)`` announces each phase (``total``: store positions to fold,
+    0 for the phases that fold nothing); ``on_progress(done, total)`` follows the
+    folding phases in store positions (either may answer an awaitable: it is awaited).
+    ``grace`` is how long the old generation stays after the switch: longer than
+    ``REFRESH_SECONDS`` when other processes serve (``crm projections rebuild`` waits
+    ``SWITCH_GRACE``), 0 for a process on its own.
     Answers the events read and, per read model, the events applied.
     """
-    for projector in projectors:
-        await projector.drop()
-        await projector.create_indexes()
-        await projector.begin_rebuild()
     totals = {"events": 0, **{projector.name: 0 for projector in projectors}}
-    head = sum([await source.store.head_position() for source in sources])
-    done = 0
-    for source in sources:
-        async for commit in source.store.read_all():
-            for sealed_event in commit.events:
-                stored = await source.sealed.reveal(sealed_event) if source.sealed else sealed_event
-                event = REGISTRY.parse(
-                    stored.metadata.type, stored.metadata.schema_version, stored.data
-                )
-                for projector in projectors:
-                    outcome = await projector.apply(stored.metadata, event)
-                    totals[projector.name] += outcome is Applied.APPLIED
-                totals["events"] += 1
-            done += 1
-            on_progress(done, head)
-    for projector in projectors:
-        await projector.end_rebuild()
+    building: list[_Building] = []
+    reached = [0] * len(sources)
+    try:
+        for projector in projectors:
+            building.append(await _begin(projector))
+        folding = _Folding(building, sources, reached, totals, on_progress, on_phase)
+        await folding.fold(HISTORY, deferred=True)
+        await folding.fold(CATCH_UP, deferred=True)
+        await _call(on_phase, SWITCH, 0)
+        for b in building:
+            await b.live.read_models.switch(b.live.name, b.started.active, b.started.generation)
+            b.live.switched(b.started.generation)
+            b.switched = True
+            log.info(
+                "read model switched",
+                read_model=b.live.name,
+                generation=b.started.generation,
+                previous=b.started.active,
+            )
+        await folding.fold(AFTER_SWITCH, deferred=False)
+        await _call(on_phase, GRACE, 0)
+        await asyncio.sleep(grace)
+        await folding.fold(FINAL_CATCH_UP, deferred=False)
+    except BaseException:
+        for b in building:
+            if not b.switched:
+                await _abandon(b)
+        raise
+    await _call(on_phase, DROP, 0)
+    views = [b.view for b in building]
+    for b in building:
+        await b.live.at(b.started.active).drop()
+        await b.live.read_models.retired(b.live.name, b.started.active)
+    for view in views:
+        await view.positions.flush()
     return totals
+
+
+async def _call(callback: Callable[..., Any], *args: Any) -> None:
+    """A progress callback; awaited when it answers an awaitable (tests look around then)."""
+    answer = callback(*args)
+    if inspect.isawaitable(answer):
+        await answer
+
+
+async def _begin(projector: Projector) -> _Building:
+    """A new generation to build into, the leftovers of interrupted runs dropped."""
+    started = await projector.read_models.begin(projector.name)
+    leftovers = set(started.leftovers) | await projector.stored_generations()
+    for generation in sorted(leftovers - {started.active, started.generation}):
+        log.info("dropping a leftover generation", read_model=projector.name, generation=generation)
+        await projector.at(generation).drop()
+        await projector.read_models.retired(projector.name, generation)
+    view = projector.at(started.generation)
+    await view.drop()
+    await view.create_indexes()
+    return _Building(projector, view, started)
+
+
+async def _abandon(building: _Building) -> None:
+    """Drop a generation that will never serve (best effort: the next run drops it too)."""
+    name, generation = building.live.name, building.started.generation
+    try:
+        await building.view.drop()
+        await building.live.read_models.abandon(name, generation)
+        log.warning("rebuild abandoned; the active generation serves", read_model=name)
+    except Exception:
+        log.exception("could not drop an abandoned generation", read_model=name)
+
+
+class _Folding:
+    """The folding phases: each from the positions reached to the heads at its start."""
+
+    def __init__(
+        self,
+        building: list[_Building],
+        sources: Sequence[Source],
+        reached: list[int],
+        totals: dict[str, int],
+        on_progress: Callable[[int, int], Any],
+        on_phase: Callable[[str, int], Any],
+    ) -> None:
+        self._building = building
+        self._sources = sources
+        self._reached = reached
+        self._totals = totals
+        self._on_progress = on_progress
+        self._on_phase = on_phase
+        self._beat = time.monotonic()
+
+    async def fold(self, phase: str, *, deferred: bool) -> None:
+        heads = [await source.store.head_position() for source in self._sources]
+        total = sum(max(0, h - r) for h, r in zip(heads, self._reached, strict=True))
+        await _call(self._on_phase, phase, total)
+        views = [b.view for b in self._building]
+        if deferred:
+            for view in views:
+                await view.begin_rebuild()
+        done = 0
+        for index, source in enumerate(self._sources):
+            commits = source.store.read_all(after_position=self._reached[index])
+            async with contextlib.aclosing(commits):
+                async for commit in commits:
+                    if commit.position > heads[index]:
+                        break
+                    await self._fold_commit(source, commit.position, commit.events, views)
+                    done += commit.position - self._reached[index]
+                    self._reached[index] = commit.position
+                    await _call(self._on_progress, done, total)
+                    await self._heartbeat()
+        if deferred:
+            for view in views:
+                await view.end_rebuild()
+        for view in views:
+            await view.positions.flush()
+
+    async def _fold_commit(
+        self, source: Source, position: int, events: Sequence[Any], views: list[Projector]
+    ) -> None:
+        for sealed_event in events:
+            stored = await source.sealed.reveal(sealed_event) if source.sealed else sealed_event
+            metadata = stored.metadata
+            event = REGISTRY.parse(metadata.type, metadata.schema_version, stored.data)
+            for view in views:
+                outcome = await view.apply(metadata, event, position=position)
+                self._totals[view.name] += outcome is Applied.APPLIED
+            self._totals["events"] += 1
+
+    async def _heartbeat(self) -> None:
+        if time.monotonic() - self._beat < HEARTBEAT_SECONDS:
+            return
+        self._beat = time.monotonic()
+        for b in self._building:
+            if not b.switched:
+                await b.live.read_models.heartbeat(b.live.name, b.started.generation)
 
 
 async def rebuild_customer360(

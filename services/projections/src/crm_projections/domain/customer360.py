@@ -139,11 +139,13 @@ def public_view(document: Document) -> dict[str, Any]:
             "overdue_balance": receivables.get("overdue_balance", {}),
         },
         "latest_interactions": document.get("interactions", []),
+        "last_interaction_at": document.get("last_interaction_at"),
         "service": {
             "open_tickets": document.get("open_tickets", []),
             "recent_tickets": document.get("recent_tickets", []),
             "ticket_count": document.get("ticket_count", 0),
             "last_csat": document.get("last_csat"),
+            "previous_csat": document.get("previous_csat"),
             "sla_breaches": document.get("sla_breaches", {"count": 0, "open": []}),
         },
         "loyalty": loyalty_view(document),
@@ -232,6 +234,11 @@ def with_merged(
             "overdue_balance": _summed(every, lambda v: v["receivables"]["overdue_balance"]),
         },
         "latest_interactions": interactions[:INTERACTIONS_SHOWN],
+        "last_interaction_at": max(
+            (v["last_interaction_at"] for v in every if v["last_interaction_at"]),
+            key=_moment,
+            default=None,
+        ),
         "churn_signals": sorted(
             signals,
             key=lambda s: SIGNALS.index(s["signal"]) if s["signal"] in SIGNALS else len(SIGNALS),
@@ -243,7 +250,11 @@ def _service_merged(views: list[Mapping[str, Any]]) -> dict[str, Any]:
     """Tickets of every merged view: open ones by opening, the newest recent ones, the
     latest survey answered, breaches counted over all."""
     service = [v["service"] for v in views]
-    surveys = [s["last_csat"] for s in service if s["last_csat"]]
+    surveys = sorted(
+        (c for s in service for c in (s["last_csat"], s["previous_csat"]) if c),
+        key=lambda c: (_moment(c["answered_at"]), c["ticket_id"]),
+        reverse=True,
+    )
     return {
         "open_tickets": sorted(
             (t for s in service for t in s["open_tickets"]),
@@ -255,9 +266,8 @@ def _service_merged(views: list[Mapping[str, Any]]) -> dict[str, Any]:
             reverse=True,
         )[:RECENT_TICKETS],
         "ticket_count": sum(s["ticket_count"] for s in service),
-        "last_csat": max(
-            surveys, key=lambda c: (_moment(c["answered_at"]), c["ticket_id"]), default=None
-        ),
+        "last_csat": surveys[0] if surveys else None,
+        "previous_csat": surveys[1] if len(surveys) > 1 else None,
         "sla_breaches": {
             "count": sum(s["sla_breaches"]["count"] for s in service),
             "open": sorted(

@@ -57,7 +57,12 @@ def profile_changes(document: Document, metadata: EventMetadata, event: DomainEv
         case c.CustomerUntagged():
             return {"tags": sorted(set(document.get("tags", [])) - set(event.tags))}
         case c.InteractionLogged():
-            return {"interactions": _latest(document.get("interactions", []), event, erased)}
+            latest = document.get("last_interaction_at")
+            at = utc(event.at)
+            return {
+                "interactions": _latest(document.get("interactions", []), event, erased),
+                "last_interaction_at": at if latest is None or at > utc(latest) else latest,
+            }
         case c.CustomerMergedInto():
             return {"merged_into": event.survivor_id}
         case c.CustomersMerged():

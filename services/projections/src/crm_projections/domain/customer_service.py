@@ -104,10 +104,13 @@ def service_summary(tickets: dict[str, Row]) -> Document:
         (row for row in rows if row["status"] not in DONE),
         key=lambda r: (r["opened_at"], r["ticket_id"]),
     )
-    surveys = [row for row in rows if row.get("csat")]
-    last_survey = max(
-        surveys, key=lambda r: (r["csat"]["answered_at"], r["ticket_id"]), default=None
+    surveys = sorted(
+        (row for row in rows if row.get("csat")),
+        key=lambda r: (r["csat"]["answered_at"], r["ticket_id"]),
+        reverse=True,
     )
+    last_survey = surveys[0] if surveys else None
+    previous_survey = surveys[1] if len(surveys) > 1 else None
     breaches = [
         {"ticket_id": row["ticket_id"], **breach} for row in rows for breach in row["breaches"]
     ]
@@ -119,6 +122,9 @@ def service_summary(tickets: dict[str, Row]) -> Document:
         "last_csat": None
         if last_survey is None
         else {"ticket_id": last_survey["ticket_id"], **last_survey["csat"]},
+        "previous_csat": None
+        if previous_survey is None
+        else {"ticket_id": previous_survey["ticket_id"], **previous_survey["csat"]},
         "sla_breaches": {
             "count": len(breaches),
             "open": sorted(

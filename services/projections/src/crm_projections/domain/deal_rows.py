@@ -95,6 +95,7 @@ def project(document: Document, metadata: EventMetadata, event: DomainEvent) -> 
                 "status": "lost",
                 "stage": "lost",
                 "lost_at": at,
+                **{f"lost_{g}": period for g, period in periods_of(at).items()},
                 **_not_won(),
                 **_owner(row, event.owner_id, event.team),
             }
@@ -104,6 +105,9 @@ def project(document: Document, metadata: EventMetadata, event: DomainEvent) -> 
                 "stage": event.stage.value,
                 "stages_reached": _reached(row, event.stage.value),
                 "lost_at": None,
+                "lost_week": None,
+                "lost_month": None,
+                "lost_quarter": None,
                 **_not_won(),
             }
     entered = [moment for moment in (row.get("captured_at"), row.get("opened_at")) if moment]

@@ -91,6 +91,27 @@ def _days(start: datetime, end: datetime) -> Decimal:
     return Decimal((utc(end) - utc(start)).total_seconds()) / DAY
 
 
+# --- deals lost ----------------------------------------------------------------------------
+
+
+def lost_keys(row: Document) -> set[str]:
+    return _keys(row, "lost") if row.get("status") == "lost" else set()
+
+
+def lost_select(key: str) -> dict[str, Any]:
+    return {"status": "lost", **_select("lost", key)}
+
+
+def lost_summary(key: str, rows: list[Document]) -> Document:
+    """Deals lost in the period (the conversion rate's other half, with the won deals of
+    the sales board of the same period)."""
+    lost = [r for r in rows if r.get("status") == "lost"]
+    by_owner: dict[str, int] = defaultdict(int)
+    for row in lost:
+        by_owner[str(row.get("owner_id"))] += 1
+    return {"all": {"deals": len(lost)}, "by_owner": dict(sorted(by_owner.items()))}
+
+
 # --- funnel ------------------------------------------------------------------------------
 
 

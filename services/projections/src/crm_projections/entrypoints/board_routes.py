@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,7 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Query
 
 from crm_projections.application.policy import (
+    READ_CHURN_WATCH,
     READ_FUNNEL,
+    READ_KPIS,
     READ_LOYALTY_BOARD,
     READ_SALES_BOARD,
     READ_SERVICE_BOARD,
@@ -18,7 +21,13 @@ from crm_projections.application.policy import (
     VIEWS_POLICY,
     visible,
 )
-from crm_projections.domain import loyalty_boards, sales_boards, service_boards
+from crm_projections.domain import (
+    churn_watch,
+    kpi_boards,
+    loyalty_boards,
+    sales_boards,
+    service_boards,
+)
 from crm_projections.domain.periods import granularity_of, previous
 from crm_projections.domain.ranking import ranked
 from crm_runtime.guard import Caller
@@ -219,5 +228,74 @@ def board_routes(service: ProjectionsService) -> APIRouter:
             "entries": loyalty_boards.store_ranking(current, before, by=by.value, limit=limit),
             "total": current["all"],
         }
+
+    @router.get("/kpis")
+    async def kpis(caller: Caller, period: Period) -> dict[str, Any]:
+        """The KPIs of ``period``, each from precomputed boards (the period's and, for figures
+        "as of" a date, the flows of every earlier period of its granularity).
+
+        - churn_rate: of the customers active (customer, repeat customer or at risk) at the
+          start of the period, the share that became churned during it.
+        - repeat_purchase_rate: customers who had bought at least twice by the period's end,
+          of those who had bought at least once.
+        - customer_lifetime_value: per currency, revenue of the orders settled by the
+          period's end (less refunds) per customer who has bought.
+        - complaint_rate: complaint tickets opened in the period per order placed in it.
+        - average_csat: mean satisfaction (1-5) of the surveys answered in the period.
+        - overdue_ratio: at the period's end, open receivables flagged overdue of all open
+          receivables, by count and per currency by balance.
+        - conversion_rate: deals won in the period of the deals won or lost in it.
+
+        Ratios are decimal strings (four places), null when nothing is there to divide by;
+        ``inputs`` lists the counts each was worked out from."""
+        VIEWS_POLICY.authorise(caller, READ_KPIS)
+        key = board_key(period)
+        customers, customers_before = await service.customer_rows.board_history(
+            kpi_boards.CUSTOMERS, key
+        )
+        orders, orders_before = await service.order_rows.board_history(kpi_boards.ORDERS, key)
+        opened = await service.tickets.board("service", key)
+        surveys = await service.tickets.board("surveys", key)
+        won = await service.deals.board("sales", key)
+        lost = await service.deals.board("lost", key)
+        return kpi_boards.kpis(
+            period,
+            customers=customers,
+            customers_before=customers_before,
+            orders=orders,
+            orders_before=orders_before,
+            complaints_opened=int(opened["all"]["complaints"]),
+            csat_sum=int(surveys["all"]["csat_sum"]),
+            csat_count=int(surveys["all"]["csat_count"]),
+            deals_won=int(won["all"]["deals"]),
+            deals_lost=int(lost["all"]["deals"]),
+        )
+
+    @router.get("/churn-watch")
+    async def churn_list(
+        caller: Caller,
+        days: Annotated[int, Query(ge=1, le=3650)] = 60,
+        owner_id: Id = None,
+        team: Id = None,
+        limit: Limit = 200,
+    ) -> dict[str, Any]:
+        """Customers at risk of leaving, each with every reason and its evidence: no
+        interaction for ``days`` days (customers, repeat customers and those at risk), unpaid
+        orders (unpaid 48 hours after placing, or overdue), falling satisfaction (the last
+        CSAT below 3, or below the one before), complaints past their SLA. Read from the
+        customer 360 documents by index, never from events. Reps see their own customers,
+        managers their team's."""
+        query = visible(caller, READ_CHURN_WATCH, owner_id=owner_id, team=team)
+        now = datetime.now(UTC)
+        owned = {f"owner.{field}": value for field, value in query.items()}
+        candidates = await service.customer360.candidates(
+            {**churn_watch.candidates_filter(now=now, days=days), **owned}, limit=limit
+        )
+        entries = [
+            entry
+            for view in candidates
+            if (entry := churn_watch.watch_entry(view, now=now, days=days)) is not None
+        ]
+        return {"days": days, "as_of": now, **query, "customers": entries}
 
     return router

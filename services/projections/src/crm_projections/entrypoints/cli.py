@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from crm_contracts.contacts import SOURCE as CONTACTS_SOURCE
 from crm_contracts.loyalty import SOURCE as LOYALTY_SOURCE
 from crm_contracts.pipeline import SOURCE as PIPELINE_SOURCE
 from crm_contracts.tickets import SOURCE as TICKETS_SOURCE
+from crm_projections.application.generations import SWITCH_GRACE
 from crm_projections.application.rebuild import Source, rebuild
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.documents import open_document_client
@@ -24,30 +31,43 @@ from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
 cli = typer.Typer(help="Operate the read models.", no_args_is_help=True)
 
 
-class ReadModelName(StrEnum):
-    CUSTOMER360 = "customer360"
-    RECEIVABLES_BY_REP = "receivables_by_rep"
-    FORECAST = "forecast"
-    STORES = "stores"
-    DEALS = "deals"
-
-
 @cli.command("rebuild")
 def rebuild_command(
     name: Annotated[
-        ReadModelName | None,
-        typer.Argument(help="The read model to rebuild; all of them when left out."),
+        str | None,
+        typer.Argument(
+            help="The read model to rebuild (customer360, receivables_by_rep, forecast, "
+            "stores, deals, ...); all of them when left out.",
+            show_default=False,
+        ),
     ] = None,
+    grace: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds the old generation keeps serving after the switch, so every "
+            "process moves to the new one first (more than a second).",
+        ),
+    ] = SWITCH_GRACE,
 ) -> None:
-    """Drop read models and rebuild them from the event stores of every context."""
-    asyncio.run(_rebuild(ProjectionsSettings(), name))
+    """Rebuild read models from the event stores of every context into a new generation
+    of collections, while the current one keeps serving; switch when caught up."""
+    asyncio.run(_rebuild(ProjectionsSettings(), name, grace=grace))
 
 
-async def _rebuild(settings: ProjectionsSettings, name: ReadModelName | None = None) -> None:
+async def _rebuild(
+    settings: ProjectionsSettings, name: str | None = None, *, grace: float = SWITCH_GRACE
+) -> None:
     from crm_projections.bootstrap import bootstrap
 
     service = bootstrap(settings)
-    projectors = [p for p in service.projectors if name is None or p.name == name.value]
+    known = [p.name for p in service.projectors]
+    if name is not None and name not in known:
+        await service.close()
+        raise typer.BadParameter(
+            f"{name!r} is not a read model; one of: {', '.join(known)}", param_hint="NAME"
+        )
+    projectors = [p for p in service.projectors if name is None or p.name == name]
     clients: list[Any] = []
     sources = [
         _source(settings, clients, url, database, source)
@@ -59,24 +79,37 @@ async def _rebuild(settings: ProjectionsSettings, name: ReadModelName | None = N
         )
     ]
     console = Console(stderr=True)
+    names = " + ".join(p.name for p in projectors)
     try:
         with Progress(
-            TextColumn(" + ".join(p.name for p in projectors)),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             console=console,
         ) as progress:
-            task = progress.add_task("rebuild", total=None)
+            tasks: list[TaskID] = []
+
+            def finish_phase() -> None:
+                if tasks:
+                    total = progress.tasks[-1].total or 1
+                    progress.update(tasks[-1], total=total, completed=total)
+
+            def on_phase(phase: str, total: int) -> None:
+                finish_phase()
+                tasks.append(progress.add_task(f"{names}: {phase}", total=total or None))
+
+            def on_progress(done: int, total: int) -> None:
+                progress.update(tasks[-1], completed=done, total=total)
+
             totals = await rebuild(
-                projectors,
-                sources,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                projectors, sources, on_progress=on_progress, on_phase=on_phase, grace=grace
             )
+            finish_phase()
         for projector in projectors:
             console.print(
                 f"{projector.name} rebuilt: {totals['events']} events read, "
-                f"{totals[projector.name]} applied"
+                f"{totals[projector.name]} applied; generation {projector.generation} serves"
             )
     finally:
         for client in clients:

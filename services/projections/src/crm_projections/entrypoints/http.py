@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -44,9 +45,14 @@ def create_app(service: ProjectionsService, *, consume: bool = True) -> FastAPI:
                 [*settings.topics, settings.dead_letter_topic],
             )
             await service.broker.start()
+        # Follows rebuilds' switches when no event arrives, and keeps the lag gauges fresh.
+        stop = asyncio.Event()
+        upkeep = asyncio.create_task(service.lag.run(service.projectors, stop), name="lag")
         try:
             yield
         finally:
+            stop.set()
+            await upkeep
             if consume:
                 await service.broker.stop()
             await service.close()
@@ -243,6 +249,10 @@ def _routes(service: ProjectionsService) -> APIRouter:
 
     @router.get("/health")
     async def health() -> JSONResponse:
+        """Whether the store and the broker answer (503 when one does not), and how far each
+        read model is behind each source's event store: the position folded, the store's
+        head, events (store positions) and seconds behind. A read model behind still serves:
+        lag alone never makes the answer 503 (alert on the lag metrics instead)."""
         checks: dict[str, str] = {}
         try:
             await service.client[service.settings.database].command("ping")
@@ -252,10 +262,18 @@ def _routes(service: ProjectionsService) -> APIRouter:
         broker_ok = await kafka_reachable(service.settings.kafka_bootstrap_servers)
         checks["broker"] = "ok" if broker_ok else "unreachable"
         healthy = all(value == "ok" for value in checks.values())
-        return JSONResponse(
-            {"status": "ok" if healthy else "unavailable", "service": "projections", **checks},
-            status_code=200 if healthy else 503,
-        )
+        answer: dict[str, Any] = {
+            "status": "ok" if healthy else "unavailable",
+            "service": "projections",
+            **checks,
+        }
+        if checks["store"] == "ok":
+            try:
+                lag = await service.lag.report(service.projectors)
+                answer["read_models"] = {name: found.as_json() for name, found in lag.items()}
+            except Exception as error:
+                answer["read_models"] = f"unavailable: {error}"
+        return JSONResponse(answer, status_code=200 if healthy else 503)
 
     return router
 
