@@ -29,6 +29,9 @@ from crm_contracts.registry import PERSONAL, REGISTRY, DomainEvent
 
 SOURCE = "/crm/tickets"
 TOPIC = "crm.tickets.events"
+PERSONAL_KEY_FIELD = "customer_id"
+"""Personal fields of tickets events are sealed at rest with the data key of the customer
+the event names here (not the ticket's), so erasing the customer erases them too."""
 
 
 class TicketKind(StrEnum):

@@ -1,9 +1,12 @@
 """Personal fields of events, sealed on the way into the store and revealed on the way out.
 
 Which fields are personal is part of the published contract (``x-personal``);
-``SealedEvents`` reads that from the registry, so a service only says which
-subject's key to use (the stream id, i.e. the customer). After an erasure a
-required personal field reveals as ``[erased]`` and an optional one as null.
+``SealedEvents`` reads that from the registry, so a service only says whose key
+to use: the stream's subject (a customer's own stream), or, with ``key_field``,
+the id an event names in that field (a ticket's text is its customer's, sealed
+with the key of its ``customer_id``, so the customer's erasure reaches it). After
+an erasure a required personal field reveals as ``[erased]`` and an optional one
+as null.
 """
 
 from __future__ import annotations
@@ -22,9 +25,21 @@ ERASED = "[erased]"
 
 
 class SealedEvents:
-    def __init__(self, cipher: PersonalDataCipher, registry: EventRegistry = REGISTRY) -> None:
+    def __init__(
+        self,
+        cipher: PersonalDataCipher,
+        registry: EventRegistry = REGISTRY,
+        *,
+        key_field: str | None = None,
+    ) -> None:
         self._cipher = cipher
         self._registry = registry
+        self._key_field = key_field
+
+    def _key_of(self, subject: str, data: dict[str, Any]) -> str:
+        """Whose key seals the event: the id in ``key_field`` when the event names one."""
+        named = data.get(self._key_field) if self._key_field else None
+        return str(named) if named else subject
 
     def _personal(self, event_type: str) -> frozenset[str]:
         return personal_fields(self._registry.model_for(event_type))
@@ -40,7 +55,8 @@ class SealedEvents:
         fields = self._personal(event.type)
         if not fields:
             return event
-        return replace(event, data=await self._cipher.seal(subject, event.data, fields))
+        key = self._key_of(subject, event.data)
+        return replace(event, data=await self._cipher.seal(key, event.data, fields))
 
     async def seal_fields(
         self, subject: str, data: dict[str, Any], fields: frozenset[str]
@@ -52,7 +68,8 @@ class SealedEvents:
         if not any(PersonalDataCipher.is_sealed(v) for v in event.data.values()):
             return event
         placeholders = self._placeholders(event.metadata.type)
-        data = await self._cipher.reveal(event.metadata.subject, event.data, placeholders)
+        key = self._key_of(event.metadata.subject, event.data)
+        data = await self._cipher.reveal(key, event.data, placeholders)
         return replace(event, data=data)
 
     async def reveal_fields(

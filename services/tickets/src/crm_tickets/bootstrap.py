@@ -18,7 +18,7 @@ from crm_runtime.foundations import ContextLifecycle, Indexed, lay_foundations, 
 from crm_runtime.leases import Lease
 from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
 from crm_tickets.application.rows import TicketRows
-from crm_tickets.application.sealing import CustomerSealedEvents
+from crm_tickets.application.sealing import customer_sealed_events
 from crm_tickets.application.streams import Dependencies
 from crm_tickets.config import TicketsSettings
 
@@ -70,7 +70,7 @@ def bootstrap(
         clock=clock,
         new_id=id_factory,
         tracer=laid.tracer,
-        sealed=CustomerSealedEvents(PersonalDataCipher(laid.vault)),
+        sealed=customer_sealed_events(PersonalDataCipher(laid.vault)),
         sla=settings.sla_policy(),
     )
     return TicketsService(

@@ -97,10 +97,6 @@ class RowsProjector(Projector):
         names = super().collection_names()
         return names[:-1] if self.generation == 0 else names
 
-    def _here(self) -> RowsProjector:
-        """The pinned projector of the generation in use (where deferred keys are kept)."""
-        return self if self._pinned is not None else self.at(self.generation)
-
     async def create_indexes(self) -> None:
         for spec in self.boards.values():
             for index in spec.indexes:
@@ -121,9 +117,11 @@ class RowsProjector(Projector):
             await self.refresh(name, key)
 
     async def begin_rebuild(self) -> None:
+        await super().begin_rebuild()
         self._here()._deferred = set()
 
     async def end_rebuild(self) -> None:
+        await super().end_rebuild()  # the rows are written before the boards read them
         here = self._here()
         touched, here._deferred = here._deferred or set(), None
         for name, key in sorted(touched):

@@ -11,6 +11,13 @@ of its own (``stream_customers`` for the customer 360), so every replica and
 every restart routes alike. An event of such a stream that names nobody while
 the stream is still unknown is ``OutOfOrder``: retried, then dead-lettered.
 
+During a rebuild's deferred phases (``begin_rebuild`` .. ``end_rebuild``) the pinned
+generation being built has no other writer (the live consumer folds into the active
+one until the switch), so its documents and routes are kept in a ``WriteBack`` buffer:
+read once, folded in memory, written in batches (``insert_many``; documents already
+stored are deleted and inserted again), flushed before the phase ends and whenever
+the buffer fills. The fold discipline (order check, duplicates, ``folded``) is the same.
+
 Every collection is the read model's active generation's (``generations``: the plain
 names for generation 0, ``<name>__g<n>`` after rebuilds), and each fold notes the
 event's source position (``positions``), so the read model's lag is measurable.
@@ -39,6 +46,8 @@ from crm_runtime.documents import is_duplicate_key
 COLLECTION = "customer360"
 MERGE_HOPS = 5  # merged_into links followed at most (a chain of merges; cycles stop earlier)
 MERGED_READ = 200  # documents merged into one survivor read at most
+BUFFERED = 20_000  # documents a rebuild keeps in memory per read model before flushing
+WRITE_BATCH = 500
 
 
 class Applied(Enum):
@@ -54,13 +63,16 @@ class OutOfOrder(Exception):
 class StreamRoutes:
     """Stream key -> the document its events fold into, learnt once per stream."""
 
-    def __init__(self, collection: Any, field: str) -> None:
+    def __init__(self, collection: Any, field: str, buffer: WriteBack | None = None) -> None:
         self._routes = collection
         self._field = field
+        self._buffer = buffer
 
     async def resolve(self, key: str, named: str | None) -> str | None:
         """The stream's document: as learnt before, else the one this event names (learnt
         now), else None (the stream has not named one yet)."""
+        if self._buffer is not None:
+            return await self._resolve_buffered(self._buffer, key, named)
         found = await self._routes.find_one({"_id": key})
         if found is None and named is not None:
             try:
@@ -72,8 +84,80 @@ class StreamRoutes:
             found = await self._routes.find_one({"_id": key})  # another writer learnt it first
         return None if found is None else str(found[self._field])
 
+    async def _resolve_buffered(self, buffer: WriteBack, key: str, named: str | None) -> str | None:
+        """The same, for a generation only this rebuild writes: learnt routes are kept in
+        memory and written with the buffer's documents."""
+        known = buffer.routes.get(key)
+        if known is not None:
+            return known
+        found = None if buffer.all_routes_here else await self._routes.find_one({"_id": key})
+        if found is not None:
+            buffer.routes[key] = str(found[self._field])
+            return buffer.routes[key]
+        if named is None:
+            return None
+        buffer.routes[key] = named
+        buffer.new_routes.append({"_id": key, self._field: named})
+        return named
+
     async def drop(self) -> None:
         await self._routes.drop()
+
+
+class WriteBack:
+    """A rebuild's documents of one generation: read once, folded in memory, flushed in
+    batches. Only for a generation no other process writes (a rebuild's deferred phases)."""
+
+    def __init__(self, *, documents_empty: bool = False, routes_empty: bool = False) -> None:
+        self.documents: dict[str, dict[str, Any] | None] = {}  # None: not stored, not folded
+        self.stored: set[str] = set()  # ids the collection holds (as of the last flush)
+        self.dirty: set[str] = set()
+        self.routes: dict[str, str] = {}
+        self.new_routes: list[dict[str, Any]] = []
+        # The collection was empty when the phase began and nothing was forgotten since:
+        # a document (a route) not in memory is in no collection either.
+        self.all_documents_here = documents_empty
+        self.all_routes_here = routes_empty
+
+    async def get(self, documents: Any, document_id: str) -> dict[str, Any] | None:
+        if document_id in self.documents:
+            return self.documents[document_id]
+        if self.all_documents_here:
+            return None
+        found = await documents.find_one({"_id": document_id})
+        self.documents[document_id] = found
+        if found is not None:
+            self.stored.add(document_id)
+        return found
+
+    def put(self, document_id: str, document: dict[str, Any]) -> None:
+        self.documents[document_id] = document
+        self.dirty.add(document_id)
+
+    @property
+    def full(self) -> bool:
+        return len(self.documents) >= BUFFERED
+
+    async def flush(self, documents: Any, routes: Any, *, keep: bool) -> None:
+        """Write the routes learnt and the documents changed since the last flush; forget
+        the documents unless ``keep`` (the routes stay: they never change)."""
+        if self.new_routes:
+            for start in range(0, len(self.new_routes), WRITE_BATCH):
+                await routes.insert_many(self.new_routes[start : start + WRITE_BATCH])
+            self.new_routes = []
+        dirty = sorted(self.dirty)
+        replaced = [i for i in dirty if i in self.stored]
+        for start in range(0, len(replaced), WRITE_BATCH):
+            await documents.delete_many({"_id": {"$in": replaced[start : start + WRITE_BATCH]}})
+        for start in range(0, len(dirty), WRITE_BATCH):
+            batch = [self.documents[i] for i in dirty[start : start + WRITE_BATCH]]
+            await documents.insert_many([d for d in batch if d is not None])
+        self.stored.update(dirty)
+        self.dirty = set()
+        if not keep:
+            self.documents = {}
+            self.stored = set()
+            self.all_documents_here = False
 
 
 class Projector:
@@ -105,6 +189,7 @@ class Projector:
         self._active = ActiveGeneration(database[READ_MODELS], model.name)
         self.positions = PositionLog(database[POSITIONS], model.name)
         self._pinned: int | None = None
+        self._buffer: WriteBack | None = None
         self._views: dict[int, Self] = {}
         self._collections: dict[str, Any] = {}
 
@@ -140,6 +225,7 @@ class Projector:
             view = copy.copy(self)
             view._pinned = generation
             view._views = {}
+            view._buffer = None
             view._pinned_here()
             self._views[generation] = view
         return view
@@ -190,7 +276,9 @@ class Projector:
     def _routes(self) -> StreamRoutes | None:
         if self._routes_collection is None:
             return None
-        return StreamRoutes(self.collection(self._routes_collection), self.model.routes_field)
+        return StreamRoutes(
+            self.collection(self._routes_collection), self.model.routes_field, self._buffer
+        )
 
     async def apply(
         self, metadata: EventMetadata, event: DomainEvent, *, position: int | None = None
@@ -227,11 +315,46 @@ class Projector:
                 f"{metadata.type} {metadata.id} names no {self.model.routes_field} and "
                 f"{self.name} has not seen the first event of stream {stream_key(metadata)}"
             )
+        if self._buffer is not None:  # a rebuild's deferred phase: no span per event
+            return await self._fold_buffered(self._buffer, document_id, metadata, event)
         with self._tracer.start_as_current_span(
             f"{self.name}.upsert",
             attributes={self._span_attribute: document_id, "crm.event_id": metadata.id},
         ):
             return await self._fold(document_id, metadata, event)
+
+    async def _fold_buffered(
+        self, buffer: WriteBack, document_id: str, metadata: EventMetadata, event: DomainEvent
+    ) -> Applied:
+        """``_fold`` on the rebuild's buffer: the same checks, no store round trip."""
+        document = await buffer.get(self._documents, document_id)
+        order = check_order(document, metadata)
+        if order is Order.DUPLICATE:
+            await self.folded(document, document)
+            return Applied.DUPLICATE
+        if order is Order.GAP:
+            raise OutOfOrder(
+                f"{metadata.type} {metadata.id} has sequence {metadata.sequence} but "
+                f"the {self.name} of {document_id} has not seen its predecessor"
+            )
+        current = document if document is not None else self.model.empty(document_id)
+        after = self.model.project(current, metadata, event)
+        buffer.put(document_id, after)
+        await self.folded(document, after)
+        if buffer.full:
+            await self.flush_buffer(keep=False)
+        return Applied.APPLIED
+
+    async def flush_buffer(self, *, keep: bool = True) -> None:
+        """Write what the rebuild's buffer holds (nothing outside a rebuild)."""
+        if self._buffer is None:
+            return
+        routes = (
+            self.collection(self._routes_collection)
+            if self._routes_collection is not None
+            else None
+        )
+        await self._buffer.flush(self._documents, routes, keep=keep)
 
     async def _fold(self, document_id: str, metadata: EventMetadata, event: DomainEvent) -> Applied:
         documents = self._documents
@@ -274,11 +397,30 @@ class Projector:
         """Called after an event was folded into a document (and again on its redelivery):
         a read model derived from these documents refreshes here. Nothing by default."""
 
+    def _here(self) -> Self:
+        """The pinned projector of the generation in use (where a rebuild's state is kept)."""
+        return self if self._pinned is not None else self.at(self.generation)
+
     async def begin_rebuild(self) -> None:
-        """A rebuild starts: derived work may be deferred until ``end_rebuild``."""
+        """A rebuild's deferred phase starts on this generation, which only the rebuild
+        writes until it switches: folds go to a write-back buffer, derived work may be
+        deferred until ``end_rebuild``."""
+        here = self._here()
+        routes = (
+            here.collection(here._routes_collection)
+            if here._routes_collection is not None
+            else None
+        )
+        here._buffer = WriteBack(
+            documents_empty=await _empty(here._documents),
+            routes_empty=routes is None or await _empty(routes),
+        )
 
     async def end_rebuild(self) -> None:
-        """The rebuild folded the whole history."""
+        """The phase folded its part of the history: everything buffered is written."""
+        here = self._here()
+        await here.flush_buffer()
+        here._buffer = None
 
     async def create_indexes(self) -> None:
         """Indexes of the queries the views run (none by default: reads by id)."""
@@ -288,6 +430,10 @@ class Projector:
         for name in self.collection_names():
             await self._database[name].drop()
         await self.positions.drop(self.generation)
+
+
+async def _empty(collection: Any) -> bool:
+    return await collection.find_one({}, projection={"_id": 1}) is None
 
 
 class Customer360Projector(Projector):
