@@ -1,0 +1,1 @@
+"""The sagas: process managers that coordinate the bounded contexts."""

@@ -1,0 +1,104 @@
+"""Settings of the sagas service (CRM_* environment variables), checked at startup.
+
+Durations (``CRM_SAGAS_ONBOARDING_STEP_DEADLINE``) take ``20s``, ``15m``, ``12h``, ``1d``,
+a number of seconds, or ISO 8601 (``PT12H``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from crm_contracts.pipeline import TOPIC as PIPELINE_TOPIC
+from crm_runtime.settings import RuntimeSettings
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_SHORT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd])\s*")
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str) and (found := _SHORT.fullmatch(value)):
+        return timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class SagasSettings(RuntimeSettings):
+    http_host: str = Field(default="127.0.0.1", alias="CRM_SAGAS_HOST")
+    http_port: int = Field(default=8106, alias="CRM_SAGAS_PORT")
+    runner_health_port: int = Field(default=8116, alias="CRM_SAGAS_RUNNER_PORT")
+    database: str = Field(default="crm_sagas", alias="CRM_SAGAS_DATABASE")
+    keys_database: str = Field(default="crm_keys", alias="CRM_KEYS_DATABASE")
+    relay_lease_seconds: float = Field(default=10.0, alias="CRM_RELAY_LEASE_SECONDS")
+
+    pipeline_topic: str = Field(default=PIPELINE_TOPIC, alias="CRM_PIPELINE_TOPIC")
+    topic_partitions: int = Field(default=3, alias="CRM_SAGAS_TOPIC_PARTITIONS")
+    consumer_group: str = Field(default="crm-sagas", alias="CRM_SAGAS_GROUP")
+    dead_letter_topic: str = Field(default="crm.sagas.dlt", alias="CRM_SAGAS_DEAD_LETTER_TOPIC")
+    fetch_max_wait_ms: int = Field(default=100, alias="CRM_SAGAS_FETCH_MAX_WAIT_MS")
+    max_attempts: int = Field(
+        default=5, ge=1, alias="CRM_SAGAS_MAX_ATTEMPTS",
+        description="Tries of a Kafka record before it is dead-lettered.",
+    )  # fmt: skip
+
+    contacts_url: str = Field(default="http://127.0.0.1:8101", alias="CRM_CONTACTS_URL")
+    pipeline_url: str = Field(default="http://127.0.0.1:8103", alias="CRM_PIPELINE_URL")
+    tickets_url: str = Field(default="http://127.0.0.1:8104", alias="CRM_TICKETS_URL")
+    loyalty_url: str = Field(default="http://127.0.0.1:8105", alias="CRM_LOYALTY_URL")
+    service_token: str | None = Field(
+        default=None, alias="CRM_SAGAS_SERVICE_TOKEN",
+        description="Bearer token of the sagas (role service) where an OIDC issuer signs "
+        "tokens; unset mints one with the embedded signing key.",
+    )  # fmt: skip
+    command_timeout_seconds: float = Field(
+        default=10.0, gt=0, alias="CRM_SAGAS_COMMAND_TIMEOUT_SECONDS"
+    )
+    command_max_attempts: int = Field(
+        default=5, ge=1, alias="CRM_SAGAS_COMMAND_MAX_ATTEMPTS",
+        description="Tries of a failing command before the saga is marked failed (stuck).",
+    )  # fmt: skip
+    retry_base_seconds: float = Field(default=2.0, gt=0, alias="CRM_SAGAS_RETRY_BASE_SECONDS")
+    retry_max_seconds: float = Field(default=300.0, gt=0, alias="CRM_SAGAS_RETRY_MAX_SECONDS")
+    in_flight_grace_seconds: float = Field(
+        default=30.0, gt=0, alias="CRM_SAGAS_IN_FLIGHT_GRACE_SECONDS",
+        description="A command unanswered this long (its sender died) is sent again.",
+    )  # fmt: skip
+    deadline_interval_seconds: float = Field(
+        default=5.0, ge=0.2, alias="CRM_SAGAS_DEADLINE_INTERVAL_SECONDS"
+    )
+    deadline_lease_seconds: float = Field(
+        default=30.0, gt=0, alias="CRM_SAGAS_DEADLINE_LEASE_SECONDS"
+    )
+
+    default_home_store: str = Field(
+        default="sto_main", alias="CRM_SAGAS_DEFAULT_HOME_STORE",
+        description="Home store of customers the onboarding saga enrols in loyalty.",
+    )  # fmt: skip
+    onboarding_step_deadline: Duration = Field(
+        default=timedelta(days=1), alias="CRM_SAGAS_ONBOARDING_STEP_DEADLINE",
+        description="Each onboarding step must be confirmed within this, or the saga fails.",
+    )  # fmt: skip
+    unpaid_coupon_days: float = Field(
+        default=7, gt=0, le=365, alias="CRM_SAGAS_UNPAID_COUPON_DAYS",
+        description="Days the coupon of an unpaid order is valid: the wait for payment.",
+    )  # fmt: skip
+
+    @field_validator("onboarding_step_deadline")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration, e.g. 20s, 12h or 1d")
+        return value
+
+    def service_urls(self) -> dict[str, str]:
+        return {
+            "contacts": self.contacts_url,
+            "pipeline": self.pipeline_url,
+            "tickets": self.tickets_url,
+            "loyalty": self.loyalty_url,
+        }

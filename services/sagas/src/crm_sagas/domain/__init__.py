@@ -1,0 +1,1 @@
+"""Pure process managers: evolve, react, resume, deadlines. No I/O."""

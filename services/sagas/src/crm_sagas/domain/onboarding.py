@@ -1,0 +1,216 @@
+"""Deal won -> onboarding (issue #7, flow 2).
+
+On ``crm.pipeline.OpportunityWon`` the saga
+
+1. looks the customer up in contacts (kind, purchases so far);
+2. records the won deal as a purchase in contacts (``POST .../purchases``, the
+   opportunity id as the order reference): contacts' lifecycle rules make a prospect a
+   customer and a customer a repeat customer, and count a reference once. Contacts
+   refuses buying stages set by hand (``PUT .../lifecycle-stage``), so the purchase is
+   the API that moves the stage, and it is idempotent by itself;
+3. enrols a person (B2C) in loyalty at the configured home store, unless a member
+   already (the same enrolment answers 200, a membership at another store 409: both
+   mean "a member"); an unknown home store is refused with 404: the saga fails with
+   loyalty's reason, for an operator to open the store (or change the setting) and retry;
+4. opens a ``service_request`` onboarding ticket for a new customer (no purchase before).
+
+It completes when every step is confirmed. Each outstanding step must be answered within
+``step_deadline`` of the last progress, or the saga fails as timed out (an operator may
+retry it). One saga per opportunity: a deal won again after a reopen onboards nobody twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from crm_sagas.domain.saga import (
+    Deadline,
+    DeadlinePassed,
+    Entry,
+    Retried,
+    SagaCommand,
+    Started,
+    Status,
+    StepRefused,
+    StepSucceeded,
+    Trigger,
+)
+
+TYPE = "onboarding"
+WON = "crm.pipeline.OpportunityWon"
+LOOK_UP = "look_up_customer"
+PURCHASE = "record_purchase"
+ENROL = "enrol_member"
+TICKET = "open_onboarding_ticket"
+STEP_DEADLINE = "step"
+
+
+def saga_id_of(opportunity_id: str) -> str:
+    return f"sag_onboarding_{opportunity_id}"
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    opportunity_id: str
+    customer_id: str
+    amount: str
+    currency: str
+    won_at: datetime
+    home_store_id: str
+    since: datetime
+    """When the saga last made progress: the step deadline counts from here."""
+    kind: str | None = None
+    purchases_before: int | None = None
+    stage: str | None = None
+    purchase_recorded: bool = False
+    membership: str | None = None
+    """enrolled, already_member or not_applicable (a company); None while unknown."""
+    ticket: str | None = None
+    """The onboarding ticket's id, or "not_needed" for a customer who bought before."""
+    timed_out: str | None = None
+
+    @property
+    def new_customer(self) -> bool | None:
+        return None if self.purchases_before is None else self.purchases_before == 0
+
+
+@dataclass(frozen=True)
+class OnboardingFlow:
+    """Configured by the settings: the home store of new members, the step deadline."""
+
+    home_store_id: str
+    step_deadline: timedelta
+    type: str = TYPE
+
+    def starting(self, trigger: Trigger) -> str | None:
+        return saga_id_of(str(trigger.data["opportunity_id"])) if trigger.type == WON else None
+
+    def following(self, trigger: Trigger) -> str | None:
+        return None  # nothing after the win concerns it
+
+    def initial_state(self, started: Started) -> Onboarding:
+        data = started.trigger.data
+        return Onboarding(
+            opportunity_id=str(data["opportunity_id"]),
+            customer_id=str(data["customer_id"]),
+            amount=str(data["amount"]),
+            currency=str(data["currency"]),
+            won_at=started.trigger.at,
+            home_store_id=self.home_store_id,
+            since=started.at,
+        )
+
+    def evolve(self, state: Onboarding, entry: Entry) -> Onboarding:
+        match entry:
+            case StepSucceeded(step=step, answer=answer):
+                return replace(_succeeded(state, step, answer), since=entry.at)
+            case StepRefused(step=step) if step == ENROL and entry.status == 409:
+                return replace(state, membership="already_member", since=entry.at)
+            case DeadlinePassed():
+                pending = ", ".join(c.step for c in self.react(state)) or "nothing"
+                return replace(
+                    state, timed_out=f"no answer within {self.step_deadline} to {pending}"
+                )
+            case Retried():
+                return replace(state, timed_out=None, since=entry.at)
+        return state
+
+    def expects(self, state: Onboarding, refused: StepRefused) -> bool:
+        return refused.step == ENROL and refused.status == 409
+
+    def react(self, state: Onboarding) -> list[SagaCommand]:
+        customer = state.customer_id
+        if state.kind is None:
+            return [
+                SagaCommand(
+                    LOOK_UP, "contacts", "GET", f"/contacts/customers/{customer}",
+                    keep=("kind", "lifecycle_stage", "purchases"),
+                )
+            ]  # fmt: skip
+        commands: list[SagaCommand] = []
+        if not state.purchase_recorded:
+            commands.append(
+                SagaCommand(
+                    PURCHASE, "contacts", "POST", f"/contacts/customers/{customer}/purchases",
+                    body={"order_id": state.opportunity_id, "at": state.won_at.isoformat()},
+                    keep=("lifecycle_stage", "purchases"),
+                )
+            )  # fmt: skip
+        if state.membership is None and state.kind == "person":
+            commands.append(
+                SagaCommand(
+                    ENROL, "loyalty", "POST", "/loyalty/members",
+                    body={"customer_id": customer, "home_store_id": state.home_store_id},
+                    keep=("tier", "home_store_id"),
+                )
+            )  # fmt: skip
+        if state.ticket is None and state.new_customer:
+            commands.append(
+                SagaCommand(
+                    TICKET, "tickets", "POST", "/tickets",
+                    body={
+                        "customer_id": customer,
+                        "kind": "service_request",
+                        "channel": "email",
+                        "priority": "normal",
+                        "subject": "Onboarding: free operator training",
+                        "description": f"New customer: deal {state.opportunity_id} won "
+                        f"({state.amount} {state.currency}). Welcome them and offer the "
+                        "free operator training.",
+                    },
+                    keep=("id", "status"),
+                )
+            )  # fmt: skip
+        return commands
+
+    def deadline(self, state: Onboarding) -> Deadline | None:
+        if self._done(state) or state.timed_out is not None:
+            return None
+        return Deadline(STEP_DEADLINE, state.since + self.step_deadline)
+
+    def outcome(self, state: Onboarding) -> Status:
+        if state.timed_out is not None:
+            return Status.FAILED
+        return Status.COMPLETED if self._done(state) else Status.RUNNING
+
+    def view(self, state: Onboarding) -> dict[str, Any]:
+        return {
+            "opportunity_id": state.opportunity_id,
+            "customer_id": state.customer_id,
+            "customer_kind": state.kind,
+            "new_customer": state.new_customer,
+            "lifecycle_stage": state.stage,
+            "purchase_recorded": state.purchase_recorded,
+            "membership": state.membership,
+            "home_store_id": state.home_store_id,
+            "onboarding_ticket": state.ticket,
+            "timed_out": state.timed_out,
+        }
+
+    def _done(self, state: Onboarding) -> bool:
+        return state.kind is not None and (
+            state.purchase_recorded and state.membership is not None and state.ticket is not None
+        )
+
+
+def _succeeded(state: Onboarding, step: str, answer: Any) -> Onboarding:
+    if step == LOOK_UP:
+        kind = str(answer.get("kind", "person"))
+        purchases = int(answer.get("purchases", 0))
+        return replace(
+            state,
+            kind=kind,
+            purchases_before=purchases,
+            stage=answer.get("lifecycle_stage"),
+            membership="not_applicable" if kind != "person" else state.membership,
+            ticket="not_needed" if purchases > 0 else state.ticket,
+        )
+    if step == PURCHASE:
+        return replace(state, purchase_recorded=True, stage=answer.get("lifecycle_stage"))
+    if step == ENROL:
+        return replace(state, membership="enrolled")
+    if step == TICKET:
+        return replace(state, ticket=str(answer.get("id", "opened")))
+    return state
