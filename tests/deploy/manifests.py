@@ -29,6 +29,7 @@ from crm_loyalty.config import LoyaltySettings
 from crm_pipeline.config import PipelineSettings
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.settings import RuntimeSettings
+from crm_sagas.config import SagasSettings
 from crm_stack.gateway import GatewaySettings
 from crm_stack.launcher import Stack
 from crm_tickets.config import TicketsSettings
@@ -50,6 +51,7 @@ SETTINGS_BY_MODULE: dict[str, type[RuntimeSettings]] = {
     "crm_pipeline": PipelineSettings,
     "crm_tickets": TicketsSettings,
     "crm_loyalty": LoyaltySettings,
+    "crm_sagas": SagasSettings,
     "crm_projections": ProjectionsSettings,
     "crm_stack.cli": ProjectionsSettings,  # `crm projections rebuild` reads ProjectionsSettings
     "crm_stack.gateway": GatewaySettings,
@@ -133,6 +135,20 @@ def _processes() -> dict[str, Process]:
 
 
 PROCESSES: dict[str, Process] = _processes()
+
+
+def _callers() -> dict[str, frozenset[str]]:
+    """The processes that call other processes' APIs over HTTP (the sagas' commands), with
+    the processes they call: the names their settings give the URLs (``service_urls()``)."""
+    found = {}
+    for name, process in PROCESSES.items():
+        service_urls = getattr(process.settings.model_construct(), "service_urls", None)
+        if service_urls is not None:
+            found[name] = frozenset(service_urls())
+    return found
+
+
+CALLERS: dict[str, frozenset[str]] = _callers()
 
 
 def routed_processes() -> set[str]:

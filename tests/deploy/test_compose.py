@@ -14,6 +14,7 @@ import yaml
 from crm_runtime.auth import signing_key_path
 from crm_stack.gateway import GatewaySettings
 from tests.deploy.manifests import (
+    CALLERS,
     COMPOSE_FILE,
     OTEL_NAMES,
     PROCESSES,
@@ -111,6 +112,20 @@ def test_ports_and_health_checks_are_those_of_kubernetes(
     for url in [*gateway.routes().values(), *gateway.health_checks().values()]:
         parts = urlsplit(url)
         assert parts.hostname in ports and parts.port == ports[parts.hostname], url
+
+
+def test_callers_reach_the_apis_by_their_compose_names(
+    services: dict[str, Doc], settings_from: Callable[..., Any]
+) -> None:
+    """The sagas call each API at its Compose service, on the port it listens on."""
+    for name, callees in CALLERS.items():
+        settings = settings_from(settings_for(services[name]["command"][0]), _env(services[name]))
+        urls = settings.service_urls()
+        assert set(urls) == callees
+        for callee, url in urls.items():
+            parts = urlsplit(url)
+            listening = urlsplit(_healthcheck_url(services[callee])).port
+            assert (parts.scheme, parts.hostname, parts.port) == ("http", callee, listening), url
 
 
 def test_only_the_gateway_is_reachable_from_outside(services: dict[str, Doc]) -> None:

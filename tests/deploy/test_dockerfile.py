@@ -160,6 +160,7 @@ def test_dockerignore_keeps_local_state_out_and_the_sources_in() -> None:
         "services/pipeline/src/crm_pipeline/__main__.py",
         "services/tickets/src/crm_tickets/__main__.py",
         "services/loyalty/src/crm_loyalty/__main__.py",
+        "services/sagas/src/crm_sagas/__main__.py",
         "services/projections/src/crm_projections/__main__.py",
         "stack/src/crm_stack/gateway.py",
     ):

@@ -22,9 +22,11 @@ from crm_loyalty.config import LoyaltySettings
 from crm_pipeline.config import PipelineSettings
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.settings import RuntimeSettings
+from crm_sagas.config import SagasSettings
 from crm_stack.gateway import GatewaySettings
 from crm_tickets.config import TicketsSettings
 from tests.deploy.manifests import (
+    CALLERS,
     OTEL_NAMES,
     PROCESSES,
     REBUILD_ARGS,
@@ -48,6 +50,7 @@ CLI_APPS = {
     "crm_pipeline": "crm_pipeline.__main__:cli",
     "crm_tickets": "crm_tickets.__main__:cli",
     "crm_loyalty": "crm_loyalty.__main__:cli",
+    "crm_sagas": "crm_sagas.__main__:cli",
     "crm_projections": "crm_projections.__main__:cli",
     "crm_stack.cli": "crm_stack.cli:app",
 }
@@ -85,6 +88,13 @@ APP_FACTORIES: dict[str, tuple[str, dict[str, str]]] = {
             "relay": "crm_loyalty.entrypoints.relay:create_relay_app",
             "consume": "crm_loyalty.entrypoints.consumer:create_consumer_app",
             "scheduler": "crm_loyalty.entrypoints.scheduler:create_scheduler_app",
+        },
+    ),
+    "crm_sagas": (
+        "crm_sagas.bootstrap:bootstrap",
+        {
+            "serve": "crm_sagas.entrypoints.http:create_app",
+            "run": "crm_sagas.entrypoints.runner:create_runner_app",
         },
     ),
     "crm_projections": (
@@ -203,6 +213,7 @@ def test_settings_env_names_follow_pydantic_settings(settings_from: Callable[...
         PipelineSettings,
         TicketsSettings,
         LoyaltySettings,
+        SagasSettings,
         ProjectionsSettings,
     }
     assert all(issubclass(cls, RuntimeSettings) for cls in SETTINGS_BY_MODULE.values())
@@ -225,11 +236,29 @@ def test_the_ingress_routes_as_the_gateway_does(
             assert port["port"] == urlsplit(url).port, f"{prefix} goes to the wrong service"
 
 
+def test_callers_reach_the_apis_through_their_services(
+    docs: tuple[Doc, ...], settings_from: Callable[..., Any]
+) -> None:
+    """The sagas call each API at its Service in the namespace, on the Service's port."""
+    assert CALLERS, "no process calls another's API: the sagas are missing"
+    for name, callees in CALLERS.items():
+        (container,) = containers(named(docs, "Deployment", name))
+        settings = settings_from(PROCESSES[name].settings, effective_env(docs, container))
+        urls = settings.service_urls()
+        assert set(urls) == callees
+        for callee, url in urls.items():
+            parts = urlsplit(url)
+            assert (parts.scheme, parts.hostname) == ("http", callee), f"{name}: {url}"
+            service = named(docs, "Service", callee)
+            assert [p["port"] for p in service["spec"]["ports"]] == [parts.port], f"{name}: {url}"
+
+
 # The processes that consume Kafka topics in a consumer group: every *_topic setting of their
 # settings class but the dead-letter topic they write to.
 KAFKA_CONSUMERS = {
     ("crm_contacts", "consume"),
     ("crm_loyalty", "consume"),
+    ("crm_sagas", "run"),
     ("crm_projections", "serve"),
 }
 
@@ -253,8 +282,16 @@ def test_kafka_topics_are_the_topics_the_code_uses(
     for cls in set(SETTINGS_BY_MODULE.values()):
         settings = settings_from(cls, {})
         used |= set(_topic_settings(settings).values())
-        if "topic_partitions" in type(settings).model_fields:  # the topic it publishes
-            assert topics[settings.topic]["partitions"] >= settings.topic_partitions, cls
+        if "topic_partitions" in type(settings).model_fields:
+            # the topic it publishes; without one (the sagas), the topics it creates when
+            # missing: the one it reads and its dead letters
+            created = (
+                [settings.topic]
+                if "topic" in type(settings).model_fields
+                else list(_topic_settings(settings).values())
+            )
+            for topic in created:
+                assert topics[topic]["partitions"] >= settings.topic_partitions, (cls, topic)
     assert set(topics) == used
     replicas = {d["metadata"]["name"]: d["spec"].get("replicas") for d in workloads(docs)}
     for hpa in of_kind(docs, "HorizontalPodAutoscaler"):

@@ -12,6 +12,7 @@ import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, latest_version
 
 from tests.deploy.manifests import (
+    CALLERS,
     COMPONENTS,
     K8S,
     OVERLAYS,
@@ -248,6 +249,24 @@ def test_every_pod_verifies_tokens_with_the_same_keys(
             assert "secret" in volumes[mount["name"]], "the signing key comes from a Secret"
 
 
+def test_callers_send_tokens_the_apis_accept(
+    docs: tuple[Doc, ...], settings_from: Callable[..., Any]
+) -> None:
+    """The sagas mint their service token with the shared signing key; where an issuer signs
+    the tokens they cannot (a key of their own would be trusted by no API), so their token
+    comes from a Secret."""
+    for name in CALLERS:
+        (container,) = containers(named(docs, "Deployment", name))
+        settings_class = settings_for(container["args"][0])
+        settings = settings_from(settings_class, effective_env(docs, container))
+        token = settings_class.model_fields["service_token"].alias
+        if settings.auth_jwks_url or settings.auth_issuer.startswith("https://"):
+            assert token in secret_env(container), f"{name}: an issuer, and no {token} Secret"
+        else:
+            assert settings.auth_signing_key_file is not None, f"{name}: no key to mint with"
+            assert token not in effective_env(docs, container), name
+
+
 @pytest.mark.usefixtures("renderer")
 def test_overlays_size_the_system_for_their_use() -> None:
     dev, prod = overlay("dev"), overlay("prod")
@@ -294,9 +313,9 @@ INGRESS_CONTROLLER_NAMESPACE = "ingress-nginx"
 MONITORING_NAMESPACE = "monitoring"
 DNS = 53
 HTTPS = 443  # the token issuer
-# The workers of pipeline, tickets and loyalty verify no tokens and serve nothing but health
-# and metrics: they reach their store (the relays and the consumer their brokers too), DNS
-# and the trace collector, nothing else.
+# The workers of pipeline, tickets and loyalty and the sagas' runner verify no tokens and serve
+# nothing but health and metrics: they reach their store (the relays and the consumers their
+# brokers too), DNS and the trace collector (the runner the APIs it calls), nothing else.
 WORKER_EGRESS = {
     "pipeline-relay": {DNS, 9092, 27017, 4318},
     "pipeline-scheduler": {DNS, 27017, 4318},
@@ -305,6 +324,8 @@ WORKER_EGRESS = {
     "loyalty-relay": {DNS, 9092, 27017, 4318},
     "loyalty-consumer": {DNS, 9092, 27017, 4318},
     "loyalty-scheduler": {DNS, 27017, 4318},
+    # and the sagas' commands to the contacts, pipeline, tickets and loyalty APIs
+    "sagas-runner": {DNS, 9092, 27017, 4318, 8101, 8103, 8104, 8105},
 }
 
 
@@ -316,20 +337,60 @@ def _policies_for(docs: tuple[Doc, ...], labels: dict[str, str], kind: str) -> l
     ]
 
 
+def _crm_pods(docs: tuple[Doc, ...]) -> dict[str, dict[str, str]]:
+    """The pod labels of each Deployment."""
+    return {
+        d["metadata"]["name"]: pod_template(d)["metadata"]["labels"]
+        for d in of_kind(docs, "Deployment")
+    }
+
+
 def _ingress_allowed(docs: tuple[Doc, ...], labels: dict[str, str]) -> set[tuple[str, int]]:
-    """(source namespace, port) pairs the policies let in; '*' for a rule without a source."""
+    """(source, port) pairs the policies let in: the source is a namespace, or for a peer
+    that selects pods of this namespace each Deployment whose pods it selects; '*' for a rule
+    without a source."""
+    pods = _crm_pods(docs)
     allowed = set()
     for policy in _policies_for(docs, labels, "Ingress"):
         for rule in policy["spec"].get("ingress", []):
-            sources = [
-                peer.get("namespaceSelector", {})
-                .get("matchLabels", {})
-                .get("kubernetes.io/metadata.name", "*")
-                for peer in rule.get("from", [{}])
-            ]
+            sources = []
+            for peer in rule.get("from", [{}]):
+                if "podSelector" in peer and "namespaceSelector" not in peer:
+                    selector = peer["podSelector"]
+                    sources += [name for name, pod in pods.items() if selects(selector, pod)]
+                else:
+                    sources.append(
+                        peer.get("namespaceSelector", {})
+                        .get("matchLabels", {})
+                        .get("kubernetes.io/metadata.name", "*")
+                    )
             ports = [p["port"] for p in rule.get("ports", [{"port": "*"}])]
             allowed |= {(source, port) for source in sources for port in ports}
     return allowed
+
+
+def _egress_to_crm_pods(docs: tuple[Doc, ...], labels: dict[str, str]) -> set[tuple[str, Any]]:
+    """(Deployment, port) pairs the policies let these pods call: peers whose pod selector
+    selects CRM pods; '*' for a rule without ports."""
+    pods = _crm_pods(docs)
+    allowed = set()
+    for policy in _policies_for(docs, labels, "Egress"):
+        for rule in policy["spec"].get("egress", []):
+            targets = {
+                name
+                for peer in rule.get("to", [])
+                if "podSelector" in peer
+                for name, pod in pods.items()
+                if selects(peer["podSelector"], pod)
+            }
+            ports = [p["port"] for p in rule.get("ports", [{"port": "*"}])]
+            allowed |= {(target, port) for target in targets for port in ports}
+    return allowed
+
+
+def _container_port(docs: tuple[Doc, ...], deployment: str) -> int:
+    (port,) = containers(named(docs, "Deployment", deployment))[0]["ports"]
+    return int(port["containerPort"])
 
 
 def _egress_ports(docs: tuple[Doc, ...], labels: dict[str, str]) -> set[Any]:
@@ -343,7 +404,8 @@ def _egress_ports(docs: tuple[Doc, ...], labels: dict[str, str]) -> set[Any]:
 
 def test_network_policies_let_in_exactly_the_ingress_and_prometheus(docs: tuple[Doc, ...]) -> None:
     """Every pod is denied by default; what the Ingress routes to is open to the ingress
-    controller, what Prometheus scrapes to Prometheus, on their container port, and no more."""
+    controller, what Prometheus scrapes to Prometheus, an API the sagas call to the sagas'
+    pods, on their container port, and no more."""
     if not of_kind(docs, "NetworkPolicy"):
         pytest.skip("this overlay applies no network policies")
     routed = {
@@ -369,13 +431,19 @@ def test_network_policies_let_in_exactly_the_ingress_and_prometheus(docs: tuple[
         if annotations.get("prometheus.io/scrape") == "true":
             assert int(annotations["prometheus.io/port"]) == port["containerPort"], name
             expected.add((MONITORING_NAMESPACE, port["containerPort"]))
+        expected |= {
+            (caller, port["containerPort"])
+            for caller, callees in CALLERS.items()
+            if name in callees
+        }
         assert _ingress_allowed(docs, labels) == expected, name
 
 
 def test_network_policies_limit_what_each_pod_reaches(docs: tuple[Doc, ...]) -> None:
     """Every pod reaches DNS and MongoDB; the workers in WORKER_EGRESS nothing but what it
-    lists (not the issuer); the projections reach other services only through Kafka (no rule
-    names a CRM pod as a peer)."""
+    lists (not the issuer); no CRM pod reaches another but the sagas, which reach the APIs
+    their settings name (CALLERS), each on its container port only; the projections and the
+    consumers reach other services only through Kafka."""
     if not of_kind(docs, "NetworkPolicy"):
         pytest.skip("this overlay applies no network policies")
     assert set(WORKER_EGRESS) <= DEPLOYMENTS
@@ -388,9 +456,7 @@ def test_network_policies_limit_what_each_pod_reaches(docs: tuple[Doc, ...]) -> 
             assert ports == WORKER_EGRESS[name], name
         elif name in routed_processes():
             assert HTTPS in ports, f"{name} verifies tokens: it must reach the issuer"
-    for policy in of_kind(docs, "NetworkPolicy"):
-        for rule in policy["spec"].get("egress", []):
-            for peer in rule.get("to", []):
-                labels = peer.get("podSelector", {}).get("matchLabels", {})
-                assert "app.kubernetes.io/part-of" not in labels, policy["metadata"]["name"]
-                assert "app.kubernetes.io/name" not in labels, policy["metadata"]["name"]
+        expected = {(callee, _container_port(docs, callee)) for callee in CALLERS.get(name, ())}
+        reached = _egress_to_crm_pods(docs, pod_template(workload)["metadata"]["labels"])
+        assert reached == expected, f"{name} reaches CRM pods {reached}, not {expected}"
+    assert set(CALLERS) <= DEPLOYMENTS and all(set(c) <= DEPLOYMENTS for c in CALLERS.values())

@@ -63,6 +63,8 @@ class GatewaySettings(RuntimeSettings):
     loyalty_scheduler_url: str = Field(
         default="http://127.0.0.1:8135", alias="CRM_LOYALTY_SCHEDULER_URL"
     )
+    sagas_url: str = Field(default="http://127.0.0.1:8106", alias="CRM_SAGAS_URL")
+    sagas_runner_url: str = Field(default="http://127.0.0.1:8116", alias="CRM_SAGAS_RUNNER_URL")
 
     def routes(self) -> dict[str, str]:
         return {
@@ -70,6 +72,7 @@ class GatewaySettings(RuntimeSettings):
             "/pipeline": self.pipeline_url,
             "/tickets": self.tickets_url,
             "/loyalty": self.loyalty_url,
+            "/sagas": self.sagas_url,
             "/views": self.projections_url,
         }
 
@@ -88,6 +91,8 @@ class GatewaySettings(RuntimeSettings):
             "loyalty-relay": f"{self.loyalty_relay_url}/health",
             "loyalty-consumer": f"{self.loyalty_consumer_url}/health",
             "loyalty-scheduler": f"{self.loyalty_scheduler_url}/health",
+            "sagas": f"{self.sagas_url}/sagas/health",
+            "sagas-runner": f"{self.sagas_runner_url}/health",
             "projections": f"{self.projections_url}/views/health",
         }
 

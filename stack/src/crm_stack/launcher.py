@@ -66,6 +66,8 @@ SERVICES: tuple[ServiceProcess, ...] = (
     ServiceProcess("loyalty-relay", ("crm_loyalty", "relay"), 8115),
     ServiceProcess("loyalty-consumer", ("crm_loyalty", "consume"), 8125),
     ServiceProcess("loyalty-scheduler", ("crm_loyalty", "scheduler"), 8135),
+    ServiceProcess("sagas", ("crm_sagas", "serve"), 8106, "/sagas/health"),
+    ServiceProcess("sagas-runner", ("crm_sagas", "run"), 8116),
     ServiceProcess("projections", ("crm_projections", "serve"), 8102, "/views/health"),
     ServiceProcess("gateway", ("crm_stack.gateway",), 8000),
 )
