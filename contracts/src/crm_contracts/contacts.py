@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -449,16 +450,39 @@ class LifecycleStage(StrEnum):
 
 @REGISTRY.event
 class CustomerPurchaseRecorded(DomainEvent):
-    """The customer bought: an order was placed for them (recorded once per order)."""
+    """The customer bought: an order was placed or a deal won for them.
+
+    Recorded once per deal: a purchase whose order or opportunity was counted before
+    (the won deal reported by the onboarding saga, then its order, or the other way
+    round) is not recorded again. Version 2 added ``opportunity_id``.
+    """
 
     event_type: ClassVar[str] = "crm.contacts.CustomerPurchaseRecorded"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
 
     customer_id: str = Field(**_CUSTOMER_ID)
-    order_id: str = Field(description="The order in the pipeline context.", examples=["ord_51c2"])
-    at: datetime = Field(
-        description="When the order was placed (UTC).", examples=["2026-11-24T09:30:00Z"]
+    order_id: str = Field(
+        description="The purchase's reference: the order in the pipeline context, or the won "
+        "opportunity's id when the deal was recorded before it became an order (then equal "
+        "to opportunity_id).",
+        examples=["ord_51c2"],
     )
+    at: datetime = Field(
+        description="When the order was placed or the deal won (UTC).",
+        examples=["2026-11-24T09:30:00Z"],
+    )
+    opportunity_id: str | None = Field(
+        default=None,
+        description="The pipeline opportunity (deal) the purchase belongs to, when known; "
+        "null in version 1 events and for orders without one.",
+        examples=["opp_7f3a"],
+    )
+
+
+@REGISTRY.upcaster(CustomerPurchaseRecorded.event_type, from_version=1)
+def _purchase_recorded_v1_to_v2(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Version 1 knew no opportunity: its purchases name none."""
+    return {**data, "opportunity_id": None}
 
 
 @REGISTRY.event
@@ -476,7 +500,8 @@ class CustomerLifecycleStageChanged(DomainEvent):
         examples=["first purchase"],
     )
     caused_by: str = Field(
-        description='What caused the move: "order:<id>", "merge:<customer id>" or "manual".',
+        description='What caused the move: "order:<id>", "opportunity:<id>" (a won deal '
+        'recorded before its order), "merge:<customer id>" or "manual".',
         examples=["order:ord_51c2"],
     )
 

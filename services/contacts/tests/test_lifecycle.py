@@ -71,12 +71,16 @@ async def pipeline(service: ContactsService) -> AsyncIterator[Pipeline]:
 
 
 def order_placed(
-    customer_id: str, order_id: str = "ord_1", event_id: str = "evt_o1"
+    customer_id: str,
+    order_id: str = "ord_1",
+    event_id: str = "evt_o1",
+    opportunity_id: str | None = None,
 ) -> tuple[bytes, dict[str, str], bytes]:
+    """OrderPlaced of ``order_id``, of the deal ``opportunity_id`` (opp_1 for ord_1...)."""
     event = OrderPlaced(
         order_id=order_id,
         quote_id="quo_1",
-        opportunity_id="opp_1",
+        opportunity_id=opportunity_id or "opp_" + order_id.removeprefix("ord_"),
         customer_id=customer_id,
         owner_id="u1",
         team="north",
@@ -155,6 +159,41 @@ async def test_a_redelivered_order_counts_once_and_a_second_one_makes_a_repeat_c
     await pipeline.publish(order_placed(ada, "ord_2", "evt_o2"))
 
     assert await stage_of(pipeline.service, ada) == (LifecycleStage.REPEAT_CUSTOMER, 2)
+
+
+@pytest.mark.parametrize("saga_first", [True, False], ids=["saga first", "order first"])
+async def test_a_won_deal_and_its_order_are_one_purchase(
+    pipeline: Pipeline, signed_in: ClientFactory, saga_first: bool
+) -> None:
+    ada = await a_prospect(pipeline.service)
+    saga = signed_in("service", subject="sagas", team=None)
+    won = {"opportunity_id": "opp_1", "at": "2026-11-20T16:00:00Z"}
+
+    async def deal_won() -> dict[str, Any]:
+        answer = await saga.post(f"{CUSTOMERS}/{ada}/purchases", json=won)
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    if saga_first:
+        assert (await deal_won())["purchases"] == 1
+        await pipeline.publish(order_placed(ada))  # ord_1 of opp_1
+    else:
+        await pipeline.publish(order_placed(ada))
+        assert (await deal_won())["purchases"] == 1
+
+    assert await stage_of(pipeline.service, ada) == (LifecycleStage.CUSTOMER, 1)
+    recorded = [
+        e.data
+        for e in await pipeline.service.store.load(ada)
+        if e.metadata.type == "crm.contacts.CustomerPurchaseRecorded"
+    ]
+    reference = "opp_1" if saga_first else "ord_1"  # a won deal has no order yet
+    assert [(r["order_id"], r["opportunity_id"]) for r in recorded] == [(reference, "opp_1")]
+    # Another deal's order is a further purchase.
+    await pipeline.publish(order_placed(ada, "ord_2", "evt_o2"))
+    assert await stage_of(pipeline.service, ada) == (LifecycleStage.REPEAT_CUSTOMER, 2)
+    assert pipeline.dead_letters == []
 
 
 async def test_other_pipeline_events_are_acknowledged_and_ignored(pipeline: Pipeline) -> None:
@@ -280,6 +319,57 @@ async def test_a_rep_moves_a_prospect_to_interested_and_a_purchase_makes_a_custo
     answer = await service.post(f"{url}/purchases", json=bought)
     assert (answer.status_code, answer.json()["lifecycle_stage"]) == (200, "customer")
     assert answer.json()["purchases"] == 1
+
+
+async def test_a_purchase_names_its_order_its_deal_or_both(signed_in: ClientFactory) -> None:
+    rep = signed_in("sales_rep", subject="u1", team="north")
+    ada = (await register(rep))["id"]
+    url = f"{CUSTOMERS}/{ada}/purchases"
+    service = signed_in("service", subject="sagas", team=None)
+    at = "2026-11-24T09:30:00Z"
+
+    async def post(body: dict[str, Any]) -> tuple[str, int]:
+        answer = await service.post(url, json={**body, "at": at})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["lifecycle_stage"], answer.json()["purchases"]
+
+    assert await post({"opportunity_id": "opp_1"}) == ("customer", 1)  # the won deal
+    assert await post({"order_id": "ord_1", "opportunity_id": "opp_1"}) == ("customer", 1)
+    assert await post({"order_id": None, "opportunity_id": "opp_1"}) == ("customer", 1)
+    assert await post({"order_id": "ord_2"}) == ("repeat_customer", 2)  # no deal named
+    assert await post({"order_id": "ord_3", "opportunity_id": "opp_3"}) == ("repeat_customer", 3)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"at": "2026-11-24T09:30:00Z"}, "", id="neither order nor deal"),
+        pytest.param(
+            {"order_id": None, "opportunity_id": None, "at": "2026-11-24T09:30:00Z"},
+            "",
+            id="both null",
+        ),
+        pytest.param(
+            {"opportunity_id": "opp 1", "at": "2026-11-24T09:30:00Z"},
+            "opportunity_id",
+            id="not a reference",
+        ),
+        pytest.param({"opportunity_id": "opp_1"}, "at", id="no time"),
+    ],
+)
+async def test_a_purchase_without_an_order_or_a_deal_is_refused(
+    signed_in: ClientFactory, body: dict[str, Any], field: str
+) -> None:
+    rep = signed_in("sales_rep", subject="u1", team="north")
+    ada = (await register(rep))["id"]
+    service = signed_in("service", subject="sagas", team=None)
+    answer = await service.post(f"{CUSTOMERS}/{ada}/purchases", json=body)
+    refused = problem(answer, 422, "urn:crm:problem:validation")
+    assert field in [e["field"] for e in refused["errors"]], refused
+    if not field:  # the body as a whole
+        assert "order_id or opportunity_id is required" in str(refused["errors"])
+    profile = (await service.get(f"{CUSTOMERS}/{ada}")).json()
+    assert profile["purchases"] == 0
 
 
 @pytest.mark.parametrize(

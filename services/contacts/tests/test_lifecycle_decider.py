@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from decider_examples import ADA, ADA_ERASED, ADA_HISTORY, ADA_MERGED, NOW, given_when
@@ -23,14 +23,24 @@ from crm_contracts.contacts import (
     CustomerPurchaseRecorded,
     LifecycleStage,
 )
-from crm_contracts.registry import DomainEvent
+from crm_contracts.registry import REGISTRY, DomainEvent
 
 S = LifecycleStage
 LATER = NOW + timedelta(days=7)
 
 
-def bought(order_id: str, at=NOW) -> CustomerPurchaseRecorded:  # type: ignore[no-untyped-def]
-    return CustomerPurchaseRecorded(customer_id=ADA, order_id=order_id, at=at)
+def bought(order_id: str, at: datetime = NOW, deal: str | None = None) -> CustomerPurchaseRecorded:
+    return CustomerPurchaseRecorded(customer_id=ADA, order_id=order_id, at=at, opportunity_id=deal)
+
+
+def won(opportunity_id: str, at: datetime = NOW) -> RecordPurchase:
+    """The onboarding saga reports a won deal: its opportunity, no order yet."""
+    return RecordPurchase(ADA, None, at, opportunity_id=opportunity_id)
+
+
+def ordered(order_id: str, opportunity_id: str, at: datetime = LATER) -> RecordPurchase:
+    """The pipeline's OrderPlaced: the order with the deal it belongs to."""
+    return RecordPurchase(ADA, order_id, at, opportunity_id=opportunity_id)
 
 
 def moved(frm: S, to: S, reason: str, caused_by: str) -> CustomerLifecycleStageChanged:
@@ -54,6 +64,24 @@ REPEAT = [
     bought("ord_2"),
     moved(S.CUSTOMER, S.REPEAT_CUSTOMER, "further purchase", "order:ord_2"),
 ]
+WON_FIRST = [
+    *ADA_HISTORY,
+    bought("opp_1", deal="opp_1"),
+    moved(S.PROSPECT, S.CUSTOMER, "first purchase", "opportunity:opp_1"),
+]
+"""The saga recorded the won deal opp_1 before its order."""
+ORDERED_FIRST = [
+    *ADA_HISTORY,
+    bought("ord_1", LATER, deal="opp_1"),
+    moved(S.PROSPECT, S.CUSTOMER, "first purchase", "order:ord_1"),
+]
+"""The pipeline's order ord_1 of deal opp_1 came before the saga."""
+WON_BEFORE_OPPORTUNITIES = [
+    *ADA_HISTORY,
+    bought("opp_1"),
+    moved(S.PROSPECT, S.CUSTOMER, "first purchase", "order:opp_1"),
+]
+"""A version 1 record of the saga: the opportunity id as the order id, no opportunity."""
 AT_RISK = [*REPEAT, moved(S.REPEAT_CUSTOMER, S.AT_RISK, "no order for 6 months", "manual")]
 AT_RISK_ONCE = [*CUSTOMER, moved(S.CUSTOMER, S.AT_RISK, "complained twice", "manual")]
 CHURNED = [*AT_RISK, moved(S.AT_RISK, S.CHURNED, "went to a competitor", "manual")]
@@ -106,6 +134,42 @@ DECIDES = [
     ),
     (
         ADA_HISTORY,
+        won("opp_1"),
+        [
+            bought("opp_1", deal="opp_1"),
+            moved(S.PROSPECT, S.CUSTOMER, "first purchase", "opportunity:opp_1"),
+        ],
+        "a won deal before its order is a first purchase, recorded under its opportunity",
+    ),
+    (
+        ADA_HISTORY,
+        ordered("ord_1", "opp_1"),
+        [
+            bought("ord_1", LATER, deal="opp_1"),
+            moved(S.PROSPECT, S.CUSTOMER, "first purchase", "order:ord_1"),
+        ],
+        "an order names its deal",
+    ),
+    (
+        WON_FIRST,
+        ordered("ord_2", "opp_2"),
+        [
+            bought("ord_2", LATER, deal="opp_2"),
+            moved(S.CUSTOMER, S.REPEAT_CUSTOMER, "further purchase", "order:ord_2"),
+        ],
+        "the order of another deal makes a repeat customer",
+    ),
+    (
+        ORDERED_FIRST,
+        won("opp_2", LATER),
+        [
+            bought("opp_2", LATER, deal="opp_2"),
+            moved(S.CUSTOMER, S.REPEAT_CUSTOMER, "further purchase", "opportunity:opp_2"),
+        ],
+        "another won deal makes a repeat customer",
+    ),
+    (
+        ADA_HISTORY,
         by_hand(S.INTERESTED, "asked for a demo"),
         [moved(S.PROSPECT, S.INTERESTED, "asked for a demo", "manual")],
         "a prospect shows interest",
@@ -151,6 +215,21 @@ DECIDES = [
 NO_OPS = [
     (CUSTOMER, RecordPurchase(ADA, "ord_1", NOW), "the same order again (a redelivery)"),
     (REPEAT, RecordPurchase(ADA, "ord_1", LATER), "an old order again, whatever its time"),
+    (WON_FIRST, ordered("ord_1", "opp_1"), "the order of a deal the saga recorded as won"),
+    (ORDERED_FIRST, won("opp_1"), "a won deal whose order was recorded"),
+    (WON_FIRST, won("opp_1", LATER), "the won deal again (a redelivery)"),
+    (ORDERED_FIRST, ordered("ord_1", "opp_1"), "the order again (a redelivery)"),
+    (
+        ORDERED_FIRST,
+        ordered("ord_9", "opp_1"),
+        "another order of a counted deal: one purchase per deal",
+    ),
+    (
+        WON_BEFORE_OPPORTUNITIES,
+        ordered("ord_1", "opp_1"),
+        "the order of a deal a version 1 saga record named as its order",
+    ),
+    (WON_BEFORE_OPPORTUNITIES, won("opp_1"), "a won deal a version 1 saga record counted"),
     (INTERESTED, by_hand(S.INTERESTED), "the stage it is in"),
     (AT_RISK, by_hand(S.AT_RISK, "still quiet"), "at risk again"),
 ]
@@ -234,6 +313,13 @@ REFUSALS = [
         "a churned customer comes back only by a purchase",
     ),
     (
+        ADA_HISTORY,
+        RecordPurchase(ADA, None, NOW),
+        InvalidCommand,
+        "a purchase needs an order id or an opportunity id",
+        "a purchase of nothing",
+    ),
+    (
         [*ADA_HISTORY, ADA_ERASED],
         RecordPurchase(ADA, "ord_1", NOW),
         CustomerWasErased,
@@ -292,3 +378,50 @@ def test_the_state_knows_the_stage_and_the_orders(
     state = fold(history)
     assert isinstance(state, Registered)
     assert (state.stage, len(state.order_ids)) == (stage, purchases)
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        pytest.param(won("opp_1"), ordered("ord_1", "opp_1"), id="saga first, then the order"),
+        pytest.param(ordered("ord_1", "opp_1"), won("opp_1"), id="the order first, then saga"),
+    ],
+)
+def test_a_won_deal_and_its_order_are_one_purchase_whichever_comes_first(
+    first: RecordPurchase, then: RecordPurchase
+) -> None:
+    history = [*ADA_HISTORY, *given_when(ADA_HISTORY, first)]
+    assert given_when(history, then) == []
+    state = fold(history)
+    assert isinstance(state, Registered)
+    assert (state.stage, len(state.order_ids), state.opportunity_ids) == (
+        S.CUSTOMER,
+        1,
+        frozenset({"opp_1"}),
+    )
+
+
+def test_two_deals_won_and_ordered_in_any_interleaving_are_two_purchases() -> None:
+    history = list(ADA_HISTORY)
+    for command in (
+        won("opp_1"),
+        ordered("ord_2", "opp_2"),
+        ordered("ord_1", "opp_1"),
+        won("opp_2"),
+        won("opp_1"),  # redelivered
+        ordered("ord_2", "opp_2"),  # redelivered
+    ):
+        history += given_when(history, command)
+    state = fold(history)
+    assert isinstance(state, Registered)
+    assert (state.stage, state.order_ids, state.opportunity_ids) == (
+        S.REPEAT_CUSTOMER,
+        frozenset({"opp_1", "ord_2"}),
+        frozenset({"opp_1", "opp_2"}),
+    )
+
+
+def test_a_version_1_purchase_reads_as_one_without_an_opportunity() -> None:
+    v1 = {"customer_id": ADA, "order_id": "opp_1", "at": NOW.isoformat()}
+    event = REGISTRY.parse(CustomerPurchaseRecorded.event_type, 1, v1)
+    assert event == bought("opp_1")

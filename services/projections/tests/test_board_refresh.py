@@ -1,10 +1,12 @@
 """Rows and their boards in the store: every fold refreshes the boards of the row before and
-after it, a redelivery refreshes again, a rebuild refreshes once at the end, and racing
-refreshes never leave a board older than its rows."""
+after it (unless it changed no field the board reads), a redelivery refreshes again, a
+rebuild writes its rows in batches and refreshes once at the end, and racing refreshes never
+leave a board older than its rows."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from customer_events import opened, pipeline, reopened, won
 from opentelemetry.sdk.trace import TracerProvider
 
 from crm_contracts import pipeline as p
+from crm_projections.application import projector
 from crm_projections.application.boards import BoardSpec, RowsProjector
 from crm_projections.domain import deal_rows, sales_boards
 
@@ -100,3 +103,47 @@ async def test_dropping_the_rows_drops_their_boards(
     await fold(deals, pipeline("opp_1", opened("opp_1", "cus_1"), won("opp_1", "cus_1")))
     await deals.drop()
     assert await memory_client["crm_projections"]["boards"].count_documents({}) == 0
+
+
+class _Everything(frozenset[str]):
+    """Every field name: a board that reads none of the row's fields."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+
+async def test_a_fold_changing_no_field_a_board_reads_skips_it_but_a_redelivery_refreshes(
+    memory_client: Any, tracer_provider: TracerProvider
+) -> None:
+    blind = RowsProjector(
+        deal_rows.MODEL,
+        memory_client["crm_projections"],
+        tracer_provider.get_tracer("test"),
+        collection="deal_rows",
+        boards=[dataclasses.replace(SALES, ignores=_Everything())],
+    )
+    boards = memory_client["crm_projections"]["boards"]
+    history = pipeline("opp_1", opened("opp_1", "cus_1"), won("opp_1", "cus_1", "120.00"))
+    await fold(blind, history)
+    assert await boards.find_one({"_id": f"sales:{MONTH}"}) is None  # the win was skipped
+
+    await fold(blind, history[-1:])  # a redelivery refreshes whatever it changed
+    assert (await blind.board("sales", MONTH))["all"]["deals"] == 1
+    assert await boards.find_one({"_id": f"sales:{MONTH}"}) is not None
+
+
+async def test_a_rebuild_writes_its_buffered_rows_when_the_buffer_fills_and_at_the_end(
+    deals: RowsProjector, memory_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(projector, "BUFFERED", 2)
+    rows = memory_client["crm_projections"]["deal_rows"]
+    await deals.begin_rebuild()
+    for n in range(5):
+        opp = f"opp_{n}"
+        await fold(deals, pipeline(opp, opened(opp, "cus_1"), won(opp, "cus_1", "10.00")))
+    assert await rows.count_documents({}) > 0  # flushed when full...
+    assert await rows.count_documents({"status": "won"}) < 5  # ...the latest folds in memory
+    await deals.end_rebuild()
+    assert await rows.count_documents({"status": "won"}) == 5
+    board = await deals.board("sales", MONTH)
+    assert (board["all"]["deals"], board["all"]["revenue"]) == (5, {"EUR": "50.00"})

@@ -100,6 +100,17 @@ async def test_a_won_deal_onboards_a_new_customer_through_the_real_services(
     assert [t["kind"] for t in tickets["tickets"]] == ["service_request"]
 
 
+async def test_the_won_deal_and_its_order_are_one_purchase_in_contacts(stack: Stack) -> None:
+    customer = stack.customer_id
+    await stack.sagas.runner.observe(won(customer=customer), None)
+    # What contacts' consumer makes of the deal's OrderPlaced: its order, of opportunity opp_1.
+    order = {"order_id": "ord_1", "opportunity_id": "opp_1", "at": "2026-11-25T10:00:00Z"}
+    url = f"/contacts/customers/{customer}/purchases"
+    answer = await stack.admin["contacts"].post(url, json=order)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["lifecycle_stage"], answer.json()["purchases"]) == ("customer", 1)
+
+
 async def test_a_resent_command_acts_once_in_the_owning_service(stack: Stack) -> None:
     saga = await stack.sagas.runner.observe(won(customer=stack.customer_id), None)
     loaded = await stack.sagas.runner.load(saga[0])

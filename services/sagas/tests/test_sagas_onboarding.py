@@ -60,7 +60,7 @@ def test_the_purchase_is_the_won_deal_and_the_enrolment_names_the_home_store() -
     by_step = {c.step: c for c in core.resume(ONBOARDING, saga)}
     purchase = by_step[flow.PURCHASE]
     assert purchase.path == "/contacts/customers/cus_ada/purchases"
-    assert purchase.body == {"order_id": "opp_1", "at": NOW.isoformat()}
+    assert purchase.body == {"opportunity_id": "opp_1", "at": NOW.isoformat()}
     assert by_step[flow.ENROL].body == {"customer_id": "cus_ada", "home_store_id": "sto_main"}
     ticket = by_step[flow.TICKET].body
     assert ticket is not None and ticket["kind"] == "service_request"

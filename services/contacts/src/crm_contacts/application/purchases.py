@@ -18,8 +18,9 @@ async def record_purchase(
 ) -> Outcome:
     """Record the purchase for the customer, or for the survivor it was merged into.
 
-    Idempotent per order id (the decider counts an order once), so a redelivered or
-    concurrent message changes nothing twice; a lost race is retried on the new state.
+    Idempotent per deal (the decider counts a purchase whose order or opportunity it
+    has seen once), so a redelivered or concurrent message changes nothing twice; a lost
+    race is retried on the new state.
     """
     for _ in range(MAX_MERGE_HOPS):
         for attempt in range(RACE_RETRIES):

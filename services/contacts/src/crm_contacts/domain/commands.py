@@ -136,11 +136,17 @@ class ChangeTags:
 
 @dataclass(frozen=True)
 class RecordPurchase:
-    """An order was placed for the customer (idempotent per ``order_id``)."""
+    """An order was placed or a deal won for the customer: a purchase, counted once per deal.
+
+    ``order_id`` names the order, ``opportunity_id`` the deal (opportunity) it belongs to;
+    at least one is needed. A purchase whose order or opportunity was counted before
+    changes nothing (a redelivery, or the same deal reported once won and once ordered).
+    """
 
     customer_id: str
-    order_id: str
+    order_id: str | None
     at: datetime
+    opportunity_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -42,22 +42,40 @@ def stage_bought(purchases: int) -> Stage:
 
 
 def record_purchase(command: RecordPurchase, state: Registered) -> list[DomainEvent]:
-    if command.order_id in state.order_ids:
-        return []  # the same order again (a redelivery): counted once
+    """Count the purchase unless its order or its deal was counted before.
+
+    The pipeline reports a purchase per order (OrderPlaced, with its opportunity) and the
+    onboarding saga one per won deal (its opportunity, no order yet): both are the same
+    purchase, so either id seen before makes it a no-op. The ids seen are the orders and
+    opportunities of the purchases recorded; an order id doubles as what a purchase without
+    an order was recorded under (its opportunity), and before opportunities were recorded
+    the saga used the opportunity id as the order id: both are looked up in either set.
+    """
+    reference = command.order_id or command.opportunity_id
+    if not reference:
+        raise InvalidCommand("a purchase needs an order id or an opportunity id")
+    seen = state.order_ids | state.opportunity_ids
+    opportunity = command.opportunity_id
+    if reference in seen or (opportunity is not None and opportunity in seen):
+        return []  # a redelivery, or the same deal reported again: counted once
     events: list[DomainEvent] = [
         CustomerPurchaseRecorded(
-            customer_id=state.customer_id, order_id=command.order_id, at=command.at
+            customer_id=state.customer_id,
+            order_id=reference,
+            at=command.at,
+            opportunity_id=command.opportunity_id,
         )
     ]
     to = stage_bought(len(state.order_ids) + 1)
     if to is not state.stage:
+        cause = "order" if command.order_id else "opportunity"
         events.append(
             CustomerLifecycleStageChanged(
                 customer_id=state.customer_id,
                 from_stage=state.stage,
                 to_stage=to,
                 reason=PURCHASE_REASONS[state.stage],
-                caused_by=f"order:{command.order_id}",
+                caused_by=f"{cause}:{reference}",
             )
         )
     return events

@@ -91,6 +91,9 @@ class Registered:
     tags: frozenset[str] = frozenset()
     stage: LifecycleStage = LifecycleStage.PROSPECT
     order_ids: frozenset[str] = frozenset()
+    """What each counted purchase was recorded under: its order (or its deal's opportunity)."""
+    opportunity_ids: frozenset[str] = frozenset()
+    """The deals (opportunities) of the counted purchases, where known."""
     classification: Classification | None = None
     segments: frozenset[str] = frozenset()
     value_tier: ValueTier | None = None
@@ -217,7 +220,12 @@ def _profile_after(state: Registered, event: DomainEvent) -> Registered:
         case CustomerUntagged():
             return replace(state, tags=state.tags - set(event.tags))
         case CustomerPurchaseRecorded():
-            return replace(state, order_ids=state.order_ids | {event.order_id})
+            return replace(
+                state,
+                order_ids=state.order_ids | {event.order_id},
+                opportunity_ids=state.opportunity_ids
+                | ({event.opportunity_id} if event.opportunity_id else set()),
+            )
         case CustomerLifecycleStageChanged():
             return replace(state, stage=event.to_stage)
         case CustomerClassified():

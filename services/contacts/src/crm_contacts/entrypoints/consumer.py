@@ -1,14 +1,15 @@
 """Kafka subscriber of the pipeline's events: a placed order is a purchase of its customer.
 
 ``crm.pipeline.OrderPlaced`` becomes ``RecordPurchase`` (actor ``service:contacts``,
-causation the event's id, correlation the event's correlation id); the decider counts
-an order once, so redeliveries change nothing. Other pipeline events are acknowledged
-and ignored. Acknowledgement comes after processing (FastStream's default acknowledges
-first). A message that breaks the contract, or an order for a customer contacts does
-not know, can never succeed: it goes to the dead-letter topic with its reason and is
-acknowledged. Any other failure is retried by seeking back, and after ``max_attempts``
-it is dead-lettered too (``crm_runtime.consuming``, the same policy as the projections,
-docs/adr/0005).
+causation the event's id, correlation the event's correlation id) with the order's
+opportunity; the decider counts a deal once, so redeliveries change nothing, nor does the
+order of a deal the onboarding saga recorded as a purchase when it was won. Other
+pipeline events are acknowledged and ignored. Acknowledgement comes after processing
+(FastStream's default acknowledges first). A message that breaks the contract, or an
+order for a customer contacts does not know, can never succeed: it goes to the
+dead-letter topic with its reason and is acknowledged. Any other failure is retried by
+seeking back, and after ``max_attempts`` it is dead-lettered too
+(``crm_runtime.consuming``, the same policy as the projections, docs/adr/0005).
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ def purchase_of(headers: Any, body: bytes) -> tuple[EventMetadata, RecordPurchas
         raise ContractViolation(f"{metadata.type} did not decode as an OrderPlaced")
     placed_at = event.placed_at if event.placed_at.tzinfo else event.placed_at.replace(tzinfo=UTC)
     return metadata, RecordPurchase(
-        customer_id=event.customer_id, order_id=event.order_id, at=placed_at
+        customer_id=event.customer_id,
+        order_id=event.order_id,
+        at=placed_at,
+        opportunity_id=event.opportunity_id,
     )
 
 

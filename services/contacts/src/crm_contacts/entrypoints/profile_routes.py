@@ -392,8 +392,16 @@ async def record_purchase(
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Record a placed order (idempotent per order id); usually arrives from Kafka."""
-    command = RecordPurchase(customer_id=customer_id, order_id=body.order_id, at=_utc(body.at))
+    """Record a placed order or a won deal: ``order_id``, ``opportunity_id`` or both (422
+    with neither). Counted once per deal: a purchase whose order or opportunity was
+    recorded before changes nothing. Orders usually arrive from Kafka, won deals from
+    the onboarding saga."""
+    command = RecordPurchase(
+        customer_id=customer_id,
+        order_id=body.order_id,
+        at=_utc(body.at),
+        opportunity_id=body.opportunity_id,
+    )
     outcome = await run(
         service,
         caller,

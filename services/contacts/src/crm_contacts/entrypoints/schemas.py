@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from crm_contacts.domain import values
 from crm_contracts.contacts import (
@@ -149,10 +156,29 @@ class LifecycleStageRequest(Strict):
 
 
 class PurchaseRequest(Strict):
-    order_id: Reference = Field(examples=["ord_51c2"])
-    at: datetime = Field(
-        description="When the order was placed.", examples=["2026-11-24T09:30:00Z"]
+    """A placed order or a won deal: at least one of ``order_id`` and ``opportunity_id``."""
+
+    order_id: Reference | None = Field(
+        default=None,
+        description="The order; may be absent for a won deal not yet ordered.",
+        examples=["ord_51c2"],
     )
+    opportunity_id: Reference | None = Field(
+        default=None,
+        description="The deal (opportunity) the purchase belongs to: a purchase whose order "
+        "or opportunity was recorded before counts once.",
+        examples=["opp_7f3a"],
+    )
+    at: datetime = Field(
+        description="When the order was placed or the deal won.",
+        examples=["2026-11-24T09:30:00Z"],
+    )
+
+    @model_validator(mode="after")
+    def _order_or_opportunity(self) -> PurchaseRequest:
+        if self.order_id is None and self.opportunity_id is None:
+            raise ValueError("order_id or opportunity_id is required")
+        return self
 
 
 class ClassificationRequest(Strict):

@@ -3,11 +3,13 @@
 On ``crm.pipeline.OpportunityWon`` the saga
 
 1. looks the customer up in contacts (kind, purchases so far);
-2. records the won deal as a purchase in contacts (``POST .../purchases``, the
-   opportunity id as the order reference): contacts' lifecycle rules make a prospect a
-   customer and a customer a repeat customer, and count a reference once. Contacts
-   refuses buying stages set by hand (``PUT .../lifecycle-stage``), so the purchase is
-   the API that moves the stage, and it is idempotent by itself;
+2. records the won deal as a purchase in contacts (``POST .../purchases`` with its
+   ``opportunity_id``, no order yet): contacts' lifecycle rules make a prospect a
+   customer and a customer a repeat customer, and count a deal once, so the order the
+   deal later becomes (pipeline's OrderPlaced names its opportunity) is not counted
+   again, nor is the deal when its order came first. Contacts refuses buying stages
+   set by hand (``PUT .../lifecycle-stage``), so the purchase is the API that moves the
+   stage, and it is idempotent by itself;
 3. enrols a person (B2C) in loyalty at the configured home store, unless a member
    already (the same enrolment answers 200, a membership at another store 409: both
    mean "a member"); an unknown home store is refused with 404: the saga fails with
@@ -134,7 +136,7 @@ class OnboardingFlow:
             commands.append(
                 SagaCommand(
                     PURCHASE, "contacts", "POST", f"/contacts/customers/{customer}/purchases",
-                    body={"order_id": state.opportunity_id, "at": state.won_at.isoformat()},
+                    body={"opportunity_id": state.opportunity_id, "at": state.won_at.isoformat()},
                     keep=("lifecycle_stage", "purchases"),
                 )
             )  # fmt: skip
