@@ -247,8 +247,10 @@ def check_against_the_hand_calculation(s: Scenario, seen: dict[str, Any]) -> Non
     assert kpis["conversion_rate"] == "0.7500"  # 3 won of 4 closed
     assert kpis["average_csat"] == "4.00"  # (5 + 3 + 4) / 3
     assert kpis["complaint_rate"] == "1.0000"  # 1 complaint, 1 order placed
-    assert kpis["repeat_purchase_rate"] == "0.0000"  # Ada bought once
-    assert kpis["customer_lifetime_value"] == {"EUR": "1000.00"}  # settled / buyers
+    # Each won deal is a purchase (the onboarding saga records it; Ada's order is the same
+    # deal): Ada, Bob and Cy bought once each.
+    assert kpis["repeat_purchase_rate"] == "0.0000"
+    assert kpis["customer_lifetime_value"] == {"EUR": "333.33"}  # 1000.00 settled / 3 buyers
     assert kpis["churn_rate"] is None  # nobody was a customer when the month began
 
     listed = {e["customer_id"]: e for e in seen["churn"]["customers"]}

@@ -164,6 +164,28 @@ def test_from_registration_to_a_paid_order_and_a_handover(stack: dict[str, Any])
     assert [entry["kind"] for entry in view["latest_interactions"]][:1] == ["visit"]
     assert view["receivables"]["open_balance"] in ({}, {"EUR": "0.00"})
 
+    # The won deal onboarded the new customer, step by step in /sagas: the deal is one
+    # purchase however it arrived, she became a loyalty member at the default home store,
+    # and an onboarding ticket opened.
+    seen_saga: list[Any] = []
+
+    def onboarded() -> dict[str, Any] | None:
+        answer = manager.get(f"/sagas/sag_onboarding_{opportunity}")
+        seen_saga[:] = [answer.text]
+        body: dict[str, Any] = answer.json() if answer.status_code == 200 else {}
+        return body if body.get("status") == "completed" else None
+
+    saga = eventually(onboarded, within=30, shows=seen_saga)
+    steps = [e.get("step") for e in saga["history"] if e.get("kind") == "succeeded"]
+    for step in ("look_up_customer", "record_purchase", "enrol_member", "open_onboarding_ticket"):
+        assert step in steps, saga["history"]
+    assert saga["state"]["new_customer"] is True
+    assert ok(manager.get(f"/contacts/customers/{ada}"))["purchases"] == 1
+    admin = client(stack, token(env, "admin", f"root-{run}", "hq"))
+    assert ok(admin.get(f"/loyalty/members/{ada}"))["home_store_id"] == "sto_main"
+    tickets = ok(admin.get("/tickets", params={"customer_id": ada}))
+    assert [t["kind"] for t in tickets["tickets"]] == ["service_request"], tickets
+
     # And the topics carry each step, in order per aggregate.
     contacts = types_on(stack, "crm.contacts.events", ada, expected=7)
     for step in (

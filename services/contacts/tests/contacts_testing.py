@@ -34,6 +34,7 @@ NEW_PROFILE: dict[str, Any] = {
     "tags": [],
     "lifecycle_stage": "prospect",
     "purchases": 0,
+    "purchased_opportunity_ids": [],
     "classification": None,
     "segments": [],
     "value_tier": None,

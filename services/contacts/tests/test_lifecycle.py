@@ -340,6 +340,30 @@ async def test_a_purchase_names_its_order_its_deal_or_both(signed_in: ClientFact
     assert await post({"order_id": "ord_3", "opportunity_id": "opp_3"}) == ("repeat_customer", 3)
 
 
+async def test_the_customer_names_the_deals_of_its_purchases(signed_in: ClientFactory) -> None:
+    rep = signed_in("sales_rep", subject="u1", team="north")
+    ada = (await register(rep))["id"]
+    url = f"{CUSTOMERS}/{ada}"
+    service = signed_in("service", subject="pipeline", team=None)
+    assert (await service.get(url)).json()["purchased_opportunity_ids"] == []
+    at = "2026-11-24T09:30:00Z"
+
+    async def bought(body: dict[str, Any]) -> dict[str, Any]:
+        answer = await service.post(f"{url}/purchases", json={**body, "at": at})
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    placed = await bought({"order_id": "ord_9", "opportunity_id": "opp_9"})
+    assert (placed["purchases"], placed["purchased_opportunity_ids"]) == (1, ["opp_9"])
+    await bought({"opportunity_id": "opp_9"})  # the same deal, won: counted once
+    await bought({"order_id": "ord_2"})  # a purchase of no known deal
+    await bought({"opportunity_id": "opp_1"})  # a won deal, no order yet
+    for reader in (service, rep):
+        customer = (await reader.get(url)).json()
+        assert customer["purchases"] == 3
+        assert customer["purchased_opportunity_ids"] == ["opp_1", "opp_9"]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

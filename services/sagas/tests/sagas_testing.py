@@ -106,8 +106,11 @@ class FakeServices:
     Idempotency-Key already answered gets that answer again and acts once (``effects``)."""
 
     customer: dict[str, Any] = field(
-        default_factory=lambda: {"kind": "person", "lifecycle_stage": "prospect", "purchases": 0}
-    )
+        default_factory=lambda: {
+            "kind": "person", "lifecycle_stage": "prospect", "purchases": 0,
+            "purchased_opportunity_ids": [],
+        }
+    )  # fmt: skip
     member: bool = True
     requests: list[Sent] = field(default_factory=list)
     effects: list[Sent] = field(default_factory=list)

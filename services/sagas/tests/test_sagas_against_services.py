@@ -41,7 +41,13 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, clock: Clock) -> AsyncIterator[Stack]:
+def home_store_opened() -> bool:
+    """Whether the chain opened the home store before (parametrise to change)."""
+    return True
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, clock: Clock, home_store_opened: bool) -> AsyncIterator[Stack]:
     def settings(kind: type[Any]) -> Any:
         return local_settings(kind, tmp_path, rate_limit=UNLIMITED)
 
@@ -72,8 +78,9 @@ async def stack(tmp_path: Path, clock: Clock) -> AsyncIterator[Stack]:
             "/contacts/customers", json={"name": "Ada Lovelace", "kind": "person"}
         )
         assert answer.status_code == 201, answer.text
-        store = {"store_id": "sto_main", "name": "Main", "city": "Berlin"}
-        assert (await admin["loyalty"].post("/loyalty/stores", json=store)).status_code == 201
+        if home_store_opened:  # as the chain named it: the saga's opening is answered 409
+            store = {"store_id": "sto_main", "name": "Main", "city": "Berlin"}
+            assert (await admin["loyalty"].post("/loyalty/stores", json=store)).status_code == 201
         sagas = await stack.enter_async_context(
             started(bootstrap(sagas_settings, **in_memory("sagas"), clock=clock,
                               service_clients=clients()))
@@ -92,12 +99,68 @@ async def test_a_won_deal_onboards_a_new_customer_through_the_real_services(
     assert document is not None, "no saga"
     assert document["status"] == "completed", document["stuck"]
     assert document["state"]["lifecycle_stage"] == "customer"
+    (opening,) = [e for e in document["history"] if e.get("step") == "open_home_store"]
+    assert (opening["kind"], opening["status"]) == ("step_refused", 409)  # the chain's store
     profile = (await stack.admin["contacts"].get(f"/contacts/customers/{customer}")).json()
     assert (profile["lifecycle_stage"], profile["purchases"]) == ("customer", 1)
     member = (await stack.admin["loyalty"].get(f"/loyalty/members/{customer}")).json()
     assert member["home_store_id"] == "sto_main"
     tickets = (await stack.admin["tickets"].get(f"/tickets?customer_id={customer}")).json()
     assert [t["kind"] for t in tickets["tickets"]] == ["service_request"]
+
+
+@pytest.mark.parametrize("home_store_opened", [False])
+async def test_the_saga_opens_a_home_store_the_chain_has_not(stack: Stack) -> None:
+    customer = stack.customer_id
+    await stack.sagas.runner.observe(won(customer=customer), None)
+    document = await stack.sagas.documents.load("sag_onboarding_opp_1")
+    assert document is not None and document["status"] == "completed", document
+    store = (await stack.admin["loyalty"].get("/loyalty/stores/sto_main")).json()
+    assert (store["name"], store["city"]) == ("Online shop", "Online")
+    member = (await stack.admin["loyalty"].get(f"/loyalty/members/{customer}")).json()
+    assert member["home_store_id"] == "sto_main"
+    # The next deal's saga opens the same store again: the same opening, not a refusal.
+    await stack.sagas.runner.observe(won("opp_2", customer, "evt_won_2"), None)
+    document = await stack.sagas.documents.load("sag_onboarding_opp_2")
+    assert document is not None and document["status"] == "completed", document["stuck"]
+    (opening,) = [e for e in document["history"] if e.get("step") == "open_home_store"]
+    assert opening["kind"] == "step_succeeded"
+    assert document["state"]["new_customer"] is False  # opp_1 was bought before
+
+
+async def test_a_first_purchase_recorded_before_the_saga_looked_is_still_onboarded(
+    stack: Stack,
+) -> None:
+    customer = stack.customer_id
+    # The deal's OrderPlaced reached contacts before the saga looked the customer up.
+    order = {"order_id": "ord_1", "opportunity_id": "opp_1", "at": "2026-11-25T10:00:00Z"}
+    url = f"/contacts/customers/{customer}/purchases"
+    assert (await stack.admin["contacts"].post(url, json=order)).status_code == 200
+    await stack.sagas.runner.observe(won(customer=customer), None)
+    document = await stack.sagas.documents.load("sag_onboarding_opp_1")
+    assert document is not None and document["status"] == "completed", document["stuck"]
+    assert document["state"]["new_customer"] is True
+    profile = (await stack.admin["contacts"].get(f"/contacts/customers/{customer}")).json()
+    assert (profile["purchases"], profile["purchased_opportunity_ids"]) == (1, ["opp_1"])
+    tickets = (await stack.admin["tickets"].get(f"/tickets?customer_id={customer}")).json()
+    assert [t["kind"] for t in tickets["tickets"]] == ["service_request"]
+
+
+async def test_a_customer_who_bought_another_deal_gets_no_onboarding_ticket(
+    stack: Stack,
+) -> None:
+    customer = stack.customer_id
+    before = {"order_id": "ord_0", "opportunity_id": "opp_0", "at": "2026-11-01T10:00:00Z"}
+    url = f"/contacts/customers/{customer}/purchases"
+    assert (await stack.admin["contacts"].post(url, json=before)).status_code == 200
+    await stack.sagas.runner.observe(won(customer=customer), None)
+    document = await stack.sagas.documents.load("sag_onboarding_opp_1")
+    assert document is not None and document["status"] == "completed", document["stuck"]
+    assert document["state"]["new_customer"] is False
+    profile = (await stack.admin["contacts"].get(f"/contacts/customers/{customer}")).json()
+    assert (profile["lifecycle_stage"], profile["purchases"]) == ("repeat_customer", 2)
+    tickets = (await stack.admin["tickets"].get(f"/tickets?customer_id={customer}")).json()
+    assert tickets["tickets"] == []
 
 
 async def test_the_won_deal_and_its_order_are_one_purchase_in_contacts(stack: Stack) -> None:

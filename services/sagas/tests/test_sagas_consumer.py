@@ -63,7 +63,7 @@ async def test_a_won_deal_on_kafka_onboards_the_customer_once(
     document = await service.documents.load("sag_onboarding_opp_1")
     assert document is not None and document["status"] == "completed"
     assert document["correlation_id"] == "corr_evt_won"
-    assert len(services.effects) == 3
+    assert len(services.effects) == 4  # purchase, home store, enrolment, ticket
     assert dead == []
     assert service.metrics.get_sample_value("crm_sagas_events_total", {"outcome": "applied"}) == 2
 

@@ -14,7 +14,7 @@ ONBOARDING = "/sagas/sag_onboarding_opp_1"
 
 @pytest.fixture
 async def sagas(service: SagasService, services: FakeServices) -> SagasService:
-    services.script("POST", "/loyalty/members", 404)  # the home store does not exist
+    services.script("POST", "/loyalty/stores", 403)  # loyalty refuses to open the home store
     await service.runner.observe(won(), None)
     await service.runner.observe(unpaid(), None)
     return service
@@ -65,7 +65,7 @@ async def test_an_operator_retries_a_failed_saga(
     admin = signed_in("admin")
     failed = ok(await admin.get(ONBOARDING))
     assert failed["status"] == "failed"
-    assert failed["stuck"].startswith("enrol_member refused (404)")
+    assert failed["stuck"].startswith("open_home_store refused (403)")
     answer = await admin.post(f"{ONBOARDING}/retry")
     assert answer.status_code == 202, answer.text
     assert answer.json()["status"] == "running"

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry
 from sagas_testing import CRASH_AFTER_EFFECT, Clock, Crash, FakeServices, paid, unpaid, won
 
@@ -19,6 +20,7 @@ from crm_sagas.entrypoints.runner import deadline_loop
 
 ONBOARDED = [
     "POST /contacts/customers/cus_ada/purchases",
+    "POST /loyalty/stores",
     "POST /loyalty/members",
     "POST /tickets",
 ]
@@ -45,11 +47,12 @@ async def test_a_won_deal_is_onboarded_with_keys_ids_and_the_trace(
         assert sent.headers["authorization"].startswith("Bearer ")
         assert sent.headers["traceparent"].split("-")[1] == TRACEPARENT.split("-")[1]
     kinds = [entry["kind"] for entry in document["history"]]
-    assert kinds == ["started"] + ["step_succeeded"] * 4
+    assert kinds == ["started"] + ["step_succeeded"] * 5
     spans = [s for s in span_exporter.get_finished_spans() if s.name.startswith("saga ")]
     assert [s.name for s in spans] == [
         "saga onboarding look_up_customer",
         "saga onboarding record_purchase",
+        "saga onboarding open_home_store",
         "saga onboarding enrol_member",
         "saga onboarding open_onboarding_ticket",
     ]
@@ -123,15 +126,49 @@ async def test_a_failing_command_is_retried_after_a_pause_then_the_saga_is_stuck
     assert (await saga_of(service, "sag_onboarding_opp_1"))["status"] == "completed"
 
 
-async def test_an_unknown_home_store_records_a_clear_failure(
+async def test_a_refused_store_opening_records_a_clear_failure(
     service: SagasService, services: FakeServices
 ) -> None:
-    services.script("POST", "/loyalty/members", 404)
+    services.script("POST", "/loyalty/stores", 403)
     await service.runner.observe(won(), None)
     document = await saga_of(service, "sag_onboarding_opp_1")
     assert document["status"] == "failed"
-    assert document["stuck"] == "enrol_member refused (404): scripted 404"
+    assert document["stuck"] == "open_home_store refused (403): scripted 403"
     assert document["outstanding"] == []
+    assert "POST /loyalty/members" not in services.effect_paths()  # nobody enrolled
+
+
+async def test_a_home_store_that_exists_already_goes_on_to_the_enrolment(
+    service: SagasService, services: FakeServices
+) -> None:
+    services.script("POST", "/loyalty/stores", 409)  # the chain opened it before
+    await service.runner.observe(won(), None)
+    document = await saga_of(service, "sag_onboarding_opp_1")
+    assert document["status"] == "completed", document["stuck"]
+    assert document["state"]["membership"] == "enrolled"
+    assert services.effect_paths() == [p for p in ONBOARDED if p != "POST /loyalty/stores"]
+    (opening,) = [r for r in services.requests if r.path == "/loyalty/stores"]
+    assert opening.body == {"store_id": "sto_main", "name": "Online shop", "city": "Online"}
+    assert opening.headers["idempotency-key"] == "sag_onboarding_opp_1:open_home_store"
+
+
+@pytest.mark.parametrize(
+    ("customer", "ticket"),
+    [
+        ({"purchases": 1, "purchased_opportunity_ids": ["opp_1"]}, True),  # this deal's order
+        ({"purchases": 1, "purchased_opportunity_ids": ["opp_0"]}, False),  # another deal
+    ],
+    ids=["order-of-this-deal-first", "bought-another-deal"],
+)
+async def test_only_a_customer_new_but_for_this_deal_gets_the_onboarding_ticket(
+    service: SagasService, services: FakeServices, customer: dict[str, Any], ticket: bool
+) -> None:
+    services.customer = {"kind": "person", "lifecycle_stage": "customer", **customer}
+    await service.runner.observe(won(), None)
+    document = await saga_of(service, "sag_onboarding_opp_1")
+    assert document["status"] == "completed", document["stuck"]
+    assert document["state"]["new_customer"] is ticket
+    assert ("POST /tickets" in services.effect_paths()) is ticket
 
 
 async def test_paid_in_time_completes_and_nothing_is_withdrawn(

@@ -107,7 +107,12 @@ def bootstrap(
     }  # fmt: skip
     documents = SagaDocuments(laid.database)
     flows = [
-        OnboardingFlow(settings.default_home_store, settings.onboarding_step_deadline),
+        OnboardingFlow(
+            settings.default_home_store,
+            settings.onboarding_step_deadline,
+            home_store_name=settings.default_home_store_name,
+            home_store_city=settings.default_home_store_city,
+        ),
         PaymentReminderFlow(timedelta(days=settings.unpaid_coupon_days)),
     ]
     runner = SagaRunner(

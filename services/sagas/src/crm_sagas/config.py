@@ -79,6 +79,16 @@ class SagasSettings(RuntimeSettings):
         default="sto_main", alias="CRM_SAGAS_DEFAULT_HOME_STORE",
         description="Home store of customers the onboarding saga enrols in loyalty.",
     )  # fmt: skip
+    default_home_store_name: str = Field(
+        default="Online shop", min_length=1, max_length=200,
+        alias="CRM_SAGAS_DEFAULT_HOME_STORE_NAME",
+        description="Name of the default home store, when the saga opens it.",
+    )  # fmt: skip
+    default_home_store_city: str = Field(
+        default="Online", min_length=1, max_length=200,
+        alias="CRM_SAGAS_DEFAULT_HOME_STORE_CITY",
+        description="City of the default home store, when the saga opens it.",
+    )  # fmt: skip
     onboarding_step_deadline: Duration = Field(
         default=timedelta(days=1), alias="CRM_SAGAS_ONBOARDING_STEP_DEADLINE",
         description="Each onboarding step must be confirmed within this, or the saga fails.",

@@ -130,6 +130,7 @@ def customer_view(state: CustomerState) -> dict[str, Any]:
         "tags": sorted(state.tags),
         "lifecycle_stage": state.stage.value,
         "purchases": len(state.order_ids),
+        "purchased_opportunity_ids": sorted(state.opportunity_ids),
         "classification": state.classification.value if state.classification else None,
         "segments": sorted(state.segments),
         "value_tier": state.value_tier.value if state.value_tier else None,

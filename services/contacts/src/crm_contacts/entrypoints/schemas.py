@@ -294,6 +294,11 @@ class Customer(BaseModel):
     tags: list[str] = []
     lifecycle_stage: str = "prospect"
     purchases: int = 0
+    purchased_opportunity_ids: list[str] = Field(
+        default=[],
+        description="The deals the purchases came from, where known (a purchase is counted "
+        "once per deal).",
+    )
     classification: str | None = None
     segments: list[str] = []
     value_tier: str | None = None

@@ -2,7 +2,9 @@
 
 On ``crm.pipeline.OpportunityWon`` the saga
 
-1. looks the customer up in contacts (kind, purchases so far);
+1. looks the customer up in contacts (kind, purchases so far and the deals they came
+   from: a purchase of this very deal, recorded first from its order, does not make a
+   first-time buyer a returning one);
 2. records the won deal as a purchase in contacts (``POST .../purchases`` with its
    ``opportunity_id``, no order yet): contacts' lifecycle rules make a prospect a
    customer and a customer a repeat customer, and count a deal once, so the order the
@@ -10,10 +12,11 @@ On ``crm.pipeline.OpportunityWon`` the saga
    again, nor is the deal when its order came first. Contacts refuses buying stages
    set by hand (``PUT .../lifecycle-stage``), so the purchase is the API that moves the
    stage, and it is idempotent by itself;
-3. enrols a person (B2C) in loyalty at the configured home store, unless a member
+3. for a person (B2C), opens the configured home store in loyalty if the chain has not
+   got it (a 409, the store exists, is as good), then enrols them there unless a member
    already (the same enrolment answers 200, a membership at another store 409: both
-   mean "a member"); an unknown home store is refused with 404: the saga fails with
-   loyalty's reason, for an operator to open the store (or change the setting) and retry;
+   mean "a member"); any other refusal fails the saga with loyalty's reason, for an
+   operator to retry;
 4. opens a ``service_request`` onboarding ticket for a new customer (no purchase before).
 
 It completes when every step is confirmed. Each outstanding step must be answered within
@@ -46,6 +49,7 @@ LOOK_UP = "look_up_customer"
 PURCHASE = "record_purchase"
 ENROL = "enrol_member"
 TICKET = "open_onboarding_ticket"
+OPEN_STORE = "open_home_store"
 STEP_DEADLINE = "step"
 
 
@@ -69,6 +73,8 @@ class Onboarding:
     purchase_recorded: bool = False
     membership: str | None = None
     """enrolled, already_member or not_applicable (a company); None while unknown."""
+    store_ready: bool = False
+    """The home store of new members exists (the saga opens it if the chain has not)."""
     ticket: str | None = None
     """The onboarding ticket's id, or "not_needed" for a customer who bought before."""
     timed_out: str | None = None
@@ -84,6 +90,8 @@ class OnboardingFlow:
 
     home_store_id: str
     step_deadline: timedelta
+    home_store_name: str = "Online shop"
+    home_store_city: str = "Online"
     type: str = TYPE
 
     def starting(self, trigger: Trigger) -> str | None:
@@ -110,6 +118,8 @@ class OnboardingFlow:
                 return replace(_succeeded(state, step, answer), since=entry.at)
             case StepRefused(step=step) if step == ENROL and entry.status == 409:
                 return replace(state, membership="already_member", since=entry.at)
+            case StepRefused(step=step) if step == OPEN_STORE and entry.status == 409:
+                return replace(state, store_ready=True, since=entry.at)
             case DeadlinePassed():
                 pending = ", ".join(c.step for c in self.react(state)) or "nothing"
                 return replace(
@@ -120,7 +130,7 @@ class OnboardingFlow:
         return state
 
     def expects(self, state: Onboarding, refused: StepRefused) -> bool:
-        return refused.step == ENROL and refused.status == 409
+        return refused.step in (ENROL, OPEN_STORE) and refused.status == 409
 
     def react(self, state: Onboarding) -> list[SagaCommand]:
         customer = state.customer_id
@@ -128,7 +138,7 @@ class OnboardingFlow:
             return [
                 SagaCommand(
                     LOOK_UP, "contacts", "GET", f"/contacts/customers/{customer}",
-                    keep=("kind", "lifecycle_stage", "purchases"),
+                    keep=("kind", "lifecycle_stage", "purchases", "purchased_opportunity_ids"),
                 )
             ]  # fmt: skip
         commands: list[SagaCommand] = []
@@ -140,7 +150,19 @@ class OnboardingFlow:
                     keep=("lifecycle_stage", "purchases"),
                 )
             )  # fmt: skip
-        if state.membership is None and state.kind == "person":
+        if state.membership is None and state.kind == "person" and not state.store_ready:
+            commands.append(
+                SagaCommand(
+                    OPEN_STORE, "loyalty", "POST", "/loyalty/stores",
+                    body={
+                        "store_id": state.home_store_id,
+                        "name": self.home_store_name,
+                        "city": self.home_store_city,
+                    },
+                    keep=("id",),
+                )
+            )  # fmt: skip
+        elif state.membership is None and state.kind == "person":
             commands.append(
                 SagaCommand(
                     ENROL, "loyalty", "POST", "/loyalty/members",
@@ -200,7 +222,10 @@ class OnboardingFlow:
 def _succeeded(state: Onboarding, step: str, answer: Any) -> Onboarding:
     if step == LOOK_UP:
         kind = str(answer.get("kind", "person"))
-        purchases = int(answer.get("purchases", 0))
+        # A new customer has bought nothing but this deal (its order may have been
+        # recorded before the saga looked: contacts names the deals of its purchases).
+        this_deal = state.opportunity_id in (answer.get("purchased_opportunity_ids") or [])
+        purchases = int(answer.get("purchases", 0)) - (1 if this_deal else 0)
         return replace(
             state,
             kind=kind,
@@ -211,6 +236,8 @@ def _succeeded(state: Onboarding, step: str, answer: Any) -> Onboarding:
         )
     if step == PURCHASE:
         return replace(state, purchase_recorded=True, stage=answer.get("lifecycle_stage"))
+    if step == OPEN_STORE:
+        return replace(state, store_ready=True)
     if step == ENROL:
         return replace(state, membership="enrolled")
     if step == TICKET:
