@@ -121,9 +121,23 @@ async def test_a_failing_command_is_retried_after_a_pause_then_the_saga_is_stuck
     errors = [e["error"] for e in document["history"] if e["kind"] == "step_failed"]
     assert errors[0].startswith("contacts answered 503") and "unreachable" in errors[1]
 
+    assert states(service) == {("onboarding", "failed"): 1.0}
+
     await service.runner.retry("sag_onboarding_opp_1", "user:root")
     assert await loop.check_due() == 1
     assert (await saga_of(service, "sag_onboarding_opp_1"))["status"] == "completed"
+    assert states(service) == {("onboarding", "completed"): 1.0}
+
+
+def states(service: SagasService) -> dict[tuple[str, str], float]:
+    """The non-zero values of the saga-states gauge."""
+    return {
+        (sample.labels["type"], sample.labels["status"]): sample.value
+        for metric in service.metrics.collect()
+        if metric.name == "crm_saga_states"
+        for sample in metric.samples
+        if sample.value
+    }
 
 
 async def test_a_refused_store_opening_records_a_clear_failure(

@@ -16,12 +16,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 import structlog
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
 from crm_runtime.foundations import new_id
 from crm_runtime.leases import Lease
 from crm_runtime.scheduling import LeaderMetrics, LeasedScheduler
 from crm_sagas.application.runner import SagaRunner
+from crm_sagas.domain.saga import Status
 
 CONTEXT = "sagas"
 log = structlog.get_logger("crm.sagas.deadlines")
@@ -45,6 +46,12 @@ class DeadlineLoop(LeasedScheduler):
         self._runner = runner
         self._clock = clock
         self._batch = batch_size
+        self._states = Gauge(
+            "crm_saga_states",
+            "Sagas by type and status, counted by the deadline loop's leader each round.",
+            ["type", "status"],
+            registry=registry,
+        )
 
     async def check_due(self) -> int:
         """Advance every saga due now; answers how many it woke."""
@@ -56,4 +63,12 @@ class DeadlineLoop(LeasedScheduler):
                 log.exception("saga could not advance; next round", saga_id=saga_id)
                 continue
             woken += 1
+        await self.count_states()
         return woken
+
+    async def count_states(self) -> None:
+        """Refresh the saga-states gauge (one indexed count per type and status)."""
+        for type_ in self._runner.flows:
+            for status in Status:
+                count = await self._runner.documents.count(type_=type_, status=status.value)
+                self._states.labels(type_, status.value).set(count)

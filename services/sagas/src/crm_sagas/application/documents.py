@@ -58,6 +58,10 @@ class SagaDocuments:
         )
         return [str(doc["_id"]) async for doc in cursor]
 
+    async def count(self, *, type_: str, status: str) -> int:
+        """Sagas of one type in one status (the type-status index answers it)."""
+        return int(await self._sagas.count_documents({"type": type_, "status": status}))
+
     async def search(
         self, *, type_: str | None, status: str | None, limit: int
     ) -> list[dict[str, Any]]:
