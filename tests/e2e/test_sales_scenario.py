@@ -176,7 +176,7 @@ def test_from_registration_to_a_paid_order_and_a_handover(stack: dict[str, Any])
         return body if body.get("status") == "completed" else None
 
     saga = eventually(onboarded, within=30, shows=seen_saga)
-    steps = [e.get("step") for e in saga["history"] if e.get("kind") == "succeeded"]
+    steps = [e.get("step") for e in saga["history"] if e.get("kind") == "step_succeeded"]
     for step in ("look_up_customer", "record_purchase", "enrol_member", "open_onboarding_ticket"):
         assert step in steps, saga["history"]
     assert saga["state"]["new_customer"] is True
