@@ -1,4 +1,4 @@
-"""The order decider: the receivable an order opens, payments, overdue and 48-hour checks."""
+"""The order decider: the receivable an order opens, payments, overdue and unpaid checks."""
 
 from __future__ import annotations
 
@@ -226,6 +226,31 @@ def test_a_repeated_or_premature_check_decides_no_events(
     given: list[DomainEvent], when: OrderCommand
 ) -> None:
     assert given_when(given, when) == []
+
+
+@pytest.mark.parametrize(
+    ("window", "after", "flagged"),
+    [
+        pytest.param(timedelta(seconds=5), timedelta(seconds=4, milliseconds=999), False,
+                     id="5 s window: not a moment before"),
+        pytest.param(timedelta(seconds=5), timedelta(seconds=5), True, id="5 s window: at 5 s"),
+        pytest.param(timedelta(days=7), timedelta(hours=48), False,
+                     id="7 day window: 48 hours is not enough"),
+        pytest.param(timedelta(days=7), timedelta(days=7), True, id="7 day window: at 7 days"),
+    ],
+)  # fmt: skip
+def test_the_unpaid_window_is_the_one_the_decider_is_given(
+    window: timedelta, after: timedelta, flagged: bool
+) -> None:
+    """The event keeps its historical name (OrderUnpaidAfter48Hours) whatever the window."""
+    decided = decide(FlagUnpaid(ORDER, PLACED_AT + after), fold(ORDERED), unpaid_after=window)
+    assert decided == ([UNPAID] if flagged else [])
+
+
+def test_a_part_payment_within_a_configured_window_still_means_it_is_not_unpaid() -> None:
+    later = FlagUnpaid(ORDER, PLACED_AT + timedelta(minutes=5))
+    assert decide(later, fold(PAID_400), unpaid_after=timedelta(seconds=30)) == []
+    assert decide(later, fold([*ORDERED, UNPAID]), unpaid_after=timedelta(seconds=30)) == []
 
 
 @pytest.mark.parametrize(

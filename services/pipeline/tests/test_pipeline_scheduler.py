@@ -9,11 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pipeline_testing import NOW, Clock
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
+from crm_pipeline.application.deadlines import ReceivableDeadlines
 from crm_pipeline.application.scheduler import DeadlineScheduler, SchedulerMetrics
 from crm_pipeline.application.streams import execute
 from crm_pipeline.bootstrap import PipelineService, bootstrap
@@ -87,7 +90,7 @@ async def test_the_follower_keeps_one_row_per_order_with_its_deadlines(
     }
     assert row["due_date"] == (NOW.date() + timedelta(days=30)).isoformat()
     assert row["overdue_from"] == NOW.replace(hour=0, minute=0) + timedelta(days=31)
-    assert row["unpaid_from"] == NOW + timedelta(hours=48)
+    assert row["placed_at"] == NOW  # the unpaid window is applied when asking, not stored
     assert (row["overdue_flagged"], row["unpaid_flagged"], row["sequence"]) == (False, False, 2)
     settled = await service.deadlines.row(second)
     assert settled is not None
@@ -150,6 +153,81 @@ async def test_overdue_and_unpaid_orders_are_flagged_once_each(
     assert overdue[0].metadata.actor == "service:pipeline-scheduler"
     row = await service.deadlines.row(part_paid)
     assert row is not None and row["overdue_flagged"]
+
+
+@pytest.mark.parametrize(
+    ("value", "window"),
+    [
+        ("3s", timedelta(seconds=3)),
+        ("1.5m", timedelta(seconds=90)),
+        ("12h", timedelta(hours=12)),
+        ("2d", timedelta(days=2)),
+        ("PT48H", timedelta(hours=48)),
+        ("30", timedelta(seconds=30)),
+    ],
+)
+def test_the_unpaid_window_is_a_duration_setting(
+    value: str, window: timedelta, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CRM_PIPELINE_UNPAID_AFTER", value)
+    assert PipelineSettings(data_dir=tmp_path).unpaid_after == window
+
+
+def test_the_unpaid_window_is_48_hours_unless_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CRM_PIPELINE_UNPAID_AFTER", raising=False)
+    assert PipelineSettings(data_dir=tmp_path).unpaid_after == timedelta(hours=48)
+
+
+@pytest.mark.parametrize("value", ["0s", "0", "-5", "P0D", "soon", "3 weeks"])
+def test_the_unpaid_window_must_be_a_positive_duration(
+    value: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CRM_PIPELINE_UNPAID_AFTER", value)
+    with pytest.raises(ValidationError, match="CRM_PIPELINE_UNPAID_AFTER"):
+        PipelineSettings(data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("settings", [{"unpaid_after": timedelta(seconds=30)}], indirect=True)
+async def test_the_configured_unpaid_window_is_the_one_the_checks_use(
+    service: PipelineService, clock: Clock
+) -> None:
+    """Follower and decider both take CRM_PIPELINE_UNPAID_AFTER: 30 s here, not 48 h."""
+    assert service.deadlines.unpaid_after == timedelta(seconds=30)
+    unpaid, paid = await place(service, 1), await place(service, 2)
+    await pay(service, paid, "1", "p1")
+    checks = scheduler(service, "a")
+
+    clock.advance(seconds=29)
+    assert await checks.check_due() == 0
+    assert await service.deadlines.unpaid(clock(), 10) == []
+    clock.advance(seconds=1)
+    assert await service.deadlines.unpaid(clock(), 10) == [unpaid]
+    assert await checks.check_due() == 1
+    assert await event_types(service, unpaid) == Counter(
+        {"crm.pipeline.OrderPlaced": 1, "crm.pipeline.ReceivableOpened": 1, UNPAID: 1}
+    )
+    assert (await event_types(service, paid))[UNPAID] == 0
+    assert await service.deadlines.unpaid(clock(), 10) == []
+    assert await checks.check_due() == 0  # flagged once
+
+
+async def test_a_changed_window_applies_to_orders_already_followed(
+    service: PipelineService, clock: Clock
+) -> None:
+    """The row keeps when the order was placed; the window is applied when asking."""
+    first = await place(service, 1)
+    clock.advance(minutes=10)
+    second = await place(service, 2)
+    await service.deadlines.catch_up()
+    database = service.client[service.settings.database]
+
+    shorter = ReceivableDeadlines(database, service.store, unpaid_after=timedelta(minutes=5))
+    assert await shorter.unpaid(clock(), 10) == [first]
+    clock.advance(minutes=5)
+    assert await shorter.unpaid(clock(), 10) == [first, second]  # the longest waiting first
+    assert await service.deadlines.unpaid(clock(), 10) == []  # 48 hours: not yet
 
 
 async def test_two_schedulers_running_together_flag_each_thing_once(

@@ -36,7 +36,7 @@ def relay() -> None:
 
 @cli.command()
 def scheduler() -> None:
-    """Run the scheduled checks: overdue receivables, orders unpaid after 48 hours."""
+    """Run the scheduled checks: overdue receivables, unpaid orders (CRM_PIPELINE_UNPAID_AFTER)."""
     from crm_pipeline.entrypoints.scheduler import create_scheduler_app
 
     settings = PipelineSettings()

@@ -74,7 +74,9 @@ def bootstrap(
         new_id=id_factory,
         tracer=laid.tracer,
         sealed=SealedEvents(PersonalDataCipher(laid.vault)),
-        deciders=pipeline_deciders(probability_table(settings.stage_probabilities)),
+        deciders=pipeline_deciders(
+            probability_table(settings.stage_probabilities), unpaid_after=settings.unpaid_after
+        ),
         payment_terms_days=settings.payment_terms_days,
     )
     return PipelineService(
@@ -86,5 +88,7 @@ def bootstrap(
         metrics=laid.metrics,
         access_log=laid.access_log,
         verifier=laid.verifier,
-        deadlines=ReceivableDeadlines(laid.database, laid.store),
+        deadlines=ReceivableDeadlines(
+            laid.database, laid.store, unpaid_after=settings.unpaid_after
+        ),
     )

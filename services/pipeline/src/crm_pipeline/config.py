@@ -1,12 +1,33 @@
-"""Settings of the pipeline service (CRM_* environment variables)."""
+"""Settings of the pipeline service (CRM_* environment variables).
+
+Durations (``CRM_PIPELINE_UNPAID_AFTER``) take ``20s``, ``15m``, ``48h``, ``2d``, a number
+of seconds, or ISO 8601 (``PT48H``).
+"""
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator
 
 from crm_contracts.pipeline import TOPIC
 from crm_pipeline.domain.opportunity import DEFAULT_PROBABILITIES, probability_table
+from crm_pipeline.domain.order import DEFAULT_UNPAID_AFTER
 from crm_runtime.settings import RuntimeSettings
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_SHORT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*")
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str) and (found := _SHORT.fullmatch(value)):
+        return timedelta(**{_UNITS[found.group(2) or "s"]: float(found.group(1))})
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class PipelineSettings(RuntimeSettings):
@@ -46,9 +67,23 @@ class PipelineSettings(RuntimeSettings):
     scheduler_lease_seconds: float = Field(
         default=60.0, gt=0, alias="CRM_PIPELINE_SCHEDULER_LEASE_SECONDS"
     )
+    unpaid_after: Duration = Field(
+        default=DEFAULT_UNPAID_AFTER,
+        alias="CRM_PIPELINE_UNPAID_AFTER",
+        description="How long an order may go without any payment before the scheduler flags "
+        "it unpaid (OrderUnpaidAfter48Hours: the event keeps its historical name whatever "
+        "the window).",
+    )
 
     @field_validator("stage_probabilities")
     @classmethod
     def _complete_table(cls, table: dict[str, int]) -> dict[str, int]:
         probability_table(table)  # raises ValueError naming what is wrong
         return table
+
+    @field_validator("unpaid_after")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration, e.g. 30s, 48h or 2d")
+        return value

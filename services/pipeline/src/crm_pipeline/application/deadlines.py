@@ -1,8 +1,11 @@
 """Receivable deadlines: a follower of the order streams that knows what falls due when.
 
 It reads the pipeline's event store in position order and keeps one row per
-order in ``receivable_deadlines``: owner, due date, when it becomes overdue and
-when the 48-hour check is due, the balance and what was already flagged.
+order in ``receivable_deadlines``: owner, due date, when it becomes overdue, when it
+was placed, the balance and what was already flagged. An order is due for the unpaid
+check once the unpaid window (``CRM_PIPELINE_UNPAID_AFTER``, 48 hours by default) has
+passed since it was placed: the window is applied when asking, not stored in the row,
+so a changed setting applies to the orders already placed, as the order's decider does.
 Every write is guarded by the stream sequence it brings the row to, and every
 value it writes is absolute (no increments), so applying a commit twice changes
 nothing; the position read so far is kept in a checkpoint document written
@@ -27,7 +30,7 @@ from crm_contracts.pipeline import (
 )
 from crm_contracts.registry import DomainEvent
 from crm_pipeline.application.views import money
-from crm_pipeline.domain.order import UNPAID_AFTER
+from crm_pipeline.domain.order import DEFAULT_UNPAID_AFTER
 from crm_runtime.documents import is_duplicate_key
 from crm_runtime.eventstore import Commit, EventStore
 from crm_runtime.followers import CheckpointedFollower
@@ -53,16 +56,19 @@ def overdue_from(due_date: date) -> datetime:
 
 
 class ReceivableDeadlines(CheckpointedFollower):
-    def __init__(self, database: Any, store: EventStore) -> None:
+    def __init__(
+        self, database: Any, store: EventStore, *, unpaid_after: timedelta = DEFAULT_UNPAID_AFTER
+    ) -> None:
         super().__init__(database, store, checkpoint=CHECKPOINT)
         self._rows = database[ROWS]
+        self.unpaid_after = unpaid_after
 
     async def create_indexes(self) -> None:
         await self._rows.create_index(
             [("open", ASCENDING), ("overdue_flagged", ASCENDING), ("overdue_from", ASCENDING)]
         )
         await self._rows.create_index(
-            [("paid_any", ASCENDING), ("unpaid_flagged", ASCENDING), ("unpaid_from", ASCENDING)]
+            [("paid_any", ASCENDING), ("unpaid_flagged", ASCENDING), ("placed_at", ASCENDING)]
         )
         await self._rows.create_index([("owner_id", ASCENDING), ("open", ASCENDING)])
 
@@ -102,13 +108,14 @@ class ReceivableDeadlines(CheckpointedFollower):
         return [str(row["_id"]) async for row in cursor]
 
     async def unpaid(self, now: datetime, limit: int) -> list[str]:
-        """Orders with no payment 48 hours after placing, not yet flagged."""
+        """Orders with no payment the unpaid window after placing, not yet flagged."""
+        placed_by = now - self.unpaid_after
         cursor = (
             self._rows.find(
-                {"paid_any": False, "unpaid_flagged": False, "unpaid_from": {"$lte": now}},
+                {"paid_any": False, "unpaid_flagged": False, "placed_at": {"$lte": placed_by}},
                 projection={"_id": 1},
             )
-            .sort("unpaid_from", ASCENDING)
+            .sort("placed_at", ASCENDING)
             .limit(limit)
         )
         return [str(row["_id"]) async for row in cursor]
@@ -130,7 +137,6 @@ def _row_changes(events: list[DomainEvent]) -> tuple[dict[str, Any] | None, dict
                     "team": event.team,
                     "currency": event.currency,
                     "placed_at": event.placed_at,
-                    "unpaid_from": event.placed_at + UNPAID_AFTER,
                     "paid_any": False,
                     "overdue_flagged": False,
                     "unpaid_flagged": False,

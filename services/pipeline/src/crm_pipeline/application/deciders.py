@@ -1,12 +1,14 @@
 """The four deciders of the pipeline, bundled for the runtime's stream code.
 
-The opportunity's ``decide`` takes the stage probabilities from settings; the
-others need nothing but the command and the state.
+The opportunity's ``decide`` takes the stage probabilities from settings and the
+order's the unpaid window (``CRM_PIPELINE_UNPAID_AFTER``); the others need nothing but
+the command and the state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 
 from crm_pipeline.application import views
@@ -25,7 +27,11 @@ class Deciders:
     order: Decider[order.OrderCommand, order.OrderState]
 
 
-def pipeline_deciders(probabilities: StageProbabilities = DEFAULT_PROBABILITIES) -> Deciders:
+def pipeline_deciders(
+    probabilities: StageProbabilities = DEFAULT_PROBABILITIES,
+    *,
+    unpaid_after: timedelta = order.DEFAULT_UNPAID_AFTER,
+) -> Deciders:
     return Deciders(
         lead=Decider.aggregate(
             service=SERVICE,
@@ -61,7 +67,7 @@ def pipeline_deciders(probabilities: StageProbabilities = DEFAULT_PROBABILITIES)
             kind=order.KIND,
             existing=order.Order,
             initial=order.initial_state,
-            decide=order.decide,
+            decide=partial(order.decide, unpaid_after=unpaid_after),
             evolve=order.evolve,
             view=views.order_view,
         ),

@@ -1,4 +1,8 @@
-"""The scheduled checks: flag overdue receivables and orders unpaid after 48 hours.
+"""The scheduled checks: flag overdue receivables and orders unpaid after the unpaid window.
+
+The window is ``CRM_PIPELINE_UNPAID_AFTER`` (48 hours by default); the flag is still
+``OrderUnpaidAfter48Hours`` and its metric label ``unpaid_48h``, names kept from when the
+window was fixed.
 
 Every interval the holder of a lease catches the deadlines follower up, asks
 it which orders are due, and sends ``MarkOverdue`` / ``FlagUnpaid`` through

@@ -5,8 +5,11 @@ date plus the payment terms. Payments are deducted until the balance is 0,
 which settles it; a payment over the balance is refused and a payment whose
 reference was already counted changes nothing. Two time checks, both
 no-ops unless due and both at most once: ``MarkOverdue`` once the due date
-has passed with money owed, ``FlagUnpaid`` once 48 hours passed without any
-payment. The clock is an input (``now``), never read here.
+has passed with money owed, ``FlagUnpaid`` once the unpaid window passed without
+any payment. The clock is an input (``now``), never read here, and so is the window
+(``decide(..., unpaid_after=)``, the setting ``CRM_PIPELINE_UNPAID_AFTER``; 48 hours
+by default). The event it raises keeps the name ``OrderUnpaidAfter48Hours`` whatever
+the window: the name is historical, the contract unchanged.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from crm_pipeline.domain.errors import (
 from crm_pipeline.domain.quote import Quote, QuoteState
 
 KIND = "order"
-UNPAID_AFTER = timedelta(hours=48)
+DEFAULT_UNPAID_AFTER = timedelta(hours=48)
+"""The unpaid window unless configured (``CRM_PIPELINE_UNPAID_AFTER``)."""
 MAX_PAYMENT_TERMS_DAYS = 365
 
 
@@ -93,7 +97,7 @@ class MarkOverdue:
 
 @dataclass(frozen=True)
 class FlagUnpaid:
-    """Flag the order if nothing was paid within 48 hours of placing it."""
+    """Flag the order if nothing was paid within the unpaid window (48 h by default)."""
 
     order_id: str
     now: datetime
@@ -145,7 +149,13 @@ OrderState = NoOrder | Order
 initial_state: OrderState = NoOrder()
 
 
-def decide(command: OrderCommand, state: OrderState) -> list[DomainEvent]:
+def decide(
+    command: OrderCommand,
+    state: OrderState,
+    *,
+    unpaid_after: timedelta = DEFAULT_UNPAID_AFTER,
+) -> list[DomainEvent]:
+    """The events ``command`` causes; ``unpaid_after`` is the window of ``FlagUnpaid``."""
     match command, state:
         case PlaceOrder(), Order():
             if command.quote_id == state.quote_id:
@@ -162,7 +172,7 @@ def decide(command: OrderCommand, state: OrderState) -> list[DomainEvent]:
         case MarkOverdue(), Order():
             return _overdue(command, state)
         case FlagUnpaid(), Order():
-            return _unpaid(command, state)
+            return _unpaid(command, state, unpaid_after)
     raise TypeError(f"unknown command {command!r}")  # pragma: no cover - exhaustive above
 
 
@@ -307,9 +317,9 @@ def _overdue(command: MarkOverdue, state: Order) -> list[DomainEvent]:
     ]
 
 
-def _unpaid(command: FlagUnpaid, state: Order) -> list[DomainEvent]:
+def _unpaid(command: FlagUnpaid, state: Order, unpaid_after: timedelta) -> list[DomainEvent]:
     now = _aware(command.now, "now")
-    if state.unpaid_flagged or state.paid > 0 or now < state.placed_at + UNPAID_AFTER:
+    if state.unpaid_flagged or state.paid > 0 or now < state.placed_at + unpaid_after:
         return []
     return [
         OrderUnpaidAfter48Hours(

@@ -1,4 +1,4 @@
-"""The scheduler process: overdue receivables and orders unpaid after 48 hours.
+"""The scheduler process: overdue receivables and unpaid orders (after 48 hours by default).
 
 It serves ``/health`` and ``/metrics`` on its own port for probes; the checks
 run in the app's lifespan, only while this replica holds the scheduler lease,

@@ -151,7 +151,8 @@ class PaymentReminderFlow:
             return []
         commands: list[SagaCommand] = []
         if not state.reminded:
-            why = "unpaid 48 hours after it was placed" if state.reason == "unpaid_48h" else (
+            # The pipeline's unpaid window is its setting (48 h by default), not always 48 h.
+            why = "still unpaid since it was placed" if state.reason == "unpaid_48h" else (
                 "overdue"
             )  # fmt: skip
             commands.append(
