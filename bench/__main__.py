@@ -14,7 +14,12 @@ import typer
 from rich.console import Console
 
 from bench.config import BenchConfig
-from bench.measures import ceiling_measures, rebuild_measure, system_measures
+from bench.measures import (
+    ceiling_measures,
+    rebuild_measure,
+    steady_measures,
+    system_measures,
+)
 from bench.report import print_report, write_json
 from bench.runner import Run, machine
 
@@ -23,7 +28,7 @@ cli = typer.Typer(add_completion=False, help=__doc__)
 
 @cli.command()
 def main(
-    quick: Annotated[bool, typer.Option(help="Small sizes: about 30-60 s in all.")] = False,
+    quick: Annotated[bool, typer.Option(help="Small sizes: a few minutes in all.")] = False,
     rate: Annotated[float | None, typer.Option(help="Open-loop command rate (/s).")] = None,
     seconds: Annotated[float | None, typer.Option(help="Open-loop duration (s).")] = None,
     closed_commands: Annotated[int | None, typer.Option(help="Closed-loop commands.")] = None,
@@ -33,6 +38,19 @@ def main(
     backlog: Annotated[int | None, typer.Option(help="Commits of the drain backlog.")] = None,
     rebuild_events: Annotated[int | None, typer.Option(help="Events to rebuild from.")] = None,
     rebuild_seconds: Annotated[float | None, typer.Option(help="Rebuild time limit.")] = None,
+    rebuild_profile: Annotated[
+        Path | None, typer.Option(help="cProfile the rebuild into this file.")
+    ] = None,
+    steady_rate: Annotated[
+        float | None, typer.Option(help="Events/s of the steady-state lag.")
+    ] = None,
+    steady_seconds: Annotated[
+        float | None, typer.Option(help="Measured seconds of the steady-state lag.")
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Stages to run, comma-separated: kafka,system,store,rebuild,lag."),
+    ] = None,
     kafka_records: Annotated[int | None, typer.Option(help="Records for raw Kafka.")] = None,
     budget: Annotated[float | None, typer.Option(help="Whole-run time limit (s).")] = None,
     results: Annotated[Path | None, typer.Option(help="Folder of the JSON results.")] = None,
@@ -49,6 +67,10 @@ def main(
         backlog_commits=backlog,
         rebuild_events=rebuild_events,
         rebuild_seconds=rebuild_seconds,
+        rebuild_profile=rebuild_profile,
+        steady_rate=steady_rate,
+        steady_seconds=steady_seconds,
+        stages=tuple(x.strip() for x in only.split(",") if x.strip()) if only else None,
         kafka_records=kafka_records,
         budget_seconds=budget,
         results_dir=results,
@@ -70,6 +92,7 @@ def main(
 
     rows = [
         *system_measures(config, outcome.system, outcome.kafka, outcome.store),
+        *steady_measures(config, outcome.steady, outcome.kafka),
         rebuild_measure(config, outcome.rebuild),
     ]
     ceilings = ceiling_measures(outcome.kafka, outcome.store)
@@ -92,6 +115,7 @@ def main(
             "system": outcome.system,
             "store": outcome.store,
             "rebuild": outcome.rebuild,
+            "steady_lag": outcome.steady,
         },
     }
     path = write_json(config.results_dir, started_at, record)

@@ -31,20 +31,28 @@ class BenchConfig:
     backlog_commits: int = 200
     # raw store ceilings
     store_batch_docs: int = 5_000
-    # rebuild
-    rebuild_events: int = 1_500
-    commits_per_customer: int = 4  # commits per customer: a registration, then changes
-    rebuild_seconds: float = 60.0
+    # rebuild of every read model from a mixed history of the four contexts (issue #6)
+    rebuild_events: int = 1_000_000
+    rebuild_seconds: float = 1_800.0  # past it, the rate of the part folded is reported
+    # steady-state lag of the projections service at a fixed event rate (issue #6)
+    steady_rate: float = 2_000.0
+    steady_seconds: float = 30.0
+    steady_warmup_seconds: float = 5.0
+    steady_grace_seconds: float = 60.0
+    steady_poll_seconds: float = 0.02
+    # which stages run (kafka, system, store, rebuild, lag)
+    stages: tuple[str, ...] = ("kafka", "system", "store", "rebuild", "lag")
+    rebuild_profile: Path | None = None  # cProfile the rebuild into this file
     # bounds (seconds)
     grace_seconds: float = 15.0
     settle_seconds: float = 20.0
     startup_seconds: float = 60.0
-    budget_seconds: float = 210.0
+    budget_seconds: float = 4_800.0
     results_dir: Path = RESULTS_DIR
 
     @classmethod
     def quick(cls) -> BenchConfig:
-        """A ~30 s run: the same stages with small sizes."""
+        """A run of a few minutes: the same stages with small sizes."""
         return cls(
             kafka_records=5_000,
             kafka_latency_records=50,
@@ -55,11 +63,14 @@ class BenchConfig:
             closed_loop_seconds=5.0,
             backlog_commits=50,
             store_batch_docs=2_000,
-            rebuild_events=300,
-            rebuild_seconds=15.0,
+            rebuild_events=20_000,
+            rebuild_seconds=120.0,
+            steady_seconds=10.0,
+            steady_warmup_seconds=2.0,
+            steady_grace_seconds=20.0,
             grace_seconds=8.0,
             settle_seconds=8.0,
-            budget_seconds=75.0,
+            budget_seconds=360.0,
         )
 
     def with_overrides(self, **changes: object) -> BenchConfig:
@@ -74,4 +85,6 @@ class BenchConfig:
     def as_json(self) -> dict[str, object]:
         data = dataclasses.asdict(self)
         data["results_dir"] = str(self.results_dir)
+        data["stages"] = list(self.stages)
+        data["rebuild_profile"] = str(self.rebuild_profile) if self.rebuild_profile else None
         return data

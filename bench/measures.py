@@ -11,6 +11,7 @@ from bench.kafka_ceiling import KafkaCeiling
 from bench.load import LoadResult
 from bench.rebuild import RebuildResult
 from bench.stats import Latencies, Measure
+from bench.steady_lag import SteadyLagResult
 from bench.store_ceiling import SingleInserts, StoreCeiling
 from bench.system_stage import SystemResult
 
@@ -100,19 +101,81 @@ def system_measures(
 
 
 def rebuild_measure(config: BenchConfig, rebuild: RebuildResult | None) -> Measure:
-    note = ""
+    note = "target: at least half the ceiling"
     if rebuild is not None:
-        note = f"{rebuild.events} events, {rebuild.customers} customers"
+        mix = ", ".join(f"{context} {count}" for context, count in rebuild.mix.items())
+        note = (
+            f"{rebuild.events} events ({mix}), {rebuild.customers} customers, "
+            f"{rebuild.read_models} read models; target: at least half the ceiling"
+        )
         if not rebuild.complete:
             note += f"; PARTIAL: {rebuild.folded} folded before the {rebuild.seconds:.0f} s limit"
     return Measure(
-        f"projection rebuild rate, {config.rebuild_events} events",
+        f"projection rebuild rate, {config.rebuild_events} events, all read models",
         rebuild.rate if rebuild else None,
         "events/s",
         rebuild.raw_rate if rebuild else None,
         "raw read + batched write",
         note=note,
     )
+
+
+def steady_measures(
+    config: BenchConfig, steady: SteadyLagResult | None, kafka: KafkaCeiling | None
+) -> list[Measure]:
+    lag = steady.lag if steady else NONE
+    raw = kafka.latency if kafka else NONE
+    rate = f"{config.steady_rate:g} events/s"
+    note = "target p99 < 1 s"
+    if steady is not None:
+        note = (
+            f"{steady.probes} probes over {steady.seconds:g} s, {steady.produced} records; "
+            f"target p99 < 1 s"
+        )
+        if steady.unseen:
+            note += f"; {steady.unseen} probes unseen after the grace (counted as waited)"
+    return [
+        Measure(
+            f"steady-state lag p50 @ {rate}",
+            lag.p50_ms,
+            "ms",
+            raw.p50_ms,
+            "raw produce-to-consume p50",
+            lower_is_better=True,
+            note=note,
+        ),
+        Measure(
+            "steady-state lag p99",
+            lag.p99_ms,
+            "ms",
+            raw.p99_ms,
+            "raw produce-to-consume p99",
+            lower_is_better=True,
+        ),
+        Measure(
+            f"projection fold rate @ {rate} offered",
+            (steady.fold_rate or steady.acknowledged_rate) if steady else None,
+            "events/s",
+            steady.send_rate if steady else None,
+            "send rate achieved",
+            note=_steady_cpu(steady),
+        ),
+    ]
+
+
+def _steady_cpu(steady: SteadyLagResult | None) -> str:
+    if steady is None:
+        return ""
+    cpu = ", ".join(f"{name} {seconds:g} s" for name, seconds in steady.cpu.items())
+    text = f"CPU: {cpu}; load {steady.load.get('before')} -> {steady.load.get('after')}"
+    if steady.caught_up_after is not None:
+        text += f"; caught up {steady.caught_up_after:.1f} s after the last send"
+    else:
+        text += (
+            f"; NOT caught up: {steady.acknowledged} of {steady.produced} records acknowledged "
+            f"by the end of the grace (the rate shown)"
+        )
+    return text
 
 
 def ceiling_measures(kafka: KafkaCeiling | None, store: StoreCeiling | None) -> list[Measure]:

@@ -1,48 +1,53 @@
-"""Projection rebuild rate: seed a contacts history, time ``rebuild_customer360`` over it.
+"""Projection rebuild rate: seed a mixed history of the four contexts, rebuild every read model.
 
-The history is seeded in bulk into an embedded SQLite store (commits exactly as
-the contacts service appends them, personal fields sealed), then the customer
-360 is rebuilt into a fresh projections database the way ``crm projections
-rebuild`` does it. If the rebuild outlasts its time limit, the rate of the
-part done is reported and the row says so.
+The history (``bench.mix``) is seeded in bulk into the four event stores of an
+embedded SQLite store (commits as the services append them, personal fields
+sealed), then every read model is rebuilt with ``application.rebuild.rebuild``
+into a fresh projections database, as ``crm projections rebuild`` does it (a
+new generation beside the serving one, switched when caught up). The raw
+ceiling (``raw_rebuild``) reads the same commits and writes one document per
+stream with ``insert_many``, in the same run on the same store. If the rebuild
+outlasts its time limit, the rate of the part done is reported and the row
+says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import itertools
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import tinymongo
 
-from bench.commits import CONTACTS_DATABASE, seed_commits, verify_shape
-from bench.histories import history_of_events
+from bench.commits import verify_shape
+from bench.mix import DATABASES, by_context, mixed_history
+from bench.mix_seed import in_source_order, opener, seed_mix, stores
 from bench.raw_rebuild import raw_rebuild
-from bench.sealing import KEYS_COLLECTION, KEYS_DATABASE
-from crm_contracts.contacts import SOURCE
-from crm_projections.application.rebuild import rebuild_customer360
+from crm_projections.application.rebuild import HISTORY, Source, rebuild
 from crm_projections.bootstrap import bootstrap
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.documents import open_document_client
-from crm_runtime.eventstore import EventStore
-from crm_runtime.personal_data import SealedEvents
 from crm_runtime.settings import RuntimeSettings
-from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
 
 
 @dataclass(frozen=True)
 class RebuildResult:
     events: int
     customers: int
+    commits: int
     seed_seconds: float
     folded: int  # events folded before the end (or the time limit)
-    seconds: float
+    seconds: float  # the whole rebuild (history, catch-up, switch, drop)
     complete: bool
     raw_seconds: float
+    read_models: int
+    mix: dict[str, int] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -53,7 +58,7 @@ class RebuildResult:
         return self.events / self.raw_seconds if self.raw_seconds else 0.0
 
 
-async def measure_rebuild(events: int, per_customer: int, limit: float) -> RebuildResult:
+async def measure_rebuild(events: int, limit: float, profile: Path | None = None) -> RebuildResult:
     scratch = tinymongo.AsyncMongoClient(backend="memory", tz_aware=True)
     try:
         await verify_shape(scratch)
@@ -63,42 +68,72 @@ async def measure_rebuild(events: int, per_customer: int, limit: float) -> Rebui
     settings = ProjectionsSettings(data_dir=folder, embedded_backend="sqlite")
     client = open_document_client(RuntimeSettings(data_dir=folder, embedded_backend="sqlite"))
     try:
-        contacts = EventStore(client[CONTACTS_DATABASE], source=SOURCE)
-        await contacts.create_indexes()
-        history = history_of_events(events, per_customer, tag="rebuild")
+        history = mixed_history(events, tag="rebuild")
         started = time.perf_counter()
-        seeded = await seed_commits(client, history)
+        seeded = await seed_mix(client, history)
         seed_seconds = time.perf_counter() - started
 
-        raw_seconds = await raw_rebuild(client[CONTACTS_DATABASE], client["raw_rebuild"])
+        raw_seconds = await raw_rebuild(
+            [client[DATABASES[c]] for c in DATABASES], client["raw_rebuild"]
+        )
 
-        projector = bootstrap(settings, document_client=client).customer360
-        vault = MongoKeyVault(client[KEYS_DATABASE][KEYS_COLLECTION])
-        events_after = list(itertools.accumulate(len(c.events) for c in history))
+        service = bootstrap(settings, document_client=client)
+        sources = [
+            Source(store, opener(client, context)) for context, store in stores(client).items()
+        ]
+        events_after = list(itertools.accumulate(len(c.events) for c in in_source_order(history)))
         done = {"commits": 0}
+        phases: dict[str, float] = {}
+        current = {"phase": ""}
+        began = {"at": 0.0}
+
+        def on_phase(phase: str, total: int) -> None:
+            now = time.perf_counter()
+            if current["phase"]:
+                phases[current["phase"]] = round(now - began["at"], 2)
+            current["phase"], began["at"] = phase, now
+
+        def on_progress(commits: int, total: int) -> None:
+            if current["phase"] == HISTORY:
+                done["commits"] = commits
+
+        profiler = _profiler(profile)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(limit):
-                await rebuild_customer360(
-                    projector,
-                    [contacts],
-                    sealed=SealedEvents(PersonalDataCipher(vault)),
-                    on_progress=lambda commits, _: done.update(commits=commits),
+                await rebuild(
+                    service.projectors, sources, on_progress=on_progress, on_phase=on_phase
                 )
             complete = True
         except TimeoutError:
             complete = False
         seconds = time.perf_counter() - started
+        on_phase("", 0)
+        if profiler is not None and profile is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
         folded = events_after[done["commits"] - 1] if done["commits"] else 0
         return RebuildResult(
-            seeded,
-            len({c.stream_id for c in history}),
-            seed_seconds,
-            folded,
-            seconds,
-            complete,
-            raw_seconds,
+            events=seeded,
+            customers=sum(1 for c in history if c.context == "contacts" and c.first == 1),
+            commits=len(history),
+            seed_seconds=round(seed_seconds, 1),
+            folded=seeded if complete else folded,
+            seconds=seconds,
+            complete=complete,
+            raw_seconds=raw_seconds,
+            read_models=len(service.projectors),
+            mix=by_context(history),
+            phases=phases,
         )
     finally:
         await client.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _profiler(path: Path | None) -> cProfile.Profile | None:
+    if path is None:
+        return None
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler

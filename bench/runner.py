@@ -1,9 +1,10 @@
 """One benchmark run: the stages in order, each bounded in time, failures kept to their stage.
 
-Order: the broker and its raw ceilings, the running system (which needs the
-broker), then the store ceilings (sized by what the system met) and the
-rebuild. A stage that fails or times out is reported as such and the run goes
-on; the broker and every process and temporary folder are gone at the end.
+Order: the broker and its raw ceilings, the running system and the
+steady-state lag (which need the broker), then the store ceilings (sized by
+what the system met) and the rebuild. ``BenchConfig.stages`` picks a subset.
+A stage that fails or times out is reported as such and the run goes on; the
+broker and every process and temporary folder are gone at the end.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rich.console import Console
 from bench.config import BenchConfig
 from bench.kafka_ceiling import KafkaCeiling, measure_kafka
 from bench.rebuild import RebuildResult, measure_rebuild
+from bench.steady_lag import SteadyLagResult, measure_steady_lag
 from bench.store_ceiling import StoreCeiling, measure_store
 from bench.system_stage import SystemResult, measure_system
 from crm_stack.embedded_broker import embedded_broker
@@ -43,6 +45,7 @@ class RunResults:
     system: SystemResult = field(default_factory=SystemResult)
     store: StoreCeiling | None = None
     rebuild: RebuildResult | None = None
+    steady: SteadyLagResult | None = None
     stages: list[StageOutcome] = field(default_factory=list)
 
 
@@ -77,11 +80,14 @@ class Run:
 
     async def run(self) -> RunResults:
         config, results = self.config, self.results
+        wanted = set(config.stages)
         with contextlib.ExitStack() as cleanup:
-            bootstrap = await self.stage(
-                "embedded broker", lambda: _enter(cleanup, embedded_broker()), 30
-            )
-            if bootstrap is not None:
+            bootstrap = None
+            if wanted & {"kafka", "system", "lag"}:
+                bootstrap = await self.stage(
+                    "embedded broker", lambda: _enter(cleanup, embedded_broker()), 30
+                )
+            if bootstrap is not None and "kafka" in wanted:
                 results.kafka = await self.stage(
                     "raw Kafka ceilings",
                     lambda: measure_kafka(
@@ -92,24 +98,55 @@ class Run:
                     ),
                     60,
                 )
+            if bootstrap is not None and "system" in wanted:
                 await self.stage(
                     "running system (open loop, lag, closed loop, backlog)",
                     lambda: measure_system(bootstrap, config, results.system),
                     self._system_limit(),
                 )
-        results.store = await self.stage(
-            "raw store ceilings",
-            lambda: measure_store(config.store_batch_docs, self._ranges()),
-            120,
-        )
-        # the rebuild reports a partial rate at its own limit: keep that inside the budget
-        limit = max(5.0, min(config.rebuild_seconds, self.deadline - time.monotonic() - 20))
-        results.rebuild = await self.stage(
-            "projection rebuild",
-            lambda: measure_rebuild(config.rebuild_events, config.commits_per_customer, limit),
-            limit + 60,
-        )
+            if bootstrap is not None and "lag" in wanted:
+                results.steady = await self.stage(
+                    f"steady-state lag at {config.steady_rate:g} events/s",
+                    lambda: measure_steady_lag(
+                        bootstrap,
+                        config.steady_rate,
+                        config.steady_seconds,
+                        config.steady_warmup_seconds,
+                        config.steady_grace_seconds,
+                        config.steady_poll_seconds,
+                        config.startup_seconds,
+                    ),
+                    self._steady_limit(),
+                )
+        if "store" in wanted:
+            results.store = await self.stage(
+                "raw store ceilings",
+                lambda: measure_store(config.store_batch_docs, self._ranges()),
+                120,
+            )
+        if "rebuild" in wanted:
+            # seeding takes its own time (about 3,000 events/s); the rebuild reports a
+            # partial rate at its own limit: keep both inside the budget
+            seeding = 120 + config.rebuild_events / 2_000
+            left = self.deadline - time.monotonic() - seeding - 20
+            limit = max(5.0, min(config.rebuild_seconds, left))
+            results.rebuild = await self.stage(
+                "projection rebuild (mixed history, every read model)",
+                lambda: measure_rebuild(config.rebuild_events, limit, config.rebuild_profile),
+                limit + seeding,
+            )
         return results
+
+    def _steady_limit(self) -> float:
+        c = self.config
+        return (
+            c.startup_seconds
+            + 30  # building and encoding the records
+            + c.steady_warmup_seconds
+            + c.steady_seconds
+            + c.steady_grace_seconds
+            + 20
+        )
 
     def _system_limit(self) -> float:
         c = self.config

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.histories import PlannedCommit
-from crm_contacts.application.handlers import VIEW_PERSONAL
+from crm_contacts.application.handlers import seal_view
 from crm_contacts.config import ContactsSettings
 from crm_runtime.eventstore import NewEvent
 from crm_runtime.personal_data import SealedEvents
@@ -29,6 +29,15 @@ class Sealer:
         self._keys = store[KEYS_DATABASE][KEYS_COLLECTION]
         self._vault = MongoKeyVault(self._keys, cache_seconds=3600)  # seeding only
         self._sealed = SealedEvents(PersonalDataCipher(self._vault))
+
+    @property
+    def events(self) -> SealedEvents:
+        """The ``SealedEvents`` the harness seals with (its vault caches keys for an hour)."""
+        return self._sealed
+
+    def keyed_by(self, key_field: str) -> SealedEvents:
+        """The same, sealing with the key of the id an event names in ``key_field``."""
+        return SealedEvents(PersonalDataCipher(self._vault), key_field=key_field)
 
     async def create_keys(self, subjects: Iterable[str], batch: int = 500) -> None:
         now = datetime.now(UTC)
@@ -59,5 +68,5 @@ class Sealer:
             )
             for e in planned.events
         ]
-        view = await self._sealed.seal_fields(planned.stream_id, planned.view, VIEW_PERSONAL)
+        view = await seal_view(self._sealed, planned.stream_id, planned.view)
         return data, view

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class RunningSystem:
     store: Any  # a document client on the same SQLite files, for the harness's own checks
     writer_token: str  # a sales manager: registers customers of the "bench" team
     reader_token: str  # marketing: reads every view masked (no access-log write per read)
+    pids: dict[str, int] = field(default_factory=dict)  # process group of each component
 
     @property
     def contacts_db(self) -> Any:
@@ -91,6 +92,7 @@ async def running_system(
                 settings, subject="bench-writer", roles=[Role.SALES_MANAGER], team="bench"
             ),
             reader_token=mint_token(settings, subject="bench-reader", roles=[Role.MARKETING]),
+            pids={p.name: p.popen.pid for p in stack.processes if p.popen is not None},
         )
     finally:
         with contextlib.suppress(BaseException):

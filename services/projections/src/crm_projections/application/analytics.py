@@ -10,7 +10,7 @@ from typing import Any
 
 from opentelemetry.trace import Tracer
 
-from crm_projections.application.boards import BoardSpec, RowsProjector
+from crm_projections.application.boards import STAMPS, BoardSpec, RowsProjector
 from crm_projections.domain import (
     customer_rows,
     deal_rows,
@@ -130,12 +130,17 @@ def members_projector(database: Any, tracer: Tracer) -> RowsProjector:
     )
 
 
+# The KPI boards' keys are the periods the row's latest fold changed (``touched``), read by
+# ``keys`` only: a fold that changes nothing else (a detail change of the customer) changes
+# no KPI board.
+KPI_IGNORES = STAMPS | {"touched"}
 KPI_CUSTOMERS = BoardSpec(
     kpi_boards.CUSTOMERS,
     kpi_boards.keys,
     kpi_boards.select,
     kpi_boards.customer_summary,
     indexes=tuple(tuple(index) for index in kpi_boards.INDEXES),
+    ignores=KPI_IGNORES,
 )
 KPI_ORDERS = BoardSpec(
     kpi_boards.ORDERS,
@@ -143,6 +148,7 @@ KPI_ORDERS = BoardSpec(
     kpi_boards.select,
     kpi_boards.order_summary,
     indexes=tuple(tuple(index) for index in kpi_boards.INDEXES),
+    ignores=KPI_IGNORES,
 )
 
 

@@ -3,13 +3,15 @@
 A ``RowsProjector`` folds events into rows (one document per deal, ticket,
 member... exactly once per stream sequence, like every read model here) and,
 after each fold, refreshes every board document the row belongs to, before and
-after the event: a board is a pure summary (``BoardSpec.summarise``) of the rows
-its key selects. Boards are written compare-and-set on their revision, and a
-refresh reads the board's revision before the rows, so of two racing refreshes
-the one that read older rows loses and reads again: a board never ends older
-than its rows. A redelivered event refreshes again (the first delivery may have
-crashed between the row and the board). A rebuild defers the refreshes and
-summarises every board touched once, at the end.
+after the event (unless the fold changed only fields the board never reads,
+e.g. the row's bookkeeping: ``BoardSpec.ignores``): a board is a pure summary
+(``BoardSpec.summarise``) of the rows its key selects. Boards are written
+compare-and-set on their revision, and a refresh reads the board's revision
+before the rows, so of two racing refreshes the one that read older rows loses
+and reads again: a board never ends older than its rows. A redelivered event
+refreshes again (the first delivery may have crashed between the row and the
+board). A rebuild defers the refreshes and summarises every board touched
+once, at the end.
 
 Generation 0 of every rows projector shares the ``boards`` collection (board ids
 are ``<board>:<key>``, board names are unique); a rebuilt generation keeps its
@@ -33,6 +35,8 @@ from crm_projections.domain.streams import Document, ReadModel
 from crm_runtime.documents import is_duplicate_key
 
 BOARDS = "boards"
+STAMPS = frozenset({"streams", "revision", "updated_at", "last_event_id"})
+"""A row's bookkeeping (``streams.stamped``): which events it has folded, not what it says."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,17 @@ class BoardSpec:
     """The board's content from its rows; the same rows in any order give the same."""
     indexes: tuple[Sequence[tuple[str, int]], ...] = ()
     """Indexes of the rows collection that ``select`` uses."""
+    ignores: frozenset[str] = STAMPS
+    """Row fields that ``keys``, ``select`` and ``summarise`` never read: a fold that changes
+    only these leaves the board as it was, so it is not refreshed (a redelivery still is)."""
+
+    def reads_changed(self, before: Document, after: Document) -> bool:
+        """Whether a fold from ``before`` to ``after`` changed a field this board reads."""
+        return any(
+            before.get(name) != after.get(name)
+            for name in before.keys() | after.keys()
+            if name not in self.ignores
+        )
 
 
 class RowsProjector(Projector):
@@ -103,9 +118,14 @@ class RowsProjector(Projector):
                 await self.documents.create_index(list(index))
 
     async def folded(self, before: Document | None, after: Document | None) -> None:
+        """Refresh the boards the row counts in, before and after. A first delivery that
+        changed none of the fields a board reads skips that board; a redelivery (``before is
+        after``) refreshes every one, since the first may have crashed before its refresh."""
+        redelivery = before is after
         touched = {
             (spec.name, key)
             for spec in self.boards.values()
+            if redelivery or before is None or after is None or spec.reads_changed(before, after)
             for row in (before, after)
             if row is not None
             for key in spec.keys(row)

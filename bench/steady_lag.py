@@ -1,0 +1,248 @@
+"""Steady-state lag: the projections service folding a realistic mix at a fixed rate.
+
+The projections service runs as its own process (as ``make up`` runs it) on
+the harness's broker and a fresh embedded SQLite store. The harness produces
+the records the outbox relays would publish (CloudEvents, keyed by stream,
+personal fields revealed, ``ce_position`` set) for a mixed history
+(``bench.mix``: contacts, pipeline, tickets, loyalty), open loop at a fixed
+rate for a bounded time, whatever the consumer does. Records are encoded
+before the clock starts; each record's envelope time is its scheduled send
+time, its payload keeps the history's own business times.
+
+Lag is measured on probes: every customer registration in the mix (about one
+event in eight). A probe's lag runs from its *scheduled* send time to the
+first poll that finds the customer's row in ``customer_rows``, the eighth of
+the nine read models an event is folded into, so the probe was folded
+through (nearly) every read model. Records of one partition are folded in
+order, so the probes sample the lag of every event. One watcher polls the
+store for the oldest pending probes every ``poll`` seconds (at most
+``WATCH_AT_ONCE`` ids per query, so a growing backlog does not load the
+store more). Probes of the first ``warmup`` seconds are not counted. After
+the last send, the harness waits at most ``grace`` seconds; probes still
+unseen then count with the time they waited (a lower bound), and the row
+says how many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.commits import ACTOR
+from bench.mix import CONTEXTS, TOPICS, mixed_history
+from bench.stats import Latencies
+from bench.system import running_system
+from crm_contracts import EventMetadata, cloudevents
+from crm_contracts import contacts as c
+from crm_projections.config import ProjectionsSettings
+from crm_runtime.kafka import ensure_topics
+
+WATCH_AT_ONCE = 256
+GROUP: str = ProjectionsSettings.model_fields["consumer_group"].default
+PROBED = "customer_rows"
+
+
+@dataclass
+class SteadyLagResult:
+    rate: float
+    seconds: float
+    warmup: float
+    produced: int = 0
+    send_rate: float = 0.0  # records/s the producer achieved over the measured window
+    probes: int = 0
+    lag: Latencies = field(default_factory=lambda: Latencies.of([]))
+    unseen: int = 0  # probes not visible when the grace ran out (counted as waited)
+    fold_rate: float | None = None  # records/s from the first send to the last probe seen
+    acknowledged: int = 0  # records the consumer group had committed when the grace ended
+    acknowledged_rate: float | None = None  # acknowledged / seconds since the first send
+    caught_up_after: float | None = None  # seconds after the last send until the last probe
+    load: dict[str, Any] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process
+
+
+Record = tuple[str, bytes, list[tuple[str, bytes]], bytes]
+
+
+def records(count: int) -> tuple[list[Record], dict[int, str]]:
+    """``count`` records of a mixed history in send order, and the probes by index."""
+    history = mixed_history(count, tag="lag")
+    out: list[Record] = []
+    probes: dict[int, str] = {}
+    positions = dict.fromkeys(CONTEXTS, 0)
+    for commit in history:
+        positions[commit.context] += 1
+        for offset, event in enumerate(commit.events):
+            number = f"{len(out):012d}"
+            metadata = EventMetadata(
+                id=f"evt_lag{number}",
+                type=event.event_type,
+                schema_version=event.schema_version,
+                source=CONTEXTS[commit.context],
+                subject=commit.stream_id,
+                sequence=commit.first + offset,
+                time=commit.time,  # replaced by the send time below
+                correlation_id=f"cmd_lag{number}",
+                causation_id=f"cmd_lag{number}",
+                actor=ACTOR,
+            )
+            if isinstance(event, c.CustomerRegistered):
+                probes[len(out)] = commit.stream_id
+            key, headers, body = cloudevents.encode(
+                metadata, event.model_dump(mode="json"), position=positions[commit.context]
+            )
+            listed = [(k, v.encode()) for k, v in headers.items() if k != "ce_time"]
+            out.append((TOPICS[commit.context], key, listed, body))
+    return out[:count], {i: cid for i, cid in probes.items() if i < count}
+
+
+class Watcher:
+    """Resolves probes as their rows appear: one query per tick for the oldest pending."""
+
+    def __init__(self, rows: Any, poll: float) -> None:
+        self._rows = rows
+        self._poll = poll
+        self.pending: dict[str, float] = {}  # customer id -> scheduled send time (insertion order)
+        self.seen: dict[str, float] = {}  # customer id -> lag (s)
+        self.last_seen_at = 0.0
+
+    def expect(self, customer_id: str, due: float) -> None:
+        self.pending[customer_id] = due
+
+    async def run(self) -> None:
+        while True:
+            if self.pending:
+                oldest = list(itertools.islice(self.pending, WATCH_AT_ONCE))
+                cursor = self._rows.find({"_id": {"$in": oldest}}, projection={"_id": 1})
+                found = await cursor.to_list(length=None)
+                now = time.perf_counter()
+                for document in found:
+                    due = self.pending.pop(document["_id"], None)
+                    if due is not None:
+                        self.seen[document["_id"]] = now - due
+                        self.last_seen_at = now
+            await asyncio.sleep(self._poll)
+
+
+async def measure_steady_lag(
+    bootstrap: str,
+    rate: float,
+    seconds: float,
+    warmup: float,
+    grace: float,
+    poll: float,
+    startup_seconds: float,
+) -> SteadyLagResult:
+    result = SteadyLagResult(rate=rate, seconds=seconds, warmup=warmup)
+    count = round(rate * (seconds + warmup))
+    sample, probes = records(count)
+    await ensure_topics(bootstrap, list(TOPICS.values()), partitions=3)
+    async with running_system(bootstrap, ("projections",), startup_seconds) as system:
+        rows = system.projections_db[PROBED]
+        watcher = Watcher(rows, poll)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="bench-steady-lag")
+        await producer.start()
+        watching = asyncio.create_task(watcher.run())
+        cpu_before, own_before = _cpu(system.pids), _own_cpu()
+        load_before = os.getloadavg()
+        try:
+            start = time.perf_counter() + 0.1
+            measured_from = start + warmup
+            sends = []
+            sent_measured = 0
+            for index, (topic, key, headers, body) in enumerate(sample):
+                due = start + index / rate
+                wait = due - time.perf_counter()
+                if wait > 0.002:
+                    await asyncio.sleep(wait)
+                stamped = [*headers, ("ce_time", _iso(time.time() - (time.perf_counter() - due)))]
+                sends.append(await producer.send(topic, value=body, key=key, headers=stamped))
+                if due >= measured_from:
+                    sent_measured += 1
+                    if (customer_id := probes.get(index)) is not None:
+                        watcher.expect(customer_id, due)
+            await asyncio.gather(*sends)
+            last_send = time.perf_counter()
+            result.produced = len(sample)
+            result.send_rate = sent_measured / max(1e-9, last_send - measured_from)
+            result.probes = sum(1 for i in probes if start + i / rate >= measured_from)
+            deadline = last_send + grace
+            while watcher.pending and time.perf_counter() < deadline:
+                await asyncio.sleep(poll)
+            now = time.perf_counter()
+            lags = list(watcher.seen.values()) + [now - due for due in watcher.pending.values()]
+            result.unseen = len(watcher.pending)
+            result.lag = Latencies.of(lags)
+            result.acknowledged = await _committed(bootstrap, GROUP, list(TOPICS.values()))
+            result.acknowledged_rate = result.acknowledged / max(1e-9, now - start)
+            if not watcher.pending and watcher.last_seen_at:
+                result.caught_up_after = max(0.0, watcher.last_seen_at - last_send)
+                result.fold_rate = len(sample) / (watcher.last_seen_at - start)
+            result.load = {
+                "before": [round(x, 2) for x in load_before],
+                "after": [round(x, 2) for x in os.getloadavg()],
+                "cpus": os.cpu_count(),
+            }
+            cpu_after = _cpu(system.pids)
+            result.cpu = {
+                name: round(cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0), 1)
+                for name in cpu_after
+            }
+            result.cpu["harness"] = round(_own_cpu() - own_before, 1)
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+            await producer.stop()
+    return result
+
+
+async def _committed(bootstrap: str, group: str, topics: list[str]) -> int:
+    """Records the consumer group has acknowledged (committed offsets), over every partition."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        await consumer.topics()  # the partitions' metadata
+        total = 0
+        for topic in topics:
+            for partition in consumer.partitions_for_topic(topic) or set():
+                total += await consumer.committed(TopicPartition(topic, partition)) or 0
+        return total
+    finally:
+        await consumer.stop()
+
+
+def _iso(epoch: float) -> bytes:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z").encode()
+
+
+def _cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) of every process in each component's process group."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals = dict.fromkeys(pids, 0.0)
+    groups = {pid: name for name, pid in pids.items()}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = groups.get(int(fields[2]))  # pgrp
+        if name is not None:
+            totals[name] += (int(fields[11]) + int(fields[12])) / ticks
+    return totals
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
