@@ -259,6 +259,8 @@ def test_tickets_and_loyalty_from_purchase_to_expiry(stack: dict[str, Any]) -> N
         lambda v: (
             (v["service"]["last_csat"] or {}).get("csat") == 5
             and v["service"]["sla_breaches"]["count"] >= 1
+            # the breach and the escalation are folded one after the other: wait for both
+            and [t["assignee_id"] for t in v["service"]["open_tickets"]] == [TEAM_LEAD]
             and (v["loyalty"] or {}).get("points_balance") == 750
         ),
     )
