@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
+from datetime import timedelta
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_SHORT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*")
+
+
+def _duration(value: Any) -> Any:
+    """``20s``, ``15m``, ``12h``, ``365d`` or a bare number of seconds (``30``); anything
+    else (ISO 8601 such as ``PT48H``, a timedelta) is left to pydantic."""
+    if isinstance(value, str) and (found := _SHORT.fullmatch(value)):
+        return timedelta(**{_UNITS[found.group(2) or "s"]: float(found.group(1))})
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+"""A setting holding a span of time, written the way operators write it."""
 
 
 class RuntimeSettings(BaseSettings):

@@ -6,31 +6,18 @@ Durations (``CRM_LOYALTY_POINTS_EXPIRE_AFTER``, ``CRM_LOYALTY_TIER_WINDOW``) tak
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import Field, field_validator
 
 from crm_contracts.loyalty import TOPIC, TierBasis
 from crm_contracts.pipeline import TOPIC as PIPELINE_TOPIC
 from crm_contracts.tickets import TOPIC as TICKETS_TOPIC
 from crm_loyalty.domain.programme import DEFAULT_TIERS, Programme, tier_table
 from crm_loyalty.domain.values import MAX_POINTS
-from crm_runtime.settings import RuntimeSettings
-
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_SHORT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd])\s*")
-
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, str) and (found := _SHORT.fullmatch(value)):
-        return timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
+from crm_runtime.settings import Duration, RuntimeSettings
 
 
 class LoyaltySettings(RuntimeSettings):

@@ -6,26 +6,12 @@ a number of seconds, or ISO 8601 (``PT12H``).
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
-from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import Field, field_validator
 
 from crm_contracts.pipeline import TOPIC as PIPELINE_TOPIC
-from crm_runtime.settings import RuntimeSettings
-
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_SHORT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd])\s*")
-
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, str) and (found := _SHORT.fullmatch(value)):
-        return timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
+from crm_runtime.settings import Duration, RuntimeSettings
 
 
 class SagasSettings(RuntimeSettings):
