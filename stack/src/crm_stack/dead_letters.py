@@ -23,6 +23,8 @@ from typing import Annotated, Any
 
 import typer
 
+from crm_contracts.keys import key_owner, personal_key_field
+
 cli = typer.Typer(help="Inspect and replay dead-lettered messages.", no_args_is_help=True)
 
 DLT_PREFIX = "dlt_"
@@ -56,6 +58,20 @@ class DeadLetter:
         if subject := self.header("ce_subject"):
             return subject
         return self.key.decode("utf-8", "replace") if self.key else None
+
+    @property
+    def key_owner(self) -> str | None:
+        """Whose data key sealed the record's personal data: its subject, or the id its
+        body names where the context's contract says so (a ticket's customer)."""
+        subject = self.subject
+        source = self.header("ce_source")
+        if subject is None or source is None or personal_key_field(source) is None:
+            return subject
+        try:
+            data = json.loads(self.value or b"{}")
+        except ValueError:
+            return subject
+        return key_owner(source, subject, data) if isinstance(data, dict) else subject
 
     def replay_headers(self) -> list[tuple[str, bytes]]:
         """The headers the record had before it was dead-lettered."""
@@ -141,7 +157,7 @@ async def erased_subjects(letters: Sequence[DeadLetter]) -> set[str]:
     client = open_document_client(settings, app_name="crm-dead-letters")
     try:
         vault = MongoKeyVault(client[settings.keys_database]["data_keys"])
-        subjects = {letter.subject for letter in letters if letter.subject}
+        subjects = {letter.key_owner for letter in letters if letter.key_owner}
         return {subject for subject in subjects if await vault.is_destroyed(subject)}
     except Exception as error:
         raise DeadLetterError(
@@ -166,8 +182,8 @@ async def replay(bootstrap_servers: str, letters: Sequence[DeadLetter]) -> list[
             if not letter.original_topic:
                 outcomes.append(f"skipped {where}: no dlt_original_topic header")
                 continue
-            if letter.subject in erased:
-                outcomes.append(f"skipped {where}: {letter.subject} was erased since")
+            if letter.key_owner in erased:
+                outcomes.append(f"skipped {where}: {letter.key_owner} was erased since")
                 continue
             sent = await producer.send_and_wait(
                 letter.original_topic,

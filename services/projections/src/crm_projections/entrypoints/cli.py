@@ -17,9 +17,9 @@ from rich.progress import (
 )
 
 from crm_contracts.contacts import SOURCE as CONTACTS_SOURCE
+from crm_contracts.keys import personal_key_field
 from crm_contracts.loyalty import SOURCE as LOYALTY_SOURCE
 from crm_contracts.pipeline import SOURCE as PIPELINE_SOURCE
-from crm_contracts.tickets import PERSONAL_KEY_FIELD as TICKETS_KEY_FIELD
 from crm_contracts.tickets import SOURCE as TICKETS_SOURCE
 from crm_projections.application.generations import SWITCH_GRACE
 from crm_projections.application.rebuild import Source, rebuild
@@ -128,8 +128,6 @@ def _source(
     )
     clients.append(client)
     vault = MongoKeyVault(client[settings.contacts_keys_database]["data_keys"])
-    # Whose key opens a context's personal fields: the stream's subject, except where the
-    # contract says the events name it (tickets: the customer's).
-    key_field = TICKETS_KEY_FIELD if source == TICKETS_SOURCE else None
-    sealed = SealedEvents(PersonalDataCipher(vault), key_field=key_field)
+    # Whose key opens a context's personal fields is part of its contract.
+    sealed = SealedEvents(PersonalDataCipher(vault), key_field=personal_key_field(source))
     return Source(EventStore(client[database], source=source), sealed)
