@@ -6,6 +6,8 @@ the entry points read the boards only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from opentelemetry.trace import Tracer
@@ -32,29 +34,30 @@ def _by_period(prefix: str, *first: str) -> tuple[tuple[tuple[str, int], ...], .
     )
 
 
-SALES = BoardSpec(
-    "sales",
-    sales_boards.sales_keys,
-    sales_boards.sales_select,
-    sales_boards.sales_summary,
-    indexes=_by_period("won", "status"),
-)
-FUNNEL = BoardSpec(
-    "funnel",
-    sales_boards.funnel_keys,
-    sales_boards.funnel_select,
-    sales_boards.funnel_summary,
-    indexes=_by_period("entered"),
-)
+def _board(
+    name: str,
+    module: ModuleType,
+    *,
+    stem: str | None = None,
+    indexes: Sequence[Sequence[tuple[str, int]]] = (),
+) -> BoardSpec:
+    """The board ``name`` of a domain module that names its parts ``<stem>_keys``,
+    ``<stem>_select`` and ``<stem>_summary``."""
+    stem = stem or name
+    return BoardSpec(
+        name,
+        getattr(module, f"{stem}_keys"),
+        getattr(module, f"{stem}_select"),
+        getattr(module, f"{stem}_summary"),
+        indexes=tuple(tuple(index) for index in indexes),
+    )
 
 
-LOST = BoardSpec(
-    "lost",
-    sales_boards.lost_keys,
-    sales_boards.lost_select,
-    sales_boards.lost_summary,
-    indexes=_by_period("lost", "status"),
-)
+SALES = _board("sales", sales_boards, indexes=_by_period("won", "status"))
+FUNNEL = _board("funnel", sales_boards, indexes=_by_period("entered"))
+
+
+LOST = _board("lost", sales_boards, indexes=_by_period("lost", "status"))
 
 
 def deals_projector(database: Any, tracer: Tracer) -> RowsProjector:
@@ -69,40 +72,12 @@ def deals_projector(database: Any, tracer: Tracer) -> RowsProjector:
     )
 
 
-AGENTS = BoardSpec(
-    "agents",
-    service_boards.agents_keys,
-    service_boards.agents_select,
-    service_boards.agents_summary,
-    indexes=tuple(tuple(index) for index in service_boards.AGENTS_INDEXES),
-)
-SERVICE = BoardSpec(
-    "service",
-    service_boards.service_keys,
-    service_boards.service_select,
-    service_boards.service_summary,
-    indexes=tuple(tuple(index) for index in service_boards.SERVICE_INDEXES),
-)
-SURVEYS = BoardSpec(
-    "surveys",
-    service_boards.surveys_keys,
-    service_boards.surveys_select,
-    service_boards.surveys_summary,
-    indexes=tuple(tuple(index) for index in service_boards.SURVEYS_INDEXES),
-)
-POINTS = BoardSpec(
-    "points",
-    loyalty_boards.points_keys,
-    loyalty_boards.points_select,
-    loyalty_boards.points_summary,
-    indexes=tuple(tuple(index) for index in loyalty_boards.POINTS_INDEXES),
-)
-STORE_RANKING = BoardSpec(
-    "store_ranking",
-    loyalty_boards.stores_keys,
-    loyalty_boards.stores_select,
-    loyalty_boards.stores_summary,
-    indexes=tuple(tuple(index) for index in loyalty_boards.STORES_INDEXES),
+AGENTS = _board("agents", service_boards, indexes=service_boards.AGENTS_INDEXES)
+SERVICE = _board("service", service_boards, indexes=service_boards.SERVICE_INDEXES)
+SURVEYS = _board("surveys", service_boards, indexes=service_boards.SURVEYS_INDEXES)
+POINTS = _board("points", loyalty_boards, indexes=loyalty_boards.POINTS_INDEXES)
+STORE_RANKING = _board(
+    "store_ranking", loyalty_boards, stem="stores", indexes=loyalty_boards.STORES_INDEXES
 )
 
 
