@@ -30,6 +30,7 @@ from crm_pipeline.config import PipelineSettings
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.settings import RuntimeSettings
 from crm_sagas.config import SagasSettings
+from crm_sagas.simulated_rnd_config import RndSimulatorSettings
 from crm_stack.gateway import GatewaySettings
 from crm_stack.launcher import Stack
 from crm_tickets.config import TicketsSettings
@@ -104,6 +105,26 @@ class Process:
 # every one today); each would be deployed all the same.
 UNCHECKED_PROCESSES: tuple[Process, ...] = ()
 
+
+@dataclass(frozen=True)
+class EmbeddedOnly:
+    """A process `crm up` runs that is deployed nowhere (no Deployment, no Compose service):
+    why, and the settings class it reads."""
+
+    reason: str
+    settings: type[RuntimeSettings]
+
+
+# Processes of the embedded default only, by launcher name: each stands in for a system
+# outside the CRM, which replaces it in production.
+EMBEDDED_ONLY: dict[str, EmbeddedOnly] = {
+    "rnd-simulator": EmbeddedOnly(
+        "simulates the external R&D system (crm_contracts.rnd) on a laptop; in production the "
+        "real R&D system answers crm.rnd.requests on crm.rnd.replies",
+        RndSimulatorSettings,
+    ),
+}
+
 # The rebuild of the read models: a Job on demand, not a long-running process.
 REBUILD_ARGS = ("crm_stack.cli", "projections", "rebuild")
 
@@ -119,13 +140,16 @@ def _port_field(cls: type[RuntimeSettings], port: int | None) -> str:
 
 
 def _processes() -> dict[str, Process]:
-    """Every component that runs all the time, read from the code: the gateway's health
-    checks name them and give their health paths and default ports (the defaults are those
-    of the settings classes), `crm up` (crm_stack.launcher) gives each name's command."""
+    """Every component that runs all the time where the CRM is deployed, read from the code:
+    the gateway's health checks name them and give their health paths and default ports (the
+    defaults are those of the settings classes), `crm up` (crm_stack.launcher) gives each
+    name's command. Not the processes of the embedded default only (``EMBEDDED_ONLY``)."""
     checks = GatewaySettings.model_construct().health_checks()  # defaults, no environment
     commands = {p.name: tuple(p.argv[2:]) for p in Stack.plan({}).processes}  # [python, -m]
     found = {p.name: p for p in UNCHECKED_PROCESSES}
     for name, url in checks.items():
+        if name in EMBEDDED_ONLY:  # were the gateway to check it on the embedded default
+            continue
         args = commands[name]
         parts = urlsplit(url)
         found[name] = Process(

@@ -18,6 +18,7 @@ import pytest
 import typer
 
 from crm_contacts.config import ContactsSettings
+from crm_contracts.publish import TOPICS as CONTRACT_TOPICS
 from crm_loyalty.config import LoyaltySettings
 from crm_pipeline.config import PipelineSettings
 from crm_projections.config import ProjectionsSettings
@@ -274,11 +275,13 @@ def _topic_settings(settings: RuntimeSettings) -> dict[str, str]:
 def test_kafka_topics_are_the_topics_the_code_uses(
     docs: tuple[Doc, ...], settings_from: Callable[..., Any]
 ) -> None:
-    """Every topic a settings class names is declared (and nothing else); each producer's
-    topic has at least the partitions it would create; no consumer group has more replicas
-    than a topic it reads has partitions."""
+    """Every topic a settings class names, and every topic of the published contract, is
+    declared (and nothing else); each producer's topic has at least the partitions it would
+    create; no consumer group has more replicas than a topic it reads has partitions."""
     topics = {t["spec"]["topicName"]: t["spec"] for t in of_kind(docs, "KafkaTopic")}
-    used = set()
+    # the contract's topics exist whoever uses them: R&D, outside the CRM, reads
+    # crm.rnd.requests and writes crm.rnd.replies
+    used = set(CONTRACT_TOPICS)
     for cls in set(SETTINGS_BY_MODULE.values()):
         settings = settings_from(cls, {})
         used |= set(_topic_settings(settings).values())

@@ -353,6 +353,47 @@ class OpportunityReopened(DomainEvent):
     )
 
 
+@REGISTRY.event
+class OpportunityReassigned(DomainEvent):
+    """An open deal was handed to another sales rep (e.g. when its rep leaves), with the reason.
+
+    From this event on, the deal and what it is worth count for the new owner and team;
+    only open deals are reassigned, so won and lost deals stay with whoever closed them.
+    When it happened is the envelope's ``time``, as for every opportunity event.
+    """
+
+    event_type: ClassVar[str] = "crm.pipeline.OpportunityReassigned"
+    schema_version: ClassVar[int] = 1
+
+    opportunity_id: OpportunityId
+    customer_id: CustomerId
+    owner_id: str = Field(description="User id of the new owning sales rep.", examples=["u2"])
+    previous_owner_id: str = Field(
+        description="User id of the sales rep who owned the deal before.", examples=["u1"]
+    )
+    team: str | None = Field(
+        default=None,
+        description="Sales team of the new owner, if any (unchanged unless the request named "
+        "another).",
+        examples=["north"],
+    )
+    previous_team: str | None = Field(
+        default=None,
+        description="Sales team the deal belonged to before, if any.",
+        examples=["north"],
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Why the deal changed hands.",
+        examples=["u1 left the company"],
+    )
+    reassigned_by: str = Field(
+        description="Who reassigned it: user id of a manager or admin, or a service.",
+        examples=["m1"],
+    )
+
+
 # --- quotes ------------------------------------------------------------------------------------
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from crm_contracts import cloudevents, contacts, loyalty, pipeline, tickets
+from crm_contracts import cloudevents, contacts, loyalty, pipeline, rnd, sagas, tickets
 from crm_contracts.compat import breaking_changes
 from crm_contracts.envelope import EventMetadata
 from crm_contracts.registry import REGISTRY, DomainEvent
@@ -23,19 +24,53 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas"
 ASYNCAPI = ROOT / "asyncapi.json"
 
-TOPICS: dict[str, tuple[str, str]] = {
-    contacts.TOPIC: ("crm.contacts.", "Customer master data events of the contacts context."),
-    pipeline.TOPIC: (
-        "crm.pipeline.",
+
+@dataclass(frozen=True)
+class Channel:
+    """A topic of the contract: the types that travel on it (by prefix of their name), what
+    it carries, and what a party outside the CRM does there (AsyncAPI's ``action``):
+    ``receive`` the CRM's events, or ``send`` (R&D's replies)."""
+
+    types: tuple[str, ...]
+    description: str
+    action: Literal["receive", "send"] = "receive"
+
+    def carries(self, model: type[DomainEvent]) -> bool:
+        return model.event_type.startswith(self.types)
+
+
+TOPICS: dict[str, Channel] = {
+    contacts.TOPIC: Channel(
+        ("crm.contacts.",), "Customer master data events of the contacts context."
+    ),
+    pipeline.TOPIC: Channel(
+        ("crm.pipeline.",),
         "Sales pipeline events: leads, opportunities, quotes, orders and their receivables.",
     ),
-    tickets.TOPIC: (
-        "crm.tickets.",
+    tickets.TOPIC: Channel(
+        ("crm.tickets.",),
         "Customer service events: tickets, replies, SLA breaches, escalations and surveys.",
     ),
-    loyalty.TOPIC: (
-        "crm.loyalty.",
+    loyalty.TOPIC: Channel(
+        ("crm.loyalty.",),
         "Loyalty events: stores, members, tiers, the points ledger, rewards and coupons.",
+    ),
+    sagas.TOPIC: Channel(
+        ("crm.sagas.",),
+        "Events of the sagas where another party must act: a requirement's step escalated.",
+    ),
+    rnd.REQUESTS_TOPIC: Channel(
+        (rnd.RequirementEstimateRequested.event_type,),
+        "CRM to R&D: estimate and schedule a requirement whose business value sales "
+        "confirmed. R&D consumes it and answers each request_id once on crm.rnd.replies.",
+    ),
+    rnd.REPLIES_TOPIC: Channel(
+        (rnd.RequirementScheduled.event_type, rnd.RequirementDeclined.event_type),
+        "R&D to CRM: a requirement was scheduled or declined. R&D sends one reply per "
+        "request_id, correlated with the request (ce_correlationid) and caused by it "
+        "(ce_causationid = the request's ce_id), its ce_id derived from the request_id and "
+        "the outcome.",
+        action="send",
     ),
 }
 
@@ -110,10 +145,10 @@ def asyncapi() -> dict[str, Any]:
             },
         },
     }
-    for topic, (prefix, description) in TOPICS.items():
+    for topic, channel in TOPICS.items():
         channel_messages = {}
         for model in REGISTRY.types.values():
-            if not model.event_type.startswith(prefix):
+            if not channel.carries(model):
                 continue
             name = model.event_type.rsplit(".", 1)[-1]
             messages[name] = {
@@ -128,11 +163,11 @@ def asyncapi() -> dict[str, Any]:
             channel_messages[name] = {"$ref": f"#/components/messages/{name}"}
         channels[topic] = {
             "address": topic,
-            "description": description,
+            "description": channel.description,
             "messages": channel_messages,
         }
-        operations[f"receive.{topic}"] = {
-            "action": "receive",
+        operations[f"{channel.action}.{topic}"] = {
+            "action": channel.action,
             "channel": {"$ref": f"#/channels/{topic}"},
         }
     return {
@@ -140,7 +175,9 @@ def asyncapi() -> dict[str, Any]:
         "info": {
             "title": "CRM events",
             "version": "1.0.0",
-            "description": "Events the CRM publishes on Kafka as CloudEvents 1.0 in binary mode.",
+            "description": "Events the CRM publishes on Kafka as CloudEvents 1.0 in binary mode, "
+            "and its exchange with R&D (requests R&D receives, replies R&D sends) in the same "
+            "binding. Operations are those of a party outside the CRM.",
         },
         "defaultContentType": cloudevents.CONTENT_TYPE,
         "channels": channels,

@@ -96,8 +96,8 @@ REGISTRY = EventRegistry()
 
 
 def _load_all_contexts() -> None:
-    # Importing each context's module registers its events with REGISTRY.
-    from crm_contracts import contacts, loyalty, pipeline, tickets  # noqa: F401
+    # Importing each context's module (and the R&D exchange's) registers its events.
+    from crm_contracts import contacts, loyalty, pipeline, rnd, sagas, tickets  # noqa: F401
 
 
 _load_all_contexts()

@@ -247,7 +247,11 @@ OWNERS_AND_TEAM = {
             {"sales_manager": Scope.TEAM, "admin": Scope.ANY, "service": Scope.ANY},
             id="assign owner",
         ),
-        pytest.param(HAND_OVER, {"sales_manager": Scope.TEAM, "admin": Scope.ANY}, id="hand over"),
+        pytest.param(
+            HAND_OVER,
+            {"sales_manager": Scope.TEAM, "admin": Scope.ANY, "service": Scope.ANY},
+            id="hand over",
+        ),
         pytest.param(
             FIND_DUPLICATES,
             {
@@ -393,7 +397,7 @@ MORE: dict[str, tuple[int, ...]] = {
     "store_manager": (403, 403, 403, 403, 403, 403, 403, 403, 403, 403),
     "admin":         (201, 201, 200, 200, 200, 200, 200, 200, 200, 201),
     "auditor":       (403, 403, 403, 403, 403, 403, 403, 403, 200, 403),
-    "service":       (201, 201, 200, 200, 200, 200, 200, 200, 200, 403),
+    "service":       (201, 201, 200, 200, 200, 200, 200, 200, 200, 201),
     "no role":       (403, 403, 403, 403, 403, 403, 403, 403, 403, 403),
 }
 # fmt: on

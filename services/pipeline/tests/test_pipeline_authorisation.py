@@ -86,6 +86,18 @@ async def reading_the_access_log(http: httpx.AsyncClient, _: Seeded) -> httpx.Re
     return await http.get(ACCESS_LOG)
 
 
+async def listing_deals(http: httpx.AsyncClient, _: Seeded) -> httpx.Response:
+    return await http.get(OPPORTUNITIES)
+
+
+def handing_back(on: str) -> Attempt:
+    """Hand the seeded deal to the owner it has: authorised as any handover, changes nothing
+    (so every role of a group meets the same owners)."""
+    owner_id, _ = OWNERS[on]
+    body = {"owner_id": owner_id, "reason": "rep leaves"}
+    return on_seeded("POST", lambda s: f"{OPPORTUNITIES}/{s.opportunity}/owner", body)
+
+
 PAYMENT = {"amount": "1.00", "currency": "EUR", "payment_id": "bank-1"}
 PER_OWNER: dict[str, tuple[str, Attempt]] = {
     "read lead": (policy.READ_LEAD, on_seeded("GET", lambda s: f"{LEADS}/{s.lead}")),
@@ -132,6 +144,8 @@ ACTIONS: dict[str, tuple[str, str | None, Attempt]] = {
         on_seeded("POST", lambda s: f"{LEADS}/{s.spare_lead}/disqualification", {"reason": "x"}),
     ),
     "read access log": (policy.READ_ACCESS_LOG, None, reading_the_access_log),
+    **{f"reassign {on}": (policy.REASSIGN_OPPORTUNITY, on, handing_back(on)) for on in OWNERS},
+    "list deals": (policy.LIST_OPPORTUNITIES, None, listing_deals),
 }
 
 # fmt: off
@@ -139,21 +153,21 @@ MATRIX: dict[str, tuple[int, ...]] = {
     #                capture      open deal    read lead    qualify      read deal    move stage
     #                own mate oth own mate oth own mate oth own mate oth own mate oth own mate oth
     "sales_rep":    (201, 403, 403, 201, 403, 403, 200, 200, 403, 201, 403, 403, 200, 200, 403, 200, 403, 403,  # noqa: E501
-    #                draft quote  read quote   send quote   read order   pay          disq log
-                     201, 403, 403, 200, 200, 403, 200, 403, 403, 200, 403, 403, 403, 403, 403, 200, 403),  # noqa: E501
+    #                draft quote  read quote   send quote   read order   pay          disq log  reassign     list  # noqa: E501
+                     201, 403, 403, 200, 200, 403, 200, 403, 403, 200, 403, 403, 403, 403, 403, 200, 403, 403, 403, 403, 200),  # noqa: E501
     "sales_manager": (201, 201, 403, 201, 201, 403, 200, 200, 403, 201, 201, 403, 200, 200, 403, 200, 200, 403,  # noqa: E501
-                      201, 201, 403, 200, 200, 403, 200, 200, 403, 200, 200, 403, 200, 200, 403, 200, 403),  # noqa: E501
-    "service_agent": (403,) * 35,
+                      201, 201, 403, 200, 200, 403, 200, 200, 403, 200, 200, 403, 200, 200, 403, 200, 403, 200, 200, 403, 200),  # noqa: E501
+    "service_agent": (403,) * 39,
     "marketing":    (201, 201, 201, 403, 403, 403, 200, 200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403,  # noqa: E501
-                     403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403),  # noqa: E501
-    "store_manager": (403,) * 35,
+                     403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403),  # noqa: E501
+    "store_manager": (403,) * 39,
     "admin":        (201, 201, 201, 201, 201, 201, 200, 200, 200, 201, 201, 201, 200, 200, 200, 200, 200, 200,  # noqa: E501
-                     201, 201, 201, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),  # noqa: E501
+                     201, 201, 201, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),  # noqa: E501
     "auditor":      (403, 403, 403, 403, 403, 403, 200, 200, 200, 403, 403, 403, 200, 200, 200, 403, 403, 403,  # noqa: E501
-                     403, 403, 403, 200, 200, 200, 403, 403, 403, 200, 200, 200, 403, 403, 403, 403, 200),  # noqa: E501
+                     403, 403, 403, 200, 200, 200, 403, 403, 403, 200, 200, 200, 403, 403, 403, 403, 200, 403, 403, 403, 200),  # noqa: E501
     "service":      (201, 201, 201, 201, 201, 201, 200, 200, 200, 201, 201, 201, 200, 200, 200, 200, 200, 200,  # noqa: E501
-                     201, 201, 201, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 403),  # noqa: E501
-    "no role":      (403,) * 35,
+                     201, 201, 201, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 403, 200, 200, 200, 200),  # noqa: E501
+    "no role":      (403,) * 39,
 }
 # fmt: on
 
@@ -166,8 +180,9 @@ def test_the_matrix_covers_every_role_and_every_action_of_the_policy() -> None:
 
 # Seeding is the slow part (the embedded store slows as it grows), so roles share a seeded
 # service in groups. Every attempt either creates something new or is answered alike when
-# repeated (the same stage, a sent quote sent again, the same payment reference); only a
-# qualification is not, so each role qualifies leads of its own.
+# repeated (the same stage, a sent quote sent again, the same payment reference, a deal
+# handed to the owner it has); only a qualification is not, so each role qualifies leads of
+# its own.
 GROUPS = [
     ("sales_rep", "sales_manager"),
     ("admin", "service"),

@@ -16,7 +16,7 @@ from decimal import Decimal
 from itertools import count
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import hypothesis
@@ -272,6 +272,8 @@ def commands(well_formed: bool) -> st.SearchStrategy[Call]:
         call("POST", "opportunity", "/won", well_formed=well_formed),
         call("POST", "opportunity", "/lost", "reason", well_formed=well_formed),
         call("POST", "opportunity", "/reopen", "stage", well_formed=well_formed),
+        call("POST", "opportunity", "/owner", "owner_id", "team", "reason",
+             well_formed=well_formed),
         create(QUOTES, "opportunity_id", "lines", "currency", well_formed=well_formed),
         call("POST", "quote", "/sent", well_formed=well_formed),
         call("POST", "quote", "/accepted", well_formed=well_formed),
@@ -281,9 +283,20 @@ def commands(well_formed: bool) -> st.SearchStrategy[Call]:
     )  # fmt: skip
 
 
+list_queries = st.fixed_dictionaries(
+    {},
+    optional={
+        "owner_id": st.one_of(st.sampled_from(["u1", "u2"]), st.text(max_size=10)),
+        "customer_id": st.one_of(st.just("cus_ada"), st.text(max_size=10)),
+        "status": st.one_of(st.sampled_from(["open", "won", "lost"]), st.text(max_size=6)),
+        "limit": st.one_of(st.integers(min_value=-5, max_value=600), st.text(max_size=4)),
+        "after": st.one_of(st.sampled_from(IDS["opportunity"]), st.text(max_size=10)),
+    },
+)
 READS = st.one_of(
     *(call("GET", kind, "") for kind in IDS),
     st.just(Call("GET", "/pipeline/access-log", None, {})),
+    list_queries.map(lambda query: Call("GET", f"{OPPORTUNITIES}?{urlencode(query)}", None, {})),
 )
 
 

@@ -68,6 +68,8 @@ def test_an_opened_opportunity_is_listed_with_what_a_rep_needs() -> None:
             "stage": "proposal",
             "probability": 50,
             "expected_close_date": "2027-04-30",
+            "owner_id": "u1",
+            "team": "north",
         }
     ]
     assert view["revenue_won"] == {}

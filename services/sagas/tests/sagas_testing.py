@@ -17,11 +17,18 @@ from crm_runtime.testing import Clock as Clock
 from crm_sagas.domain import saga as core
 from crm_sagas.domain.onboarding import OnboardingFlow
 from crm_sagas.domain.payment_reminder import PaymentReminderFlow
+from crm_sagas.domain.rep_departure import RepDepartureFlow, departure_trigger
+from crm_sagas.domain.requirement import RequirementFlow
 from crm_sagas.domain.saga import Entry, Flow, Saga, SagaCommand, Started, Trigger
 
 MAX_ATTEMPTS = 3
 ONBOARDING = OnboardingFlow(home_store_id="sto_main", step_deadline=timedelta(hours=1))
 REMINDER = PaymentReminderFlow(coupon_validity=timedelta(days=7))
+REQUIREMENT = RequirementFlow(
+    review_deadline=timedelta(hours=8), rnd_deadline=timedelta(days=2),
+    follow_up_deadline=timedelta(days=3), sales_lead="u_lead", service_lead="a_lead",
+)  # fmt: skip
+DEPARTURE = RepDepartureFlow(step_deadline=timedelta(minutes=30))
 
 
 def trigger(type_: str, event_id: str, at: datetime = NOW, **data: Any) -> Trigger:
@@ -63,6 +70,72 @@ def settled(order: str = "ord_1", event: str = "evt_settled") -> Trigger:
         "ReceivableSettled", event, order_id=order, customer_id="cus_ada", amount="120.00",
         currency="EUR",
     )  # fmt: skip
+
+
+def ticket_event(
+    type_: str, event_id: str, at: datetime = NOW, ticket: str = "tkt_1",
+    kind: str = "requirement", **data: Any,
+) -> Trigger:  # fmt: skip
+    """A ``crm.tickets.<type_>`` event as the sagas see it (no personal fields)."""
+    fields = {"ticket_id": ticket, "customer_id": "cus_acme", "kind": kind,
+              "priority": "high", "team": "support", **data}  # fmt: skip
+    return Trigger(event_id, f"crm.tickets.{type_}", ticket, fields, f"corr_{event_id}", at)
+
+
+def ticket_opened(
+    kind: str = "requirement", ticket: str = "tkt_1", event: str = "evt_opened", at: datetime = NOW
+) -> Trigger:
+    return ticket_event(
+        "TicketOpened", event, at, ticket, kind, status="new", channel="email",
+        opened_by="u1", opened_at=at.isoformat(),
+    )  # fmt: skip
+
+
+def ticket_resolved(
+    at: datetime = NOW, event: str = "evt_resolved", kind: str = "requirement"
+) -> Trigger:
+    return ticket_event("TicketResolved", event, at, kind=kind, status="resolved", resolved_by="a1")
+
+
+def ticket_reopened(at: datetime = NOW, event: str = "evt_reopened") -> Trigger:
+    return ticket_event("TicketReopened", event, at, status="reopened", reopened_by="a1")
+
+
+def ticket_closed(at: datetime = NOW, event: str = "evt_closed") -> Trigger:
+    return ticket_event("TicketClosed", event, at, status="closed", closed_by="a1")
+
+
+def rnd_reply(
+    type_: str, event_id: str, at: datetime = NOW, requirement: str = "tkt_1", **data: Any
+) -> Trigger:
+    """R&D's reply (``crm.rnd.<type_>``) to the estimate request of ``requirement``'s saga."""
+    fields = {"request_id": f"sag_requirement_{requirement}:request_estimate",
+              "requirement_id": requirement, **data}  # fmt: skip
+    return Trigger(event_id, f"crm.rnd.{type_}", requirement, fields, f"corr_{event_id}", at)
+
+
+def rnd_scheduled(at: datetime = NOW, event: str = "evt_scheduled", **data: Any) -> Trigger:
+    plan = {"estimate_days": 8, "scheduled_for": "2026-12-07", "delivery_by": "2026-12-18",
+            "rnd_team": "platform", **data}  # fmt: skip
+    return rnd_reply("RequirementScheduled", event, at, **plan)
+
+
+def rnd_declined(
+    at: datetime = NOW, event: str = "evt_declined", reason: str = "no capacity this quarter"
+) -> Trigger:
+    return rnd_reply("RequirementDeclined", event, at, reason=reason)
+
+
+def departure(
+    rep: str = "u1", successors: Sequence[str] = ("u2", "u3"), team: str | None = "north",
+    reason: str = "rep left the company", at: datetime = NOW,
+) -> Trigger:  # fmt: skip
+    """A manager's request that ``rep``'s book be handed over (the departure's trigger)."""
+    data = {"rep_id": rep, "successor_ids": list(successors), "reason": reason, "team": team,
+            "requested_by": "u_manager"}  # fmt: skip
+    return departure_trigger(
+        data, event_id=f"cmd_depart_{rep}", correlation_id="corr_depart", at=at
+    )
 
 
 def given(flow: Flow[Any], start: Trigger, *entries: Entry, at: datetime = NOW) -> Saga[Any]:

@@ -68,6 +68,8 @@ SERVICES: tuple[ServiceProcess, ...] = (
     ServiceProcess("loyalty-scheduler", ("crm_loyalty", "scheduler"), 8135),
     ServiceProcess("sagas", ("crm_sagas", "serve"), 8106, "/sagas/health"),
     ServiceProcess("sagas-runner", ("crm_sagas", "run"), 8116),
+    # Embedded default only: stands in for the external R&D system (crm_contracts.rnd).
+    ServiceProcess("rnd-simulator", ("crm_sagas", "rnd-simulator"), 8126),
     ServiceProcess("projections", ("crm_projections", "serve"), 8102, "/views/health"),
     ServiceProcess("gateway", ("crm_stack.gateway",), 8000),
 )

@@ -14,6 +14,7 @@ from crm_contracts.pipeline import SOURCE
 from crm_pipeline.application.deadlines import ReceivableDeadlines
 from crm_pipeline.application.deciders import pipeline_deciders
 from crm_pipeline.application.handlers import PipelineDependencies
+from crm_pipeline.application.opportunity_rows import OpportunityRows
 from crm_pipeline.config import PipelineSettings
 from crm_pipeline.domain.opportunity import probability_table
 from crm_runtime.access_log import AccessLog
@@ -39,6 +40,7 @@ class PipelineService(ContextLifecycle):
     access_log: AccessLog
     verifier: TokenVerifier
     deadlines: ReceivableDeadlines
+    opportunity_rows: OpportunityRows
 
     def scheduler_lease(self, owner: str | None = None) -> Lease:
         return self.lease(
@@ -46,7 +48,7 @@ class PipelineService(ContextLifecycle):
         )
 
     def indexed(self) -> Iterable[Indexed]:
-        return (self.store, self.access_log, self.deadlines)
+        return (self.store, self.access_log, self.deadlines, self.opportunity_rows)
 
 
 def bootstrap(
@@ -91,4 +93,5 @@ def bootstrap(
         deadlines=ReceivableDeadlines(
             laid.database, laid.store, unpaid_after=settings.unpaid_after
         ),
+        opportunity_rows=OpportunityRows(laid.database, laid.store),
     )

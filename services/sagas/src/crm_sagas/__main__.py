@@ -1,4 +1,5 @@
-"""Entry point: ``crm-sagas serve`` (HTTP API) and ``crm-sagas run`` (consumer + deadlines)."""
+"""Entry point: ``crm-sagas serve`` (HTTP API), ``crm-sagas run`` (consumer + deadlines) and
+``crm-sagas rnd-simulator`` (the simulated R&D system of the embedded default)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from crm_sagas.bootstrap import SERVICE, bootstrap
 from crm_sagas.config import SagasSettings
 
 cli = typer.Typer(
-    help="The sagas: onboarding of won deals, reminders of unpaid orders.", no_args_is_help=True
+    help="The sagas: processes across departments (onboarding of won deals, reminders of "
+    "unpaid orders, requirements through R&D), and the simulated R&D of the embedded default.",
+    no_args_is_help=True,
 )
 
 
@@ -35,6 +38,23 @@ def run() -> None:
     loaded = settings()
     run_process(
         f"{SERVICE}-runner", loaded, bootstrap, create_runner_app, loaded.runner_health_port
+    )
+
+
+@cli.command("rnd-simulator")
+def rnd_simulator() -> None:
+    """Run the simulated R&D system (embedded default only; a real R&D system replaces it):
+    answers crm.rnd.requests on crm.rnd.replies."""
+    from crm_sagas.entrypoints import rnd_simulator as simulated
+    from crm_sagas.simulated_rnd_config import RndSimulatorSettings
+
+    loaded = settings_or_exit(RndSimulatorSettings, simulated.SERVICE)
+    run_process(
+        simulated.SERVICE,
+        loaded,
+        simulated.bootstrap_simulator,
+        simulated.create_simulator_app,
+        loaded.http_port,
     )
 
 

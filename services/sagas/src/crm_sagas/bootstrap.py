@@ -23,6 +23,8 @@ from crm_sagas.application.runner import RunnerOptions, SagaMetrics, SagaRunner
 from crm_sagas.config import SagasSettings
 from crm_sagas.domain.onboarding import OnboardingFlow
 from crm_sagas.domain.payment_reminder import PaymentReminderFlow
+from crm_sagas.domain.rep_departure import RepDepartureFlow
+from crm_sagas.domain.requirement import RequirementFlow
 
 SERVICE = "crm-sagas"
 SOURCE = "/crm/sagas"
@@ -114,11 +116,34 @@ def bootstrap(
             home_store_city=settings.default_home_store_city,
         ),
         PaymentReminderFlow(timedelta(days=settings.unpaid_coupon_days)),
+        RequirementFlow(
+            review_deadline=settings.requirement_review_deadline,
+            rnd_deadline=settings.requirement_rnd_deadline,
+            follow_up_deadline=settings.requirement_follow_up_deadline,
+            sales_lead=settings.requirement_sales_lead,
+            service_lead=settings.requirement_service_lead,
+            rnd_requests_topic=settings.rnd_requests_topic,
+            events_topic=settings.events_topic,
+        ),
+        RepDepartureFlow(settings.departure_step_deadline),
     ]
+    broker = broker or build_broker(
+        settings.kafka_bootstrap_servers,
+        tracer_provider=laid.tracer_provider,
+        client_id=f"{SERVICE}-runner",
+    )
+
+    async def publish(topic: str, key: bytes, headers: dict[str, str], body: bytes) -> None:
+        # Only the runner process (whose broker is started) sends a saga's messages.
+        await broker.publish(
+            body, topic=topic, key=key, headers=headers,
+            correlation_id=headers.get("ce_correlationid"),
+        )  # fmt: skip
+
     runner = SagaRunner(
         documents,
         flows,
-        ServiceCommands(clients, ServiceToken(settings), clock),
+        ServiceCommands(clients, ServiceToken(settings), clock, publish),
         clock=clock,
         tracer=laid.tracer,
         metrics=SagaMetrics(laid.metrics),
@@ -138,12 +163,7 @@ def bootstrap(
         tracer_provider=laid.tracer_provider,
         metrics=laid.metrics,
         verifier=laid.verifier,
-        broker=broker
-        or build_broker(
-            settings.kafka_bootstrap_servers,
-            tracer_provider=laid.tracer_provider,
-            client_id=f"{SERVICE}-runner",
-        ),
+        broker=broker,
         service_clients=clients,
     )
     from crm_sagas.entrypoints.consumer import register_subscribers

@@ -1,7 +1,7 @@
 """Settings of the sagas service (CRM_* environment variables), checked at startup.
 
-Durations (``CRM_SAGAS_ONBOARDING_STEP_DEADLINE``) take ``20s``, ``15m``, ``12h``, ``1d``,
-a number of seconds, or ISO 8601 (``PT12H``).
+Durations (``CRM_SAGAS_ONBOARDING_STEP_DEADLINE``, the requirement and departure deadlines)
+take ``20s``, ``15m``, ``12h``, ``1d``, a number of seconds, or ISO 8601 (``PT12H``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from datetime import timedelta
 from pydantic import Field, field_validator
 
 from crm_contracts.pipeline import TOPIC as PIPELINE_TOPIC
+from crm_contracts.rnd import REPLIES_TOPIC, REQUESTS_TOPIC
+from crm_contracts.sagas import TOPIC as SAGAS_TOPIC
+from crm_contracts.tickets import TOPIC as TICKETS_TOPIC
 from crm_runtime.settings import Duration, RuntimeSettings
 
 
@@ -23,6 +26,19 @@ class SagasSettings(RuntimeSettings):
     relay_lease_seconds: float = Field(default=10.0, alias="CRM_RELAY_LEASE_SECONDS")
 
     pipeline_topic: str = Field(default=PIPELINE_TOPIC, alias="CRM_PIPELINE_TOPIC")
+    tickets_topic: str = Field(default=TICKETS_TOPIC, alias="CRM_TICKETS_TOPIC")
+    rnd_requests_topic: str = Field(
+        default=REQUESTS_TOPIC, alias="CRM_RND_REQUESTS_TOPIC",
+        description="Where requirement estimates are requested from R&D (crm_contracts.rnd).",
+    )  # fmt: skip
+    rnd_replies_topic: str = Field(
+        default=REPLIES_TOPIC, alias="CRM_RND_REPLIES_TOPIC",
+        description="Where R&D answers: a requirement scheduled or declined.",
+    )  # fmt: skip
+    events_topic: str = Field(
+        default=SAGAS_TOPIC, alias="CRM_SAGAS_EVENTS_TOPIC",
+        description="Where the sagas publish their own events (a requirement step escalated).",
+    )  # fmt: skip
     topic_partitions: int = Field(default=3, alias="CRM_SAGAS_TOPIC_PARTITIONS")
     consumer_group: str = Field(default="crm-sagas", alias="CRM_SAGAS_GROUP")
     dead_letter_topic: str = Field(default="crm.sagas.dlt", alias="CRM_SAGAS_DEAD_LETTER_TOPIC")
@@ -84,7 +100,43 @@ class SagasSettings(RuntimeSettings):
         description="Days the coupon of an unpaid order is valid: the wait for payment.",
     )  # fmt: skip
 
-    @field_validator("onboarding_step_deadline")
+    requirement_review_deadline: Duration = Field(
+        default=timedelta(days=2), alias="CRM_SAGAS_REQUIREMENT_REVIEW_DEADLINE",
+        description="A requirement's sales review is escalated to the sales lead after this.",
+    )  # fmt: skip
+    requirement_rnd_deadline: Duration = Field(
+        default=timedelta(days=5), alias="CRM_SAGAS_REQUIREMENT_RND_DEADLINE",
+        description="R&D's estimate of a requirement is escalated after this.",
+    )  # fmt: skip
+    requirement_follow_up_deadline: Duration = Field(
+        default=timedelta(days=3), alias="CRM_SAGAS_REQUIREMENT_FOLLOW_UP_DEADLINE",
+        description="Service's follow-up of a scheduled requirement is escalated (the ticket "
+        "assigned to the service lead) after this.",
+    )  # fmt: skip
+    requirement_sales_lead: str = Field(
+        default="u_sales_lead", min_length=1, max_length=200,
+        alias="CRM_SAGAS_REQUIREMENT_SALES_LEAD",
+        description="User id of the sales lead: reviews requirements of customers without an "
+        "owner and takes a late review over.",
+    )  # fmt: skip
+    requirement_service_lead: str = Field(
+        default="u_service_lead", min_length=1, max_length=200,
+        alias="CRM_SAGAS_REQUIREMENT_SERVICE_LEAD",
+        description="User id of the service lead a late follow-up is assigned to.",
+    )  # fmt: skip
+    departure_step_deadline: Duration = Field(
+        default=timedelta(hours=1), alias="CRM_SAGAS_DEPARTURE_STEP_DEADLINE",
+        description="Each step of a rep's handover must be answered within this, or the saga "
+        "fails for an operator.",
+    )  # fmt: skip
+
+    @field_validator(
+        "onboarding_step_deadline",
+        "requirement_review_deadline",
+        "requirement_rnd_deadline",
+        "requirement_follow_up_deadline",
+        "departure_step_deadline",
+    )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -10,7 +10,8 @@ recorded in the access log.
 Beyond the profile: reps log interactions and move lifecycle stages of their own
 customers, managers of their team's; marketing classifies and segments anyone;
 owners are (re)assigned, accounts handed over and duplicates merged by managers
-within their team and by admins; purchases are recorded by other services (and
+within their team and by admins (owners and handovers also by the sagas service, which
+hands a leaving rep's whole book over); purchases are recorded by other services (and
 admins). The timeline's free text is shown in full to whoever may read it.
 """
 
@@ -71,7 +72,7 @@ CONTACTS_POLICY = Policy(
         RECORD_PURCHASE: {Role.ADMIN: Scope.ANY, Role.SERVICE: Scope.ANY},
         CLASSIFY: {**_OWNERS_AND_TEAM, Role.MARKETING: Scope.ANY},
         ASSIGN_OWNER: {**_MANAGERS, Role.SERVICE: Scope.ANY},
-        HAND_OVER: _MANAGERS,
+        HAND_OVER: {**_MANAGERS, Role.SERVICE: Scope.ANY},
         FIND_DUPLICATES: {
             Role.SALES_REP: Scope.TEAM,
             Role.SALES_MANAGER: Scope.TEAM,

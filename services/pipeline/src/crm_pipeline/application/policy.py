@@ -10,6 +10,13 @@ owner's team; scopes are judged against them, as in contacts.
 - Sales managers do all of that for their whole team, and record payments for
   their team's orders: finance has no role yet, so managers see and book
   receivables (segregation of duties: a rep cannot mark their own deal paid).
+- Handing an open opportunity to another rep is a manager's call within their team
+  (the deal and its new owner both stay in it), an admin's, or a service's (the
+  saga that hands over a leaving rep's deals); a rep cannot give deals away or take
+  a teammate's.
+- The list of opportunities shows a rep their own, a manager their team's, and
+  auditors, admins and services every one (reading a single opportunity a rep may
+  still do across their team).
 - Marketing captures leads for anyone (campaigns, events, web forms) and reads
   every lead, masked; it does not see the forecast, quotes or money owed.
 - Auditors read everything, masked, and the access log.
@@ -30,7 +37,9 @@ READ_LEAD = "lead.read"
 QUALIFY_LEAD = "lead.qualify"  # qualify or disqualify
 OPEN_OPPORTUNITY = "opportunity.open"
 READ_OPPORTUNITY = "opportunity.read"
+LIST_OPPORTUNITIES = "opportunity.list"
 CHANGE_OPPORTUNITY = "opportunity.change"  # amount, close date, stage, win, lose, reopen
+REASSIGN_OPPORTUNITY = "opportunity.reassign"
 DRAFT_QUOTE = "quote.draft"
 READ_QUOTE = "quote.read"
 CHANGE_QUOTE = "quote.change"  # send, accept (places the order), reject
@@ -60,7 +69,13 @@ PIPELINE_POLICY = Policy(
         QUALIFY_LEAD: _SALES_WORK,
         OPEN_OPPORTUNITY: _SALES_WORK,
         READ_OPPORTUNITY: _SALES_READ,
+        LIST_OPPORTUNITIES: {**_SALES_READ, Role.SALES_REP: Scope.OWN},
         CHANGE_OPPORTUNITY: _SALES_WORK,
+        REASSIGN_OPPORTUNITY: {
+            Role.SALES_MANAGER: Scope.TEAM,
+            Role.ADMIN: Scope.ANY,
+            Role.SERVICE: Scope.ANY,
+        },
         DRAFT_QUOTE: _SALES_WORK,
         READ_QUOTE: _SALES_READ,
         CHANGE_QUOTE: _SALES_WORK,

@@ -3,7 +3,8 @@
 Each open stage has a win probability; the table is an input to ``decide``
 (from settings), so changing it changes only new events. Stages may move
 forwards or back while the deal is open; won and lost are reached only by
-winning or losing (with a reason), and left only by reopening.
+winning or losing (with a reason), and left only by reopening. An open deal
+may be handed to another rep (and team); a closed one stays with whoever closed it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from crm_contracts.pipeline import (
     OpportunityCloseDateChanged,
     OpportunityLost,
     OpportunityOpened,
+    OpportunityReassigned,
     OpportunityReopened,
     OpportunityStageMoved,
     OpportunityWon,
@@ -109,6 +111,17 @@ class ReopenOpportunity:
     stage: Stage | None = None
 
 
+@dataclass(frozen=True)
+class ReassignOpportunity:
+    """Hand an open deal to another rep; ``team=None`` keeps the deal's team."""
+
+    opportunity_id: str
+    owner_id: str
+    reason: str
+    by: str
+    team: str | None = None
+
+
 OpportunityCommand = (
     OpenOpportunity
     | MoveStage
@@ -116,6 +129,7 @@ OpportunityCommand = (
     | WinOpportunity
     | LoseOpportunity
     | ReopenOpportunity
+    | ReassignOpportunity
 )
 
 # --- state --------------------------------------------------------------------------------------
@@ -176,6 +190,8 @@ def decide(
             return _lost(command, state)
         case ReopenOpportunity(), Opportunity():
             return _reopened(command, state, probabilities)
+        case ReassignOpportunity(), Opportunity():
+            return _reassigned(command, state)
     raise TypeError(f"unknown command {command!r}")  # pragma: no cover - exhaustive above
 
 
@@ -322,6 +338,27 @@ def _reopened(
     ]
 
 
+def _reassigned(command: ReassignOpportunity, state: Opportunity) -> list[DomainEvent]:
+    owner_id = values.text(command.owner_id, "owner_id")
+    team = values.text(command.team, "team") if command.team is not None else state.team
+    reason = values.text(command.reason, "reason", max_length=500)
+    _refuse_when_closed(state, "reassigning it")
+    if (owner_id, team) == (state.owner_id, state.team):
+        return []
+    return [
+        OpportunityReassigned(
+            opportunity_id=state.opportunity_id,
+            customer_id=state.customer_id,
+            owner_id=owner_id,
+            previous_owner_id=state.owner_id,
+            team=team,
+            previous_team=state.team,
+            reason=reason,
+            reassigned_by=values.text(command.by, "by"),
+        )
+    ]
+
+
 def evolve(state: OpportunityState, event: DomainEvent) -> OpportunityState:
     match event, state:
         case OpportunityOpened(), NoOpportunity():
@@ -364,6 +401,8 @@ def evolve(state: OpportunityState, event: DomainEvent) -> OpportunityState:
                 last_open_stage=event.stage,
                 lost_reason=None,
             )
+        case OpportunityReassigned(), Opportunity():
+            return replace(state, owner_id=event.owner_id, team=event.team)
     return state  # an event this version does not fold (e.g. a newer type)
 
 

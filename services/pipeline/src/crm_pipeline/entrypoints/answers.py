@@ -45,6 +45,27 @@ class Opportunity(BaseModel):
     version: int
 
 
+class OpportunitySummary(BaseModel):
+    """One opportunity of a list: who owns it, where it stands, what it is worth."""
+
+    id: str
+    customer_id: str
+    owner_id: str
+    team: str | None
+    stage: str
+    status: Literal["open", "won", "lost"]
+    amount: Money = Field(examples=["48000.00"])
+    currency: str
+
+
+class OpportunityList(BaseModel):
+    opportunities: list[OpportunitySummary]
+    next: str | None = Field(
+        description="Cursor of the next page (pass it as ``after``); null on the last page.",
+        examples=["opp_7f3a"],
+    )
+
+
 class QuoteLine(BaseModel):
     sku: str
     description: str

@@ -18,6 +18,7 @@ from crm_pipeline.domain.errors import (
 )
 from crm_pipeline.entrypoints.leads import lead_routes
 from crm_pipeline.entrypoints.opportunities import opportunity_routes
+from crm_pipeline.entrypoints.opportunity_list import opportunity_list_routes
 from crm_pipeline.entrypoints.orders import order_routes
 from crm_pipeline.entrypoints.quotes import quote_routes
 from crm_runtime.guard import Caller
@@ -26,6 +27,7 @@ from crm_runtime.service_app import context_problems, create_service_app, store_
 
 PREFIX = "/pipeline"
 AGGREGATES = (lead_routes, opportunity_routes, quote_routes, order_routes)
+LISTS = (opportunity_list_routes,)
 
 
 def create_app(service: PipelineService) -> FastAPI:
@@ -40,6 +42,7 @@ def create_app(service: PipelineService) -> FastAPI:
         domain_errors=DOMAIN_ERRORS,
         routers=[
             *(routes(service) for routes in AGGREGATES),
+            *(routes(service) for routes in LISTS),
             _audit_routes(service),
             store_health("pipeline", service),
         ],

@@ -1,4 +1,5 @@
-"""Opportunity routes: open, read, change amount and close date, move stage, win, lose, reopen."""
+"""Opportunity routes: open, read, change amount and close date, move stage, win, lose, reopen,
+hand over to another rep."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from crm_pipeline.application.policy import (
     OPEN_OPPORTUNITY,
     PIPELINE_POLICY,
     READ_OPPORTUNITY,
+    REASSIGN_OPPORTUNITY,
 )
-from crm_pipeline.application.streams import execute
+from crm_pipeline.application.streams import Loaded, execute
 from crm_pipeline.bootstrap import PipelineService
 from crm_pipeline.domain.opportunity import (
     ChangeOpportunityDetails,
@@ -22,6 +24,8 @@ from crm_pipeline.domain.opportunity import (
     MoveStage,
     OpenOpportunity,
     OpportunityCommand,
+    OpportunityState,
+    ReassignOpportunity,
     ReopenOpportunity,
     WinOpportunity,
 )
@@ -32,6 +36,7 @@ from crm_pipeline.entrypoints.requests import (
     LoseOpportunityRequest,
     MoveStageRequest,
     OpenOpportunityRequest,
+    ReassignOpportunityRequest,
     ReopenOpportunityRequest,
 )
 from crm_runtime.auth import Principal
@@ -63,11 +68,26 @@ def opportunity_routes(service: PipelineService) -> APIRouter:
     ) -> dict[str, Any]:
         loaded = await handlers.existing(deps, opportunities, opportunity_id)
         PIPELINE_POLICY.authorise(caller, CHANGE_OPPORTUNITY, owner_of(loaded.state))
+        return await run(
+            caller, loaded, command, request, response, body, if_match, idempotency_key
+        )
+
+    async def run(
+        caller: Principal,
+        loaded: Loaded[OpportunityState],
+        command: OpportunityCommand,
+        request: Request,
+        response: Response,
+        body: BaseModel | None,
+        if_match: str | None,
+        idempotency_key: str | None,
+    ) -> dict[str, Any]:
+        """The command on the opportunity already loaded, and authorised, by the caller."""
         idempotency = idempotency_of(request, caller, idempotency_key, body)
         outcome = await execute(
             deps,
             opportunities,
-            opportunity_id,
+            loaded.stream_id,
             command,
             context_of(request, caller),
             expected_version=version_from(if_match),
@@ -200,6 +220,37 @@ def opportunity_routes(service: PipelineService) -> APIRouter:
         command = ReopenOpportunity(opportunity_id, body.stage if body else None)
         return await change(
             caller, opportunity_id, command, request, response, body, if_match, idempotency_key
+        )
+
+    @router.post("/{opportunity_id}/owner", response_model=Opportunity)
+    async def reassign(
+        caller: Caller,
+        opportunity_id: str,
+        request: Request,
+        response: Response,
+        body: ReassignOpportunityRequest,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        """Hand an open opportunity to another rep (and team, if named), with the reason.
+
+        Managers hand over within their team, admins and services anywhere; a won or lost
+        opportunity is not handed over (409), and handing it to its owner changes nothing.
+        """
+        loaded = await handlers.existing(deps, opportunities, opportunity_id)
+        current = owner_of(loaded.state)
+        PIPELINE_POLICY.authorise(caller, REASSIGN_OPPORTUNITY, current)
+        handed_to = Ownership(owner_id=body.owner_id, team=body.team or current.team)
+        widest = PIPELINE_POLICY.scope_of(caller, REASSIGN_OPPORTUNITY)
+        if handed_to.team != caller.team and widest is not Scope.ANY:
+            raise Forbidden(
+                caller, REASSIGN_OPPORTUNITY, "only those granted any team hand over to another"
+            )
+        command = ReassignOpportunity(
+            opportunity_id, body.owner_id, body.reason, by=caller.subject, team=body.team
+        )
+        return await run(
+            caller, loaded, command, request, response, body, if_match, idempotency_key
         )
 
     return router

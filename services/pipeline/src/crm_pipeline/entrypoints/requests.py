@@ -158,6 +158,18 @@ class ReopenOpportunityRequest(Strict):
     )
 
 
+class ReassignOpportunityRequest(Strict):
+    """Hand an open opportunity to another sales rep, saying why."""
+
+    owner_id: Reference = Field(description="User id of the new owning sales rep.", examples=["u2"])
+    team: Reference | None = Field(
+        default=None,
+        description="The new owner's team; the opportunity keeps its team when left out.",
+        examples=["north"],
+    )
+    reason: Reason = Field(examples=["u1 left the company"])
+
+
 class QuoteLineRequest(Strict):
     sku: Annotated[str, Field(min_length=1, max_length=64)] = Field(examples=["SEAT-Y"])
     description: Text = Field(examples=["Annual seat licence"])

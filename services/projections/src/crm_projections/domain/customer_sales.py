@@ -31,6 +31,8 @@ OPPORTUNITY_SHOWN = (
     "stage",
     "probability",
     "expected_close_date",
+    "owner_id",
+    "team",
 )
 RECEIVABLE_SHOWN = ("order_id", "total", "balance", "currency", "due_date", "overdue")
 ORDER_SHOWN = ("order_id", "placed_at", "total", "balance", "currency", "due_date", "settled")

@@ -4,8 +4,9 @@ A deal is a lead and the opportunity qualified from it (``lead_<hex>`` becomes
 ``opp_<hex>``, so both streams fold into the row ``deal_<hex>``), or an
 opportunity opened without a lead. The row keeps when the deal entered the
 funnel (lead captured, else opportunity opened), every stage it reached, its
-outcome and when, its value, owner and team (the latest), and the week, month
-and quarter it was won in. Quotes and orders are not part of it.
+outcome and when, its value, owner and team (the latest: a deal handed to
+another rep counts for them from then on), and the week, month and quarter it
+was won in. Quotes and orders are not part of it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ OPPORTUNITY_EVENTS = (
     p.OpportunityWon,
     p.OpportunityLost,
     p.OpportunityReopened,
+    p.OpportunityReassigned,
 )
 OPEN_STAGES = ("qualification", "needs_analysis", "proposal", "negotiation")
 
@@ -110,6 +112,8 @@ def project(document: Document, metadata: EventMetadata, event: DomainEvent) -> 
                 "lost_quarter": None,
                 **_not_won(),
             }
+        case p.OpportunityReassigned():
+            row |= _owner(row, event.owner_id, event.team)
     entered = [moment for moment in (row.get("captured_at"), row.get("opened_at")) if moment]
     if entered:
         first = min(entered, key=utc)

@@ -62,6 +62,8 @@ def opportunity_change(event: DomainEvent) -> Row | None:
             }
         case p.OpportunityReopened():
             return {"status": "open", "stage": event.stage.value, "probability": event.probability}
+        case p.OpportunityReassigned():
+            return {"owner_id": event.owner_id, "team": event.team}
     return None
 
 

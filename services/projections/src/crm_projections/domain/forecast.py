@@ -1,7 +1,8 @@
 """The sales forecast: a row per opportunity, summed per period, rep and team when asked.
 
 Why rows and not running totals: an opportunity moves between periods (close
-date), reps' sums (won, lost, reopened) and weights (stage) all the time.
+date), reps' sums (won, lost, reopened, handed to another rep) and weights
+(stage) all the time.
 Kept as totals per (period, rep), every such event would have to take an amount
 out of one aggregate document and put it into another: two writes that a crash
 or a redelivery can split, unless each aggregate also remembered every

@@ -52,6 +52,7 @@ PIPELINE_KINDS: dict[type[DomainEvent], StreamKind] = {
             p.OpportunityWon,
             p.OpportunityLost,
             p.OpportunityReopened,
+            p.OpportunityReassigned,
         ),
         StreamKind.OPPORTUNITY,
     ),

@@ -1,11 +1,17 @@
 """Who may do what with the sagas: the one table, read by the entry points.
 
-| action       | admin | service | sales_manager | auditor | others |
-|--------------|-------|---------|---------------|---------|--------|
-| saga.read    | any   | any     | any           | any     | -      |
-| saga.operate | any   | any     | -             | -       | -      |
+| action              | admin | service | sales_manager | sales_rep | auditor | others |
+|---------------------|-------|---------|---------------|-----------|---------|--------|
+| saga.read           | any   | any     | any           | -         | any     | -      |
+| saga.operate        | any   | any     | -             | -         | -       | -      |
+| saga.decide         | any   | -       | any           | own       | -       | -      |
+| saga.rep_departure  | any   | -       | team          | -         | -       | -      |
 
 ``saga.operate`` is retrying a failed saga or cancelling one (operators' commands).
+``saga.decide`` is answering the question a saga asks a person (a requirement's sales
+review): a rep only where the saga asks them (``own``: the customer's owner, or the lead
+it escalated to), managers and admins on any. ``saga.rep_departure`` starts the handover
+of a leaving rep's book: a sales manager hands it to successors in their own team.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from crm_runtime.policy import Policy, Role, Scope
 
 READ = "saga.read"
 OPERATE = "saga.operate"
+DECIDE = "saga.decide"
+REQUEST_DEPARTURE = "saga.rep_departure"
 
 _OPERATORS = {Role.ADMIN: Scope.ANY, Role.SERVICE: Scope.ANY}
 
@@ -22,5 +30,7 @@ SAGAS_POLICY = Policy(
     grants={
         READ: {**_OPERATORS, Role.SALES_MANAGER: Scope.ANY, Role.AUDITOR: Scope.ANY},
         OPERATE: _OPERATORS,
+        DECIDE: {Role.ADMIN: Scope.ANY, Role.SALES_MANAGER: Scope.ANY, Role.SALES_REP: Scope.OWN},
+        REQUEST_DEPARTURE: {Role.ADMIN: Scope.ANY, Role.SALES_MANAGER: Scope.TEAM},
     },
 )

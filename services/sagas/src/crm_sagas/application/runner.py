@@ -31,6 +31,8 @@ from crm_sagas.application.documents import SagaDocuments
 from crm_sagas.domain import saga as core
 from crm_sagas.domain.saga import (
     Cancelled,
+    Decided,
+    DecisionNotAwaited,
     Entry,
     Flow,
     Observed,
@@ -48,8 +50,8 @@ from crm_sagas.domain.saga import (
 )
 
 log = structlog.get_logger("crm.sagas.runner")
-MAX_ROUNDS = 50
-"""Steps ``advance`` takes in one call at most (a flow has far fewer)."""
+MAX_ROUNDS = 1000
+"""Steps ``advance`` takes in one call at most (a departure moves one item per step)."""
 CAS_RETRIES = 10
 
 
@@ -155,8 +157,48 @@ class SagaRunner:
             await self.advance(saga_id)
         return touched
 
+    async def request(
+        self, flow_type: str, trigger: Trigger, traceparent: str | None
+    ) -> tuple[Loaded, bool]:
+        """Start the saga a person's request makes (e.g. a rep's departure); the runner's
+        deadline loop takes it up at once. Answers it, and whether it is new (a saga the
+        same request started already is answered as it is)."""
+        flow = self.flows[flow_type]
+        saga_id = flow.starting(trigger)
+        if saga_id is None:
+            raise ValueError(f"{trigger.type} starts no {flow_type} saga")
+        created = await self._start(flow, saga_id, trigger, traceparent, prompt=True)
+        loaded = await self.load(saga_id)
+        assert loaded is not None
+        return loaded, created
+
+    async def decide(self, saga_id: str, decided: Decided) -> Loaded:
+        """Record a person's decision the saga waits for; the runner acts on it at once.
+
+        Raises DecisionNotAwaited when the saga does not wait for it (decided already, or
+        not at that step), and the flow's own error for a decision it cannot read."""
+
+        def record(loaded: Loaded) -> list[Entry]:
+            awaited = loaded.flow.awaits(loaded.saga.state)
+            if loaded.status is not Status.RUNNING:
+                raise DecisionNotAwaited(saga_id, decided.step, f"it is {loaded.status.value}")
+            if decided.step not in awaited:
+                raise DecisionNotAwaited(saga_id, decided.step, "not at that step now")
+            check = getattr(loaded.flow, "check_decision", None)
+            if check is not None:
+                check(decided)
+            return [decided]
+
+        return await self._operate(saga_id, record)
+
     async def _start(
-        self, flow: Flow[Any], saga_id: str, trigger: Trigger, traceparent: str | None
+        self,
+        flow: Flow[Any],
+        saga_id: str,
+        trigger: Trigger,
+        traceparent: str | None,
+        *,
+        prompt: bool = False,
     ) -> bool:
         started = Started(self._clock(), trigger)
         saga = core.start(flow, started)
@@ -173,6 +215,8 @@ class SagaRunner:
             [started],
             saga,
         )
+        if prompt and document["status"] == Status.RUNNING.value:
+            document["due_at"] = started.at
         created = await self.documents.insert(document)
         if created:
             log.info("saga started", saga_id=saga_id, type=flow.type, event_id=trigger.event_id)
@@ -325,7 +369,9 @@ class SagaRunner:
             elif core.resume(flow, saga):
                 grace = timedelta(seconds=self._options.in_flight_grace_seconds)
                 last = history[-1]
-                due.append(last.at if isinstance(last, Retried) else now + grace)
+                # A person's entry (retry, decision, request) is taken up at once; else the
+                # commands are in flight and sent again only if their sender died.
+                due.append(last.at if last.prompt else now + grace)
         return {
             **base,
             "status": status.value,

@@ -199,6 +199,9 @@ class OnboardingFlow:
             return Status.FAILED
         return Status.COMPLETED if self._done(state) else Status.RUNNING
 
+    def awaits(self, state: Onboarding) -> dict[str, frozenset[str]]:
+        return {}  # no step waits for a person
+
     def view(self, state: Onboarding) -> dict[str, Any]:
         return {
             "opportunity_id": state.opportunity_id,

@@ -203,6 +203,9 @@ class PaymentReminderFlow:
             return Status.RUNNING if state.coupon_issued else Status.COMPLETED
         return Status.RUNNING
 
+    def awaits(self, state: PaymentReminder) -> dict[str, frozenset[str]]:
+        return {}  # no step waits for a person
+
     def view(self, state: PaymentReminder) -> dict[str, Any]:
         return {
             "order_id": state.order_id,

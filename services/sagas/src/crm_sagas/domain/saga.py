@@ -62,6 +62,24 @@ class SagaCommand:
     path: str
     body: Mapping[str, Any] | None = None
     keep: tuple[str, ...] = ()
+    event_type: str | None = None
+    """For ``method="PUBLISH"``: the contract type of the message; ``path`` is its topic."""
+    subject: str | None = None
+    """For ``method="PUBLISH"``: the aggregate the message is about (its Kafka key)."""
+
+
+PUBLISH = "PUBLISH"
+"""The method of a command that is a message on a Kafka topic (to a system with no API)."""
+
+
+def publication(
+    step: str, topic: str, event_type: str, subject: str, payload: Mapping[str, Any]
+) -> SagaCommand:
+    """A message the saga publishes about ``subject``: done when the broker acknowledged
+    it. Its id derives from the saga and the step, so a resend is the same message."""
+    return SagaCommand(
+        step, "kafka", PUBLISH, topic, body=payload, event_type=event_type, subject=subject
+    )
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,8 @@ class Deadline:
 @dataclass(frozen=True)
 class Entry:
     kind: ClassVar[str]
+    prompt: ClassVar[bool] = False
+    """Recorded by a person (over HTTP): the runner takes the saga up at once."""
     at: datetime
 
 
@@ -135,7 +155,24 @@ class Retried(Entry):
     """An operator asked a failed saga to try again."""
 
     kind: ClassVar[str] = "retried"
+    prompt: ClassVar[bool] = True
     by: str
+
+
+@dataclass(frozen=True)
+class Decided(Entry):
+    """A person answered the question a step asks (e.g. sales confirms a requirement's value).
+
+    ``details`` are the decision's fields the flow reads (never personal data).
+    """
+
+    kind: ClassVar[str] = "decided"
+    prompt: ClassVar[bool] = True
+    step: str
+    by: str
+    accepted: bool
+    reason: str
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -157,6 +194,7 @@ ENTRY_KINDS: dict[str, type[Entry]] = {
         StepFailed,
         DeadlinePassed,
         Retried,
+        Decided,
         Cancelled,
     )
 }
@@ -220,6 +258,10 @@ class Flow(Protocol[S]):
 
     def view(self, state: S) -> dict[str, Any]:
         """The state as the API shows it."""
+
+    def awaits(self, state: S) -> Mapping[str, frozenset[str]]:
+        """The decisions a person may take now: step -> the users asked (empty: anyone the
+        policy lets decide)."""
 
 
 @dataclass(frozen=True)
@@ -315,6 +357,14 @@ def on_deadline(flow: Flow[S], saga: Saga[S], now: datetime) -> list[Entry]:
 def retry_pause(attempts: int, *, base_seconds: float, max_seconds: float) -> float:
     """Seconds before a failed step is sent again: doubling from ``base_seconds``."""
     return float(min(base_seconds * 2 ** max(attempts - 1, 0), max_seconds))
+
+
+class DecisionNotAwaited(Exception):
+    """A decision the saga does not wait for (already taken, or not its step now)."""
+
+    def __init__(self, saga_id: str, step: str, why: str) -> None:
+        super().__init__(f"saga {saga_id} does not wait for a {step} decision: {why}")
+        self.title = "Decision not awaited"
 
 
 class SagaNotRetryable(Exception):

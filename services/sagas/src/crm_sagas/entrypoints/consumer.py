@@ -2,7 +2,10 @@
 
 ``crm.pipeline.OpportunityWon`` starts an onboarding saga; ``OrderUnpaidAfter48Hours`` and
 ``ReceivableOverdue`` start a payment reminder; ``PaymentReceived`` and
-``ReceivableSettled`` tell a waiting payment reminder that the order was paid. Consumer
+``ReceivableSettled`` tell a waiting payment reminder that the order was paid. A ticket of
+kind ``requirement`` opened (tickets topic) starts a requirement saga, which then waits for
+R&D's reply (``crm.rnd.replies``) and the ticket resolved, reopened or closed. Personal
+fields of an event (a ticket's subject and description) are not kept by the saga. Consumer
 group ``crm-sagas``; the discipline is ``crm_runtime.consuming``: acknowledged after the
 saga recorded the event (and sent what it could), a record that breaks its contract goes to
 ``crm.sagas.dlt`` with the reason, any other failure (the store down) is retried and after
@@ -21,9 +24,10 @@ from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter
 
 from crm_contracts import REGISTRY, ContractViolation, cloudevents
+from crm_contracts.registry import personal_fields
 from crm_runtime.consuming import Unprocessable, subscribe
 from crm_runtime.telemetry import current_traceparent
-from crm_sagas.domain import onboarding, payment_reminder
+from crm_sagas.domain import onboarding, payment_reminder, requirement
 from crm_sagas.domain.saga import Trigger
 
 if TYPE_CHECKING:
@@ -37,6 +41,12 @@ HANDLED = frozenset(
         payment_reminder.OVERDUE,
         payment_reminder.PAID,
         payment_reminder.SETTLED,
+        requirement.OPENED,
+        requirement.RESOLVED,
+        requirement.REOPENED,
+        requirement.CLOSED,
+        requirement.SCHEDULED,
+        requirement.DECLINED,
     }
 )
 
@@ -55,7 +65,7 @@ def trigger_of(headers: Any, body: bytes) -> Trigger | None:
         event_id=metadata.id,
         type=metadata.type,
         subject=metadata.subject,
-        data=event.model_dump(mode="json"),
+        data=event.model_dump(mode="json", exclude=set(personal_fields(type(event)))),
         correlation_id=metadata.correlation_id,
         at=metadata.time,
     )
@@ -83,7 +93,7 @@ def register_subscribers(service: SagasService) -> None:
 
     subscribe(
         service,
-        [settings.pipeline_topic],
+        [settings.pipeline_topic, settings.tickets_topic, settings.rnd_replies_topic],
         on_event,
         log=log,
         retried="saga event",

@@ -1,22 +1,44 @@
-"""HTTP API of the sagas under /sagas: each saga's state, history and pending deadline, and
-the operators' retry and cancel. Errors are problem+json (RFC 9457) in one place."""
+"""HTTP API of the sagas under /sagas: each saga's state, history and pending deadline, the
+operators' retry and cancel, the decisions a saga asks a person for (a requirement's sales
+review), a rep's departure, and the requirements' cycle times. Errors are problem+json
+(RFC 9457) in one place."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from statistics import fmean
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from crm_runtime.commands_http import context_of
 from crm_runtime.guard import Caller
 from crm_runtime.http import Problem
+from crm_runtime.policy import Forbidden, Scope
 from crm_runtime.service_app import create_service_app, store_health
-from crm_sagas.application.policy import OPERATE, READ, SAGAS_POLICY
+from crm_runtime.telemetry import current_traceparent
+from crm_sagas.application.policy import (
+    DECIDE,
+    OPERATE,
+    READ,
+    REQUEST_DEPARTURE,
+    SAGAS_POLICY,
+)
 from crm_sagas.application.runner import SagaConflict, SagaNotFound
 from crm_sagas.bootstrap import SagasService
-from crm_sagas.domain.saga import SagaNotCancellable, SagaNotRetryable, Status
+from crm_sagas.domain import rep_departure, requirement
+from crm_sagas.domain.requirement import InvalidDecision
+from crm_sagas.domain.saga import (
+    Decided,
+    DecisionNotAwaited,
+    SagaNotCancellable,
+    SagaNotRetryable,
+    Status,
+)
+
+UserId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w.@:-]+$")]
 
 PREFIX = "/sagas"
 
@@ -24,6 +46,48 @@ PREFIX = "/sagas"
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     reason: str = Field(min_length=1, max_length=500, examples=["customer asked us to stop"])
+
+
+class DecisionRequest(BaseModel):
+    """A person's answer to the question a saga asks (e.g. a requirement's sales review)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    accepted: bool = Field(description="Confirmed (true) or rejected (false).", examples=[True])
+    reason: str = Field(
+        min_length=1, max_length=1000,
+        description="Why; a rejection's reason reaches the customer.",
+        examples=["Three accounts in the region asked for it; worth a release slot."],
+    )  # fmt: skip
+    business_value: Literal["low", "medium", "high"] | None = Field(
+        default=None, description="Required to confirm a requirement.", examples=["high"]
+    )
+    value_note: str | None = Field(
+        default=None, max_length=1000,
+        description="What R&D should know about the value (no personal data).",
+        examples=["Lets B2B customers export invoices in their ERP's format."],
+    )  # fmt: skip
+
+
+class DepartureRequest(BaseModel):
+    """A sales rep leaves: their customers, open opportunities and open tickets move."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rep_id: UserId = Field(examples=["u1"])
+    successor_ids: list[UserId] = Field(min_length=1, max_length=50, examples=[["u2", "u3"]])
+    reason: str = Field(min_length=1, max_length=500, examples=["rep left the company"])
+    team: UserId | None = Field(
+        default=None,
+        description="The successors' team (a sales manager's own team when they ask).",
+        examples=["north"],
+    )
+
+    @model_validator(mode="after")
+    def _successors(self) -> DepartureRequest:
+        if self.rep_id in self.successor_ids:
+            raise ValueError("the leaving rep cannot be their own successor")
+        if len(set(self.successor_ids)) != len(self.successor_ids):
+            raise ValueError("successor_ids must not repeat a successor")
+        return self
 
 
 def view(document: dict[str, Any], *, with_history: bool = True) -> dict[str, Any]:
@@ -65,6 +129,76 @@ def saga_routes(service: SagasService) -> APIRouter:
         )
         return {"sagas": [view(doc, with_history=False) for doc in found]}
 
+    @router.post("/rep-departures", status_code=201)
+    async def request_departure(
+        caller: Caller, body: DepartureRequest, request: Request, response: Response
+    ) -> dict[str, Any]:
+        """Hand a leaving rep's book over: customers (contacts), open opportunities
+        (pipeline) and open tickets (tickets). One saga per rep: asking again answers it."""
+        scope = SAGAS_POLICY.scope_of(caller, REQUEST_DEPARTURE)
+        if scope is None:
+            SAGAS_POLICY.authorise(caller, REQUEST_DEPARTURE)  # raises: not granted
+        team = body.team
+        if scope is not Scope.ANY:
+            if team is not None and team != caller.team:
+                raise Forbidden(caller, REQUEST_DEPARTURE, "a manager hands over to their team")
+            team = caller.team
+        context = context_of(request, caller)
+        trigger = rep_departure.departure_trigger(
+            {**body.model_dump(), "team": team, "requested_by": caller.subject},
+            event_id=context.command_id,
+            correlation_id=context.correlation_id,
+            at=service.deps.clock(),
+        )
+        loaded, created = await runner.request(rep_departure.TYPE, trigger, current_traceparent())
+        response.headers["Location"] = f"{PREFIX}/{loaded.id}"
+        if not created:
+            response.status_code = 200
+        return view(loaded.document)
+
+    @router.post("/{saga_id}/decisions/{step}", status_code=202)
+    async def decide(
+        caller: Caller,
+        saga_id: str,
+        step: Annotated[str, Path(max_length=100)],
+        body: DecisionRequest,
+    ) -> dict[str, Any]:
+        """Answer the question the saga waits for: it acts on it at once (the runner)."""
+        scope = SAGAS_POLICY.scope_of(caller, DECIDE)
+        if scope is None:
+            SAGAS_POLICY.authorise(caller, DECIDE)  # raises: not granted
+        loaded = await runner.load(saga_id)
+        if loaded is None:
+            raise SagaNotFound(saga_id)
+        awaited = loaded.flow.awaits(loaded.saga.state)
+        # A decision no longer awaited is a 409 (below); one awaited from others, a 403.
+        if scope is Scope.OWN and step in awaited and caller.subject not in awaited[step]:
+            raise Forbidden(caller, DECIDE, f"the saga does not ask {caller.subject}")
+        details = {"business_value": body.business_value, "value_note": body.value_note}
+        decided = Decided(
+            service.deps.clock(), step, caller.subject, body.accepted, body.reason,
+            {k: v for k, v in details.items() if v is not None},
+        )  # fmt: skip
+        return view((await runner.decide(saga_id, decided)).document)
+
+    @router.get("/requirements/cycle-times")
+    async def cycle_times(
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, Any]:
+        """Cycle time per requirement and per step (sales review, R&D estimate, follow-up),
+        newest first, and their averages over the finished ones listed."""
+        SAGAS_POLICY.authorise(caller, READ)
+        found = await service.documents.search(type_=requirement.TYPE, status=None, limit=limit)
+        rows = [_cycle_row(doc) for doc in found]
+        finished = [row for row in rows if row["cycle_seconds"] is not None]
+        averages: dict[str, float | None] = {
+            "cycle": _mean(row["cycle_seconds"] for row in finished)
+        }
+        for step in requirement.PHASES:
+            averages[step] = _mean(row["steps"].get(step, {}).get("seconds") for row in rows)
+        return {"requirements": rows, "finished": len(finished), "average_seconds": averages}
+
     @router.get("/{saga_id}")
     async def get_saga(caller: Caller, saga_id: str) -> dict[str, Any]:
         """The saga's state, history of steps with times, and pending deadline."""
@@ -103,6 +237,25 @@ def create_app(service: SagasService) -> FastAPI:
     )
 
 
+def _cycle_row(document: dict[str, Any]) -> dict[str, Any]:
+    state = document["state"]
+    return {
+        "saga_id": document["_id"],
+        "ticket_id": state["ticket_id"],
+        "status": document["status"],
+        "phase": state["phase"],
+        "result": state["result"],
+        "opened_at": state["opened_at"],
+        "cycle_seconds": state["cycle_seconds"],
+        "steps": state["steps"],
+    }
+
+
+def _mean(values: Any) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return round(fmean(present), 3) if present else None
+
+
 def _wrong_state(error: Exception) -> Problem:
     return Problem(
         409, getattr(error, "title", "Wrong state"), str(error), type_="urn:crm:problem:wrong-state"
@@ -113,6 +266,10 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], Problem]] = {
     SagaNotFound: lambda e: Problem(404, "Not found", str(e), type_="urn:crm:problem:not-found"),
     SagaNotRetryable: _wrong_state,
     SagaNotCancellable: _wrong_state,
+    DecisionNotAwaited: _wrong_state,
+    InvalidDecision: lambda e: Problem(
+        422, "Invalid decision", str(e), type_="urn:crm:problem:invalid-decision"
+    ),
     SagaConflict: lambda e: Problem(
         409, "Version conflict", f"{e}; try again", type_="urn:crm:problem:version-conflict"
     ),

@@ -46,7 +46,14 @@ def create_runner_app(service: SagasService) -> FastAPI:
         await service.start()
         await ensure_topics(
             settings.kafka_bootstrap_servers,
-            [settings.pipeline_topic, settings.dead_letter_topic],
+            [
+                settings.pipeline_topic,
+                settings.tickets_topic,
+                settings.rnd_requests_topic,
+                settings.rnd_replies_topic,
+                settings.events_topic,
+                settings.dead_letter_topic,
+            ],
             partitions=settings.topic_partitions,
         )
         await service.broker.start()

@@ -11,6 +11,7 @@ commits, harmlessly). Personal text is never copied here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -120,7 +121,7 @@ class TicketRows(CheckpointedFollower):
         customer_id: str | None = None,
         assignee_id: str | None = None,
         team: str | None = None,
-        status: str | None = None,
+        statuses: Sequence[str] | None = None,
         visible_to: tuple[str, str | None] | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
@@ -130,10 +131,11 @@ class TicketRows(CheckpointedFollower):
             ("customer_id", customer_id),
             ("assignee_id", assignee_id),
             ("team", team),
-            ("status", status),
         ):
             if value is not None:
                 query[name] = value
+        if statuses:
+            query["status"] = statuses[0] if len(statuses) == 1 else {"$in": list(statuses)}
         if visible_to is not None:
             user, user_team = visible_to
             reach: list[dict[str, Any]] = [{"assignee_id": user}]

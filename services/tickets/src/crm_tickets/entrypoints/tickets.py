@@ -153,12 +153,13 @@ def ticket_routes(service: TicketsService) -> APIRouter:
         customer_id: Annotated[str | None, Query(max_length=200)] = None,
         assignee_id: Annotated[str | None, Query(max_length=200)] = None,
         team: Annotated[str | None, Query(max_length=200)] = None,
-        status: TicketStatus | None = None,
+        status: Annotated[list[TicketStatus] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
         """Tickets by customer, assignee, team and status, newest first (no personal text).
 
-        Agents see their team's tickets and those assigned to them.
+        ``status`` may be repeated (``?status=new&status=open``: either). Agents see their
+        team's tickets and those assigned to them.
         """
         scope = TICKETS_POLICY.scope_of(caller, READ_TICKET)
         if scope is None:
@@ -168,7 +169,7 @@ def ticket_routes(service: TicketsService) -> APIRouter:
             customer_id=customer_id,
             assignee_id=assignee_id,
             team=team,
-            status=status.value if status is not None else None,
+            statuses=[one.value for one in status] if status else None,
             visible_to=None if scope is Scope.ANY else (caller.subject, caller.team),
             limit=limit,
         )
