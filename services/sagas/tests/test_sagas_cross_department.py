@@ -70,6 +70,10 @@ async def kafka(service: SagasService) -> AsyncIterator[tuple[Any, list[KafkaMes
         yield test_broker, requests
 
 
+class Killed(BaseException):
+    """The process dies: nothing after this line of it runs (not an error it handles)."""
+
+
 def answered(answer: httpx.Response) -> dict[str, Any]:
     assert answer.status_code == 202, answer.text
     body: dict[str, Any] = answer.json()
@@ -216,3 +220,37 @@ async def test_a_departure_moves_the_book_and_completes_when_every_service_confi
     assert handover.headers["idempotency-key"] == "sag_departure_u1:hand_over_customers"
     listings = [s for s in services.requests if s.path == "/tickets"]
     assert [s.method for s in listings] == ["GET", "GET"]
+
+
+async def test_a_runner_killed_after_its_message_went_out_sends_the_same_message_again(
+    service: SagasService,
+    services: FakeServices,
+    kafka: tuple[Any, list[KafkaMessage]],
+    signed_in: ClientFactory,
+) -> None:
+    broker, _ = kafka
+    services.customer["owner_id"] = "u1"
+    await send(broker, service.settings.tickets_topic, opened())
+    confirm = {"accepted": True, "reason": "worth it", "business_value": "medium"}
+    answered(await signed_in("sales_manager").post(DECISION, json=confirm))
+    sent: list[dict[str, str]] = []
+
+    async def dies_after_sending(
+        topic: str, key: bytes, headers: dict[str, str], body: bytes
+    ) -> None:
+        sent.append(headers)
+        if len(sent) == 1:
+            raise Killed("after the broker acknowledged, before the saga recorded it")
+
+    service.runner._commands._publish = dies_after_sending  # the process, as it dies
+    loop = deadline_loop(service)
+    with pytest.raises(Killed):
+        await loop.check_due()
+    saga = ok(await signed_in("auditor").get(f"/sagas/{SAGA}"))
+    assert saga["outstanding"] == ["request_estimate"]
+    await loop.check_due()
+    assert [h["ce_id"] for h in sent] == [message_id(SAGA, "request_estimate")] * 2
+    saga = ok(await signed_in("auditor").get(f"/sagas/{SAGA}"))
+    kept = [e for e in saga["history"] if e.get("step") == "request_estimate"]
+    assert [e["kind"] for e in kept] == ["step_succeeded"]
+    assert saga["state"]["phase"] == "rnd_estimate" and saga["outstanding"] == []
