@@ -223,7 +223,8 @@ def test_a_rejection_by_sales_tells_the_customer_why_then_resolves_the_ticket() 
     assert resolve.body is not None and "no budget for it this year" in resolve.body["resolution"]
     assert core.status(REQUIREMENT, told) is Status.RUNNING
 
-    done, sent = when(REQUIREMENT, told, ok(flow.RESOLVE_REJECTED, T_REVIEW))
+    resolved_at = T_REVIEW + timedelta(minutes=5)
+    done, sent = when(REQUIREMENT, told, ok(flow.RESOLVE_REJECTED, resolved_at))
     assert sent == [] and core.status(REQUIREMENT, done) is Status.COMPLETED
     shown = view(done)
     assert (shown["phase"], shown["result"]) == ("rejected", "rejected_by_sales")
@@ -232,7 +233,7 @@ def test_a_rejection_by_sales_tells_the_customer_why_then_resolves_the_ticket() 
         "business_value": None,
     }  # fmt: skip
     assert shown["steps"]["sales_review"]["seconds"] == 7200
-    assert shown["cycle_seconds"] == 7200
+    assert shown["cycle_seconds"] == 7200 + 300  # until the customer was told, resolved
     assert "rnd_estimate" not in shown["steps"] and shown["rnd"] is None
 
 

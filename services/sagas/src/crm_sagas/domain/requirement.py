@@ -149,6 +149,8 @@ class Requirement:
     ticket_resolved: bool = False
     ticket_closed: bool = False
     closed_at: datetime | None = None
+    told_at: datetime | None = None
+    """When a rejection reached the customer (told, and the ticket resolved): its end."""
     closed_early: bool = False
     done_commands: frozenset[str] = field(default_factory=frozenset)
     """Escalation commands answered (publications, reassignments, notes)."""
@@ -268,9 +270,9 @@ class RequirementFlow:
                 steps = _ended(steps, FOLLOW_UP, at)
             return replace(state, customer_told=True, steps=steps)
         if step == TELL_REJECTION:
-            return replace(state, customer_told=True)
+            return replace(state, customer_told=True, told_at=at)
         if step == RESOLVE_REJECTED:
-            return replace(state, rejection_resolved=True, ticket_resolved=True)
+            return replace(state, rejection_resolved=True, ticket_resolved=True, told_at=at)
         if step == CLOSE:
             return replace(state, ticket_closed=True, closed_at=at)
         return replace(state, done_commands=state.done_commands | {step})
@@ -542,9 +544,8 @@ class RequirementFlow:
         cycle = None
         if state.closed_at is not None and not state.closed_early:
             cycle = (state.closed_at - state.opened_at).total_seconds()
-        elif state.phase == "rejected" and self._finished(state):
-            ended = [s.ended_at for s in state.steps.values() if s.ended_at is not None]
-            cycle = (max(ended) - state.opened_at).total_seconds() if ended else None
+        elif state.phase == "rejected" and self._finished(state) and state.told_at is not None:
+            cycle = (state.told_at - state.opened_at).total_seconds()
         return {
             "ticket_id": state.ticket_id,
             "customer_id": state.customer_id,
