@@ -170,7 +170,7 @@ async def test_a_requirement_waits_for_its_owner_then_goes_to_rnd_and_back_to_se
 
 
 async def test_a_departure_moves_the_book_and_completes_when_every_service_confirmed(
-    service: SagasService, services: FakeServices, signed_in: ClientFactory
+    service: SagasService, services: FakeServices, signed_in: ClientFactory, span_exporter: Any
 ) -> None:
     services.script(
         "POST", "/contacts/handovers",
@@ -220,6 +220,19 @@ async def test_a_departure_moves_the_book_and_completes_when_every_service_confi
     assert handover.headers["idempotency-key"] == "sag_departure_u1:hand_over_customers"
     listings = [s for s in services.requests if s.path == "/tickets"]
     assert [s.method for s in listings] == ["GET", "GET"]
+
+    # Every step is a span in the trace of the manager's request, carried to each service.
+    trace_id = answer.headers["x-trace-id"]
+    steps = [s for s in span_exporter.get_finished_spans() if s.name.startswith("saga ")]
+    assert {s.name for s in steps} >= {
+        "saga rep_departure hand_over_customers",
+        "saga rep_departure reassign_opportunity:opp_1",
+        "saga rep_departure reassign_ticket:tkt_9",
+    }
+    assert {format(s.context.trace_id, "032x") for s in steps} == {trace_id}
+    assert all(trace_id in s.headers["traceparent"] for s in services.requests)
+    correlation = started["correlation_id"]
+    assert {s.headers["x-correlation-id"] for s in services.requests} == {correlation}
 
 
 async def test_a_runner_killed_after_its_message_went_out_sends_the_same_message_again(
