@@ -41,6 +41,9 @@ from crm_sagas.domain.saga import (
     StepRefused,
     StepSucceeded,
     Trigger,
+    step_deadline,
+    step_outcome,
+    timed_out_reason,
 )
 
 TYPE = "onboarding"
@@ -50,7 +53,6 @@ PURCHASE = "record_purchase"
 ENROL = "enrol_member"
 TICKET = "open_onboarding_ticket"
 OPEN_STORE = "open_home_store"
-STEP_DEADLINE = "step"
 
 
 def saga_id_of(opportunity_id: str) -> str:
@@ -121,10 +123,8 @@ class OnboardingFlow:
             case StepRefused(step=step) if step == OPEN_STORE and entry.status == 409:
                 return replace(state, store_ready=True, since=entry.at)
             case DeadlinePassed():
-                pending = ", ".join(c.step for c in self.react(state)) or "nothing"
-                return replace(
-                    state, timed_out=f"no answer within {self.step_deadline} to {pending}"
-                )
+                why = timed_out_reason(self.step_deadline, self.react(state))
+                return replace(state, timed_out=why)
             case Retried():
                 return replace(state, timed_out=None, since=entry.at)
         return state
@@ -190,14 +190,13 @@ class OnboardingFlow:
         return commands
 
     def deadline(self, state: Onboarding) -> Deadline | None:
-        if self._done(state) or state.timed_out is not None:
-            return None
-        return Deadline(STEP_DEADLINE, state.since + self.step_deadline)
+        return step_deadline(
+            done=self._done(state), timed_out=state.timed_out, since=state.since,
+            limit=self.step_deadline,
+        )  # fmt: skip
 
     def outcome(self, state: Onboarding) -> Status:
-        if state.timed_out is not None:
-            return Status.FAILED
-        return Status.COMPLETED if self._done(state) else Status.RUNNING
+        return step_outcome(done=self._done(state), timed_out=state.timed_out)
 
     def awaits(self, state: Onboarding) -> dict[str, frozenset[str]]:
         return {}  # no step waits for a person

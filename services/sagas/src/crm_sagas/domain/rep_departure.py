@@ -40,6 +40,9 @@ from crm_sagas.domain.saga import (
     StepRefused,
     StepSucceeded,
     Trigger,
+    step_deadline,
+    step_outcome,
+    timed_out_reason,
 )
 
 TYPE = "rep_departure"
@@ -50,7 +53,6 @@ LIST_OPPORTUNITIES = "list_opportunities"
 LIST_TICKETS = "list_tickets"
 REASSIGN_OPPORTUNITY = "reassign_opportunity"
 REASSIGN_TICKET = "reassign_ticket"
-STEP_DEADLINE = "step"
 PAGE = 100
 OPEN_TICKET_STATUSES = frozenset({"new", "open", "waiting_on_customer", "reopened"})
 OPEN_TICKETS_QUERY = "&".join(f"status={status}" for status in sorted(OPEN_TICKET_STATUSES))
@@ -138,10 +140,8 @@ class RepDepartureFlow:
                 return replace(self._skipped(state, step, f"{entry.status}: {detail}"),
                                since=entry.at)  # fmt: skip
             case DeadlinePassed():
-                pending = ", ".join(c.step for c in self.react(state)) or "nothing"
-                return replace(
-                    state, timed_out=f"no answer within {self.step_deadline} to {pending}"
-                )
+                why = timed_out_reason(self.step_deadline, self.react(state))
+                return replace(state, timed_out=why)
             case Retried():
                 return replace(state, timed_out=None, since=entry.at)
         return state
@@ -253,14 +253,13 @@ class RepDepartureFlow:
     # --- time and outcome ------------------------------------------------------------------
 
     def deadline(self, state: RepDeparture) -> Deadline | None:
-        if self._done(state) or state.timed_out is not None:
-            return None
-        return Deadline(STEP_DEADLINE, state.since + self.step_deadline)
+        return step_deadline(
+            done=self._done(state), timed_out=state.timed_out, since=state.since,
+            limit=self.step_deadline,
+        )  # fmt: skip
 
     def outcome(self, state: RepDeparture) -> Status:
-        if state.timed_out is not None:
-            return Status.FAILED
-        return Status.COMPLETED if self._done(state) else Status.RUNNING
+        return step_outcome(done=self._done(state), timed_out=state.timed_out)
 
     def _done(self, state: RepDeparture) -> bool:
         return (

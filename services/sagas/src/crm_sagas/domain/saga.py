@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -352,6 +352,34 @@ def on_deadline(flow: Flow[S], saga: Saga[S], now: datetime) -> list[Entry]:
     if pending is None or pending.at > now:
         return []
     return [DeadlinePassed(at=now, name=pending.name)]
+
+
+# --- flows that must progress every so often ---------------------------------------------------
+
+STEP_DEADLINE = "step"
+
+
+def step_deadline(
+    *, done: bool, timed_out: str | None, since: datetime, limit: timedelta
+) -> Deadline | None:
+    """The deadline of a flow whose every step must be answered within ``limit`` of the last
+    progress (``since``): none once done or timed out."""
+    if done or timed_out is not None:
+        return None
+    return Deadline(STEP_DEADLINE, since + limit)
+
+
+def step_outcome(*, done: bool, timed_out: str | None) -> Status:
+    """Failed (for an operator) once timed out, completed once done, else running."""
+    if timed_out is not None:
+        return Status.FAILED
+    return Status.COMPLETED if done else Status.RUNNING
+
+
+def timed_out_reason(limit: timedelta, pending: Sequence[SagaCommand]) -> str:
+    """Why a flow timed out: the steps it still waited for."""
+    waiting = ", ".join(c.step for c in pending) or "nothing"
+    return f"no answer within {limit} to {waiting}"
 
 
 def retry_pause(attempts: int, *, base_seconds: float, max_seconds: float) -> float:
