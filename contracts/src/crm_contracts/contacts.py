@@ -712,10 +712,11 @@ class CustomersMerged(DomainEvent):
 
     Addresses, preferences and contact persons taken over follow in the same commit as
     their own events (CustomerAddressSet, CustomerPreferenceSet, ContactPersonAdded).
+    Version 2 added ``opportunity_ids``.
     """
 
     event_type: ClassVar[str] = "crm.contacts.CustomersMerged"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
 
     customer_id: str = Field(
         description="Id of the surviving customer (also the event subject).",
@@ -757,3 +758,15 @@ class CustomersMerged(DomainEvent):
         description="Purchases of the duplicate, now counted for the survivor.",
         examples=[["ord_51c2"]],
     )
+    opportunity_ids: tuple[str, ...] = Field(
+        default=(),
+        description="Deals the duplicate's purchases came from that the survivor's did not: "
+        "a later purchase of one of them is the same purchase, not counted again.",
+        examples=[["opp_7f3a"]],
+    )
+
+
+@REGISTRY.upcaster(CustomersMerged.event_type, from_version=1)
+def _customers_merged_v1_to_v2(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Version 1 carried the duplicate's orders only, not the deals they came from."""
+    return {**data, "opportunity_ids": []}

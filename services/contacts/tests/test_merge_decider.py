@@ -27,6 +27,7 @@ from crm_contacts.domain.customer import (
     InvalidCommand,
     Merged,
     MergeInto,
+    RecordPurchase,
     Registered,
     RuleViolated,
     fold,
@@ -153,6 +154,22 @@ def test_the_survivors_state_shows_the_merge() -> None:
     assert (state.merged_ids, state.email, state.birthday) == ((ADA,), "ada@example.com", BIRTHDAY)
     assert (state.order_ids, state.stage) == (frozenset({"ord_1"}), LifecycleStage.CUSTOMER)
     assert state.consents == {}  # consents were given for the duplicate's details
+
+
+def test_a_deal_the_duplicate_bought_is_not_counted_again_for_the_survivor() -> None:
+    deal = CustomerPurchaseRecorded(
+        customer_id=ADA, order_id="ord_9", at=NOW, opportunity_id="opp_9"
+    )
+    duplicate = registered([*ADA_HISTORY, deal])
+    history: list[DomainEvent] = [COUNTESS_REGISTERED]
+    history += given_when(history, AbsorbDuplicate(COUNTESS, duplicate))
+    (merged,) = [e for e in history if isinstance(e, CustomersMerged)]
+    assert merged.opportunity_ids == ("opp_9",)
+    assert "opp_9" in registered(history).opportunity_ids
+    # The won deal, reported later for the survivor (the onboarding saga), is the same
+    # purchase as the duplicate's order of it.
+    won = RecordPurchase(COUNTESS, None, NOW, opportunity_id="opp_9")
+    assert given_when(history, won) == []
 
 
 def test_a_merged_duplicate_keeps_its_profile_and_is_erased_with_the_survivor() -> None:

@@ -54,6 +54,7 @@ def absorb(command: AbsorbDuplicate, state: Registered) -> list[DomainEvent]:
             birthday=duplicate.birthday if state.birthday is None else None,
             tags=tuple(sorted(duplicate.tags - state.tags))[: MAX_TAGS - len(state.tags)],
             order_ids=tuple(sorted(orders)),
+            opportunity_ids=tuple(sorted(duplicate.opportunity_ids - state.opportunity_ids)),
         )
     ]
     for address_type, address in duplicate.addresses.items():

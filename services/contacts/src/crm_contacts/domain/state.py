@@ -243,6 +243,7 @@ def _profile_after(state: Registered, event: DomainEvent) -> Registered:
                 birthday=state.birthday or event.birthday,
                 tags=state.tags | set(event.tags),
                 order_ids=state.order_ids | set(event.order_ids),
+                opportunity_ids=state.opportunity_ids | set(event.opportunity_ids),
                 merged_ids=(*state.merged_ids, event.merged_id),
             )
     return state
