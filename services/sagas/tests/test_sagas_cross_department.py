@@ -19,8 +19,10 @@ from crm_contracts.registry import DomainEvent
 from crm_contracts.rnd import RequirementScheduled
 from crm_contracts.tickets import TicketOpened, TicketResolved
 from crm_runtime.testing import ClientFactory, created, ok, problem
-from crm_sagas.application.commands import message_id
+from crm_sagas.application.commands import ServiceCommands
+from crm_sagas.application.messages import message_id
 from crm_sagas.bootstrap import SagasService
+from crm_sagas.domain.saga import SagaCommand
 from crm_sagas.entrypoints.runner import deadline_loop
 
 TICKET = "tkt_1"
@@ -244,7 +246,8 @@ async def test_a_runner_killed_after_its_message_went_out_sends_the_same_message
     broker, _ = kafka
     services.customer["owner_id"] = "u1"
     await send(broker, service.settings.tickets_topic, opened())
-    confirm = {"accepted": True, "reason": "worth it", "business_value": "medium"}
+    confirm = {"accepted": True, "reason": "worth it", "business_value": "medium",
+               "value_note": "a B2B need"}  # fmt: skip
     answered(await signed_in("sales_manager").post(DECISION, json=confirm))
     sent: list[dict[str, str]] = []
 
@@ -255,7 +258,7 @@ async def test_a_runner_killed_after_its_message_went_out_sends_the_same_message
         if len(sent) == 1:
             raise Killed("after the broker acknowledged, before the saga recorded it")
 
-    service.runner._commands._publish = dies_after_sending  # the process, as it dies
+    service.runner._commands._messages._publish = dies_after_sending  # the process, as it dies
     loop = deadline_loop(service)
     with pytest.raises(Killed):
         await loop.check_due()
@@ -267,3 +270,19 @@ async def test_a_runner_killed_after_its_message_went_out_sends_the_same_message
     kept = [e for e in saga["history"] if e.get("step") == "request_estimate"]
     assert [e["kind"] for e in kept] == ["step_succeeded"]
     assert saga["state"]["phase"] == "rnd_estimate" and saga["outstanding"] == []
+
+
+@pytest.mark.parametrize(
+    ("problem_type", "kind"),
+    [
+        ("urn:crm:problem:version-conflict", "step_failed"),  # raced: sent again, same key
+        ("urn:crm:problem:wrong-state", "step_refused"),  # closed meanwhile: the flow reads it
+    ],
+)
+def test_a_version_conflict_is_sent_again_a_wrong_state_is_an_answer(
+    problem_type: str, kind: str
+) -> None:
+    commands = ServiceCommands({}, lambda: "token", lambda: NOW)
+    command = SagaCommand("reassign_opportunity:opp_1", "pipeline", "POST", "/x", body={})
+    answer = httpx.Response(409, json={"type": problem_type, "status": 409, "detail": "no"})
+    assert commands.entry_of(command, answer).kind == kind

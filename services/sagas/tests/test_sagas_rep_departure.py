@@ -427,7 +427,7 @@ def test_a_step_unanswered_past_its_deadline_fails_the_saga_until_retried() -> N
     due = T1 + DEPARTURE.step_deadline
     assert core.on_deadline(DEPARTURE, saga, due - timedelta(seconds=1)) == []
     (passed,) = core.on_deadline(DEPARTURE, saga, due)
-    assert passed == DeadlinePassed(due, "step")
+    assert passed == DeadlinePassed(due, "step", due=due)
     timed_out, sent = when(DEPARTURE, saga, passed)
     assert sent == [] and core.status(DEPARTURE, timed_out) is Status.FAILED
     assert timed_out.stuck is None  # the flow's own failure

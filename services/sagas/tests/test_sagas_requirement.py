@@ -270,12 +270,12 @@ def test_a_confirmation_asks_rnd_for_an_estimate_over_kafka() -> None:
     assert shown["steps"]["sales_review"]["seconds"] == 7200
 
 
-def test_without_a_value_note_the_reason_of_the_confirmation_goes_to_rnd() -> None:
-    low = {"business_value": "low"}
-    plain = Decided(T_REVIEW, flow.SALES_REVIEW, "u1", True, "key account", low)
-    request = outstanding(requirement(*AT_REVIEW, plain))[flow.REQUEST_ESTIMATE]
+def test_only_the_note_for_rnd_leaves_the_crm_never_the_reviews_reason() -> None:
+    request = outstanding(requirement(*AT_REVIEW, CONFIRMED))[flow.REQUEST_ESTIMATE]
     assert request.body is not None
-    assert (request.body["business_value"], request.body["value_note"]) == ("low", "key account")
+    assert CONFIRMED.reason not in str(request.body)
+    assert request.body["value_note"] == CONFIRMED.details["value_note"]
+    assert request.at == T_REVIEW  # the message's time: a resend is the same message
 
 
 def test_the_estimates_deadline_runs_from_the_request_sent() -> None:
@@ -296,14 +296,24 @@ def test_the_estimates_deadline_runs_from_the_request_sent() -> None:
         (Decided(NOW, flow.SALES_REVIEW, "u1", True, "ok", {"business_value": "huge"}), False),
         (Decided(NOW, "follow_up", "u1", True, "done", {"business_value": "high"}), False),
         (Decided(NOW, flow.SALES_REVIEW, "u1", False, "not for us"), True),
+        (Decided(NOW, flow.SALES_REVIEW, "u1", True, "ok", {"business_value": "low"}), False),
         *[
-            (Decided(NOW, flow.SALES_REVIEW, "u1", True, "ok", {"business_value": value}), True)
+            (
+                Decided(NOW, flow.SALES_REVIEW, "u1", True, "ok",
+                        {"business_value": value, "value_note": "a B2B need"}),
+                True,
+            )  # fmt: skip
             for value in flow.BUSINESS_VALUES
         ],
     ],
-    ids=["no-value", "unknown-value", "other-step", "rejection", "low", "medium", "high"],
-)
-def test_a_confirmation_must_name_its_business_value(decided: Decided, valid: bool) -> None:
+    ids=[
+        "no-value", "unknown-value", "other-step", "rejection", "no-note", "low", "medium",
+        "high",
+    ],
+)  # fmt: skip
+def test_a_confirmation_must_name_its_business_value_and_a_note_for_rnd(
+    decided: Decided, valid: bool
+) -> None:
     if valid:
         REQUIREMENT.check_decision(decided)
     else:
@@ -559,7 +569,7 @@ def test_a_late_step_is_escalated_once(
     saga = requirement(*entries)
     assert core.on_deadline(REQUIREMENT, saga, due - timedelta(seconds=1)) == []
     (passed,) = core.on_deadline(REQUIREMENT, saga, due)
-    assert passed == DeadlinePassed(due, phase)
+    assert passed == DeadlinePassed(due, phase, due=due)
     late, sent = when(REQUIREMENT, saga, passed)
     assert sent == [flow.escalate_step(phase), with_it]
     assert escalation(late, phase) == {
@@ -585,7 +595,7 @@ def test_a_late_review_is_asked_of_the_sales_lead_who_may_then_decide() -> None:
     assert ask.path == "/contacts/customers/cus_acme/interactions"
     assert ask.body is not None
     summary = ask.body["summary"]
-    assert summary.startswith("Escalated: no sales review within 8 hour(s).")
+    assert summary.startswith("Escalated: no sales review by 2026-11-24 17:30 UTC.")
     assert f"Sales review for {LEAD}" in summary and DECISION_URL in summary
     assert view(late)["reviewer"] == LEAD
     assert REQUIREMENT.awaits(late.state) == {flow.SALES_REVIEW: frozenset({"u1", LEAD})}
@@ -619,7 +629,7 @@ def test_a_late_estimate_is_noted_on_the_ticket_and_a_late_reply_still_counts() 
     late, _ = escalated(requirement(*AT_ESTIMATE))
     note = outstanding(late)[flow.NOTE_RND_LATE]
     assert (note.service, note.path) == ("tickets", "/tickets/tkt_1/notes")
-    assert note.body is not None and "within 2 day(s)" in note.body["body"]
+    assert note.body is not None and "by 2026-11-26 11:31 UTC" in note.body["body"]
     assert SAGA in note.body["body"]
     saga = core.replay(
         REQUIREMENT,

@@ -100,6 +100,8 @@ class StepTime:
     ended_at: datetime | None = None
     escalated_at: datetime | None = None
     escalated_to: str | None = None
+    due_at: datetime | None = None
+    """When the step was due, as recorded when it escalated."""
 
     def seconds(self) -> float | None:
         if self.ended_at is None:
@@ -245,7 +247,12 @@ class RequirementFlow:
                 return self._observed(state, trigger)
             case DeadlinePassed(name=phase) if phase in PHASES and phase in state.steps:
                 to = {SALES_REVIEW: self.sales_lead, FOLLOW_UP: self.service_lead}.get(phase)
-                late = replace(state.steps[phase], escalated_at=entry.at, escalated_to=to)
+                limit = {SALES_REVIEW: self.review_deadline, RND_ESTIMATE: self.rnd_deadline,
+                         FOLLOW_UP: self.follow_up_deadline}[phase]  # fmt: skip
+                due = entry.due or state.steps[phase].started_at + limit
+                late = replace(
+                    state.steps[phase], escalated_at=entry.at, escalated_to=to, due_at=due
+                )
                 reviewer = self.sales_lead if phase == SALES_REVIEW else state.reviewer
                 return replace(state, steps={**state.steps, phase: late}, reviewer=reviewer)
         return state
@@ -321,17 +328,16 @@ class RequirementFlow:
         return state
 
     def _answers_request(self, state: Requirement, trigger: Trigger) -> bool:
-        """R&D's first reply to the request: once it was recorded as sent, or naming it.
+        """R&D's first reply naming the request, once sales confirmed.
 
         The reply may come before the broker's acknowledgement of the request is recorded
         (or the runner died in between, and R&D answers the request sent again with the
-        same reply, which is not recorded twice): a reply naming the request counts then.
+        same reply, which is not recorded twice): it counts all the same. A reply naming
+        another request (a stray or a test message) does not.
         """
-        if state.rnd is not None:
+        if state.rnd is not None or state.phase != RND_ESTIMATE:
             return False
-        if state.estimate_requested:
-            return True
-        return state.phase == RND_ESTIMATE and trigger.data.get("request_id") == _request_id(state)
+        return trigger.data.get("request_id") == _request_id(state)
 
     def expects(self, state: Requirement, refused: StepRefused) -> bool:
         if refused.step == LOOK_UP:
@@ -405,9 +411,9 @@ class RequirementFlow:
                 commands.append(
                     self._ticket(
                         NOTE_RND_LATE, "notes",
-                        {"body": f"R&D has not estimated this requirement within "
-                                 f"{_span(self.rnd_deadline)}; escalated (saga "
-                                 f"{saga_id_of(state.ticket_id)})."},
+                        {"body": f"R&D has not estimated this requirement by "
+                                 f"{_moment(step.due_at or step.escalated_at)}; escalated "
+                                 f"(saga {saga_id_of(state.ticket_id)})."},
                         state.ticket_id,
                     )
                 )  # fmt: skip
@@ -420,8 +426,10 @@ class RequirementFlow:
             f"({state.priority} priority) needs your judgement of its business value. Confirm "
             f"or reject it: POST /sagas/{saga}/decisions/{SALES_REVIEW}."
         )
+        late = state.steps[SALES_REVIEW]
         if step == ASK_LEAD:
-            text = f"Escalated: no sales review within {_span(self.review_deadline)}. " + text
+            due = late.due_at or late.escalated_at or late.started_at
+            text = f"Escalated: no sales review by {_moment(due)}. " + text
         if not state.known_customer:
             return self._ticket(step, "notes", {"body": text}, state.ticket_id)
         return SagaCommand(
@@ -444,15 +452,15 @@ class RequirementFlow:
                 "customer_id": state.customer_id,
                 "priority": state.priority,
                 "business_value": review.business_value or "medium",
-                "value_note": review.value_note or review.reason,
+                # Only the note written for R&D leaves the CRM, never the review's reason.
+                "value_note": review.value_note or f"{review.business_value} business value",
                 "confirmed_by": review.by,
                 "reply_by": reply_by.isoformat(),
             },
+            at=state.steps[SALES_REVIEW].ended_at or state.opened_at,
         )
 
     def _escalation_event(self, state: Requirement, phase: str, step: StepTime) -> SagaCommand:
-        deadline = {SALES_REVIEW: self.review_deadline, RND_ESTIMATE: self.rnd_deadline,
-                    FOLLOW_UP: self.follow_up_deadline}[phase]  # fmt: skip
         assert step.escalated_at is not None
         return publication(
             escalate_step(phase),
@@ -464,10 +472,11 @@ class RequirementFlow:
                 "requirement_id": state.ticket_id,
                 "customer_id": state.customer_id,
                 "step": phase,
-                "due_at": (step.started_at + deadline).isoformat(),
+                "due_at": (step.due_at or step.escalated_at).isoformat(),
                 "escalated_at": step.escalated_at.isoformat(),
                 "escalated_to": step.escalated_to,
             },
+            at=step.escalated_at,
         )
 
     def _tell_schedule(self, state: Requirement) -> SagaCommand:
@@ -536,6 +545,11 @@ class RequirementFlow:
         if decided.accepted and value not in BUSINESS_VALUES:
             raise InvalidDecision(
                 "a confirmation names the business value: one of " + ", ".join(BUSINESS_VALUES)
+            )
+        if decided.accepted and not decided.details.get("value_note"):
+            raise InvalidDecision(
+                "a confirmation carries a value_note for R&D (what the requirement is worth "
+                "and why, without personal data): it is all R&D is told of the review"
             )
 
     # --- view ------------------------------------------------------------------------------
@@ -624,10 +638,5 @@ def _result(state: Requirement) -> str | None:
     return None
 
 
-def _span(duration: timedelta) -> str:
-    seconds = int(duration.total_seconds())
-    if seconds % 86400 == 0:
-        return f"{seconds // 86400} day(s)"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} hour(s)"
-    return f"{seconds} seconds"
+def _moment(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")

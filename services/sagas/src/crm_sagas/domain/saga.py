@@ -66,6 +66,9 @@ class SagaCommand:
     """For ``method="PUBLISH"``: the contract type of the message; ``path`` is its topic."""
     subject: str | None = None
     """For ``method="PUBLISH"``: the aggregate the message is about (its Kafka key)."""
+    at: datetime | None = None
+    """For ``method="PUBLISH"``: the message's time, from the saga's state (a resend is the
+    same message)."""
 
 
 PUBLISH = "PUBLISH"
@@ -73,13 +76,20 @@ PUBLISH = "PUBLISH"
 
 
 def publication(
-    step: str, topic: str, event_type: str, subject: str, payload: Mapping[str, Any]
+    step: str,
+    topic: str,
+    event_type: str,
+    subject: str,
+    payload: Mapping[str, Any],
+    at: datetime,
 ) -> SagaCommand:
-    """A message the saga publishes about ``subject``: done when the broker acknowledged
-    it. Its id derives from the saga and the step, so a resend is the same message."""
+    """A message the saga publishes about ``subject`` as of ``at``: done when the broker
+    acknowledged it. Its id derives from the saga and the step, so a resend is the same
+    message."""
     return SagaCommand(
-        step, "kafka", PUBLISH, topic, body=payload, event_type=event_type, subject=subject
-    )
+        step, "kafka", PUBLISH, topic, body=payload, event_type=event_type, subject=subject,
+        at=at,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,8 @@ class StepFailed(Entry):
 class DeadlinePassed(Entry):
     kind: ClassVar[str] = "deadline_passed"
     name: str
+    due: datetime | None = None
+    """When it was due (``at`` is when it was found passed); none in older histories."""
 
 
 @dataclass(frozen=True)
@@ -351,7 +363,7 @@ def on_deadline(flow: Flow[S], saga: Saga[S], now: datetime) -> list[Entry]:
     pending = deadline(flow, saga)
     if pending is None or pending.at > now:
         return []
-    return [DeadlinePassed(at=now, name=pending.name)]
+    return [DeadlinePassed(at=now, name=pending.name, due=pending.at)]
 
 
 # --- flows that must progress every so often ---------------------------------------------------
