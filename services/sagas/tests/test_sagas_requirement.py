@@ -299,18 +299,30 @@ def test_the_estimates_deadline_runs_from_the_request_sent() -> None:
         (Decided(NOW, flow.SALES_REVIEW, "u1", True, "ok", {"business_value": "low"}), False),
         *[
             (
-                Decided(NOW, flow.SALES_REVIEW, "u1", True, "ok",
-                        {"business_value": value, "value_note": "a B2B need"}),
+                Decided(
+                    NOW,
+                    flow.SALES_REVIEW,
+                    "u1",
+                    True,
+                    "ok",
+                    {"business_value": value, "value_note": "a B2B need"},
+                ),
                 True,
-            )  # fmt: skip
+            )
             for value in flow.BUSINESS_VALUES
         ],
     ],
     ids=[
-        "no-value", "unknown-value", "other-step", "rejection", "no-note", "low", "medium",
+        "no-value",
+        "unknown-value",
+        "other-step",
+        "rejection",
+        "no-note",
+        "low",
+        "medium",
         "high",
     ],
-)  # fmt: skip
+)
 def test_a_confirmation_must_name_its_business_value_and_a_note_for_rnd(
     decided: Decided, valid: bool
 ) -> None:
