@@ -22,6 +22,7 @@ from crm_runtime.testing import ClientFactory, created, ok, problem
 from crm_sagas.application.commands import ServiceCommands
 from crm_sagas.application.messages import message_id
 from crm_sagas.bootstrap import SagasService
+from crm_sagas.domain.rep_departure import handover_id_of
 from crm_sagas.domain.saga import SagaCommand
 from crm_sagas.entrypoints.runner import deadline_loop
 
@@ -196,17 +197,20 @@ async def test_a_departure_moves_the_book_and_completes_when_every_service_confi
         ]}),
         httpx.Response(200, json={"tickets": []}),
     )  # fmt: skip
-    manager = signed_in("sales_manager", subject="m1", team="north")
-    body = {"rep_id": "u1", "successor_ids": ["u2", "u3"], "reason": "left"}
-    problem(await signed_in("sales_rep").post("/sagas/rep-departures", json=body), 403)
-    problem(await manager.post("/sagas/rep-departures", json={**body, "team": "south"}), 403)
-    problem(await manager.post("/sagas/rep-departures",
-                               json={**body, "successor_ids": ["u1"]}), 422)  # fmt: skip
-    answer = await manager.post("/sagas/rep-departures", json=body)
+    admin = signed_in("admin", subject="m1", team="hq")
+    body = {"rep_id": "u1", "successor_ids": ["u2", "u3"], "reason": "left", "team": "north"}
+    for role in ("sales_rep", "sales_manager", "service"):  # an admin's act (policy)
+        problem(await signed_in(role).post("/sagas/rep-departures", json=body), 403)
+    own = {**body, "successor_ids": ["u1"]}
+    problem(await admin.post("/sagas/rep-departures", json=own), 422)
+    answer = await admin.post("/sagas/rep-departures", json=body)
     started = created(answer)
     assert answer.headers["location"] == "/sagas/sag_departure_u1"
     assert started["state"]["team"] == "north" and started["state"]["requested_by"] == "m1"
-    assert ok(await manager.post("/sagas/rep-departures", json=body))["id"] == started["id"]
+    assert ok(await admin.post("/sagas/rep-departures", json=body))["id"] == started["id"]
+    other = {**body, "successor_ids": ["u2"]}
+    problem(await admin.post("/sagas/rep-departures", json=other), 409)
+    manager = admin
 
     await deadline_loop(service).check_due()
     done = ok(await manager.get("/sagas/sag_departure_u1"))
@@ -218,7 +222,8 @@ async def test_a_departure_moves_the_book_and_completes_when_every_service_confi
     effects = services.effect_paths()
     assert effects == ["POST /pipeline/opportunities/opp_1/owner", "POST /tickets/tkt_9/assign"]
     (handover,) = [s for s in services.requests if s.path == "/contacts/handovers"]
-    assert handover.body["handover_id"] == "hov_departure_u1" and handover.body["team"] == "north"
+    assert handover.body["handover_id"] == handover_id_of("sag_departure_u1")
+    assert handover.body["team"] == "north"
     assert handover.headers["idempotency-key"] == "sag_departure_u1:hand_over_customers"
     listings = [s for s in services.requests if s.path == "/tickets"]
     assert [s.method for s in listings] == ["GET", "GET"]
@@ -286,3 +291,87 @@ def test_a_version_conflict_is_sent_again_a_wrong_state_is_an_answer(
     command = SagaCommand("reassign_opportunity:opp_1", "pipeline", "POST", "/x", body={})
     answer = httpx.Response(409, json={"type": problem_type, "status": 409, "detail": "no"})
     assert commands.entry_of(command, answer).kind == kind
+
+
+async def test_a_cancelled_departure_is_started_anew_under_the_next_id(
+    service: SagasService, services: FakeServices, signed_in: ClientFactory
+) -> None:
+    services.script("POST", "/contacts/handovers", 503, 503, 503, 503, 503)
+    admin = signed_in("admin", subject="root", team="hq")
+    body = {"rep_id": "u1", "successor_ids": ["u2"], "reason": "left"}
+    first = created(await admin.post("/sagas/rep-departures", json=body))
+    await deadline_loop(service).check_due()  # contacts is down: the saga waits to retry
+    ok(await admin.post(f"/sagas/{first['id']}/cancel", json={"reason": "wrong successor"}))
+    fixed = {**body, "successor_ids": ["u3"]}
+    second = created(await admin.post("/sagas/rep-departures", json=fixed))
+    assert (first["id"], second["id"]) == ("sag_departure_u1", "sag_departure_u1-2")
+    assert second["state"]["handover_id"] != first["state"]["handover_id"]
+
+
+async def test_decisions_on_sagas_that_ask_none_or_do_not_exist(
+    service: SagasService, signed_in: ClientFactory
+) -> None:
+    admin = signed_in("admin", subject="root", team="hq")
+    body = {"rep_id": "u1", "successor_ids": ["u2"], "reason": "left"}
+    departure = created(await admin.post("/sagas/rep-departures", json=body))["id"]
+    decision = {"accepted": False, "reason": "no"}
+    problem(await admin.post(f"/sagas/{departure}/decisions/sales_review", json=decision), 409)
+    problem(await admin.post("/sagas/sag_nothing/decisions/sales_review", json=decision), 404)
+    bad = await admin.post(f"/sagas/{departure}/decisions/sales_review", json={"accepted": 1})
+    problem(bad, 422)
+
+
+async def test_an_rnd_reply_that_breaks_its_contract_is_dead_lettered_with_the_reason(
+    service: SagasService,
+) -> None:
+    dead: list[dict[str, str]] = []
+
+    @service.broker.subscriber(service.settings.dead_letter_topic)
+    async def capture(message: KafkaMessage) -> None:
+        dead.append(dict(message.headers))
+
+    async with TestKafkaBroker(service.broker) as broker:
+        key, headers, _ = record(
+            RequirementScheduled(
+                request_id=f"{SAGA}:request_estimate", requirement_id=TICKET, estimate_days=3,
+                scheduled_for="2026-12-01", delivery_by="2026-12-04", rnd_team="r",
+            ),
+            "evt_bad", TICKET,
+        )  # fmt: skip
+        backwards = b'{"request_id":"r","requirement_id":"tkt_1","estimate_days":3,' \
+            b'"scheduled_for":"2026-12-04","delivery_by":"2026-12-01","rnd_team":"r"}'  # fmt: skip
+        topic = service.settings.rnd_replies_topic
+        await broker.publish(backwards, topic=topic, key=key, headers=headers)
+    (letter,) = dead
+    assert letter["dlt_reason"].startswith("contract violation")
+    assert "delivery_by" in letter["dlt_reason"]
+    assert await service.documents.load(SAGA) is None
+
+
+async def test_a_large_book_moves_in_turns_so_other_sagas_are_not_held_up(
+    service: SagasService, services: FakeServices, signed_in: ClientFactory
+) -> None:
+    deals = [
+        {"id": f"opp_{n:03}", "customer_id": "cus_a", "owner_id": "u1", "status": "open"}
+        for n in range(80)
+    ]
+    services.script(
+        "POST", "/contacts/handovers",
+        httpx.Response(201, json={"completed": True, "moved": [], "skipped": []}),
+    )  # fmt: skip
+    services.script("GET", "/pipeline/opportunities",
+                    httpx.Response(200, json={"opportunities": deals, "next": None}))  # fmt: skip
+    admin = signed_in("admin", subject="root", team="hq")
+    body = {"rep_id": "u1", "successor_ids": ["u2"], "reason": "left"}
+    saga_id = created(await admin.post("/sagas/rep-departures", json=body))["id"]
+    loop = deadline_loop(service)
+
+    await loop.check_due()  # one turn: fewer steps than the book needs, then due again
+    moved = [s for s in services.effects if s.path.endswith("/owner")]
+    assert 0 < len(moved) < len(deals)
+    assert saga_id in await service.documents.due(service.deps.clock(), 10)
+    for _ in range(5):
+        await loop.check_due()
+    done = ok(await admin.get(f"/sagas/{saga_id}"))
+    assert done["status"] == "completed"
+    assert len(done["state"]["opportunities"]["moved"]) == len(deals)

@@ -111,7 +111,7 @@ def test_first_the_customers_are_handed_over_in_contacts(team: str | None) -> No
         flow.HAND_OVER, "contacts", "POST", "/contacts/handovers",
     )  # fmt: skip
     expected: dict[str, Any] = {
-        "handover_id": "hov_departure_u1", "leaving_rep_id": "u1",
+        "handover_id": flow.handover_id_of("sag_departure_u1"), "leaving_rep_id": "u1",
         "successor_ids": ["u2", "u3"], "reason": "rep left the company",
     }  # fmt: skip
     if team is not None:
@@ -367,7 +367,7 @@ def test_the_view_shows_each_part_of_the_book() -> None:
         "team": "north",
         "reason": "rep left the company",
         "requested_by": "u_manager",
-        "handover_id": "hov_departure_u1",
+        "handover_id": flow.handover_id_of("sag_departure_u1"),
         "customers": {"confirmed": True, "moved": MOVES, "skipped": 1},
         "opportunities": {
             "confirmed": False, "moved": {"opp_a": "u3"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -790,3 +791,9 @@ def test_the_history_round_trips_through_its_documents() -> None:
     back = [core.entry_from_document(core.entry_to_document(e)) for e in history]
     assert back == history
     assert core.replay(REQUIREMENT, back, max_attempts=MAX_ATTEMPTS) == requirement(*AT_CLOSING)
+
+
+def test_requirements_opened_before_the_rollout_start_no_saga() -> None:
+    rollout = replace(REQUIREMENT, opened_from=NOW)
+    assert rollout.starting(ticket_opened(at=NOW - timedelta(days=30))) is None
+    assert rollout.starting(ticket_opened(at=NOW)) == "sag_requirement_tkt_1"

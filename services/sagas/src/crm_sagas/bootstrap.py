@@ -124,6 +124,7 @@ def bootstrap(
             service_lead=settings.requirement_service_lead,
             rnd_requests_topic=settings.rnd_requests_topic,
             events_topic=settings.events_topic,
+            opened_from=settings.requirements_from,
         ),
         RepDepartureFlow(settings.departure_step_deadline),
     ]

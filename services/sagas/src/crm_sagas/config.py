@@ -6,7 +6,7 @@ take ``20s``, ``15m``, ``12h``, ``1d``, a number of seconds, or ISO 8601 (``PT12
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import Field, field_validator
 
@@ -123,6 +123,12 @@ class SagasSettings(RuntimeSettings):
         default="u_service_lead", min_length=1, max_length=200,
         alias="CRM_SAGAS_REQUIREMENT_SERVICE_LEAD",
         description="User id of the service lead a late follow-up is assigned to.",
+    )  # fmt: skip
+    requirements_from: datetime | None = Field(
+        default=None, alias="CRM_SAGAS_REQUIREMENTS_FROM",
+        description="Requirement tickets opened before this time (ISO 8601) start no saga: "
+        "set it at the first rollout, when the consumer reads the tickets topic from its "
+        "beginning and older requirements were handled by hand.",
     )  # fmt: skip
     departure_step_deadline: Duration = Field(
         default=timedelta(hours=1), alias="CRM_SAGAS_DEPARTURE_STEP_DEADLINE",

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from crm_runtime.foundations import new_id
 from crm_runtime.leases import Lease
 from crm_runtime.scheduling import LeaderMetrics, LeasedScheduler
-from crm_sagas.application.runner import SagaRunner
+from crm_sagas.application.runner import TURN, SagaRunner
 from crm_sagas.domain.saga import Status
 
 CONTEXT = "sagas"
@@ -58,7 +58,7 @@ class DeadlineLoop(LeasedScheduler):
         woken = 0
         for saga_id in await self._runner.documents.due(self._clock(), self._batch):
             try:
-                await self._runner.advance(saga_id)
+                await self._runner.advance(saga_id, max_rounds=TURN)
             except Exception:
                 log.exception("saga could not advance; next round", saga_id=saga_id)
                 continue

@@ -49,6 +49,13 @@ class SagaDocuments:
                                                dict(document))  # fmt: skip
         return bool(result.matched_count)
 
+    async def due_again(self, saga_id: str, revision: int, at: datetime) -> None:
+        """Make the saga due at ``at`` (it has more to send than one turn took), unless it
+        was written since ``revision`` (that write set its own ``due_at``)."""
+        await self._sagas.update_one(
+            {"_id": saga_id, "revision": revision}, {"$set": {"due_at": at}}
+        )
+
     async def due(self, now: datetime, limit: int) -> list[str]:
         """Ids of running sagas due at ``now``, the longest due first."""
         cursor = (

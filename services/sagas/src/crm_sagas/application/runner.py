@@ -33,6 +33,7 @@ from crm_sagas.domain.saga import (
     Cancelled,
     Decided,
     DecisionNotAwaited,
+    DecisionNotYours,
     Entry,
     Flow,
     Observed,
@@ -52,6 +53,8 @@ from crm_sagas.domain.saga import (
 log = structlog.get_logger("crm.sagas.runner")
 MAX_ROUNDS = 1000
 """Steps ``advance`` takes in one call at most (a departure moves one item per step)."""
+TURN = 50
+"""Steps the deadline loop takes for one saga before it turns to the next due one."""
 CAS_RETRIES = 10
 
 
@@ -172,11 +175,13 @@ class SagaRunner:
         assert loaded is not None
         return loaded, created
 
-    async def decide(self, saga_id: str, decided: Decided) -> Loaded:
+    async def decide(self, saga_id: str, decided: Decided, only_if_asked: bool) -> Loaded:
         """Record a person's decision the saga waits for; the runner acts on it at once.
 
         Raises DecisionNotAwaited when the saga does not wait for it (decided already, or
-        not at that step), and the flow's own error for a decision it cannot read."""
+        not at that step), DecisionNotYours when ``only_if_asked`` and the saga asks others,
+        and the flow's own error for a decision it cannot read. Checked on the saga as it
+        is when the decision is written (compare-and-set)."""
 
         def record(loaded: Loaded) -> list[Entry]:
             awaited = loaded.flow.awaits(loaded.saga.state)
@@ -184,9 +189,9 @@ class SagaRunner:
                 raise DecisionNotAwaited(saga_id, decided.step, f"it is {loaded.status.value}")
             if decided.step not in awaited:
                 raise DecisionNotAwaited(saga_id, decided.step, "not at that step now")
-            check = getattr(loaded.flow, "check_decision", None)
-            if check is not None:
-                check(decided)
+            if only_if_asked and decided.by not in awaited[decided.step]:
+                raise DecisionNotYours(saga_id, decided.step, decided.by)
+            loaded.flow.check_decision(decided)
             return [decided]
 
         return await self._operate(saga_id, record)
@@ -224,11 +229,15 @@ class SagaRunner:
 
     # --- progress --------------------------------------------------------------------------
 
-    async def advance(self, saga_id: str) -> Loaded | None:
+    async def advance(self, saga_id: str, max_rounds: int = MAX_ROUNDS) -> Loaded | None:
         """Record a due deadline, then send the outstanding commands one at a time, each
-        answer recorded before the next; stops at a failure (retried after its pause)."""
+        answer recorded before the next; stops at a failure (retried after its pause).
+
+        After ``max_rounds`` steps with more to send, the saga is left due at once: the
+        deadline loop takes turns between sagas (a departure moving thousands of items
+        does not hold up the others)."""
         loaded = await self.load(saga_id)
-        for _ in range(MAX_ROUNDS):
+        for _ in range(max_rounds):
             if loaded is None:
                 return None
             now = self._clock()
@@ -253,7 +262,8 @@ class SagaRunner:
             loaded = await self._record(saga_id, answered)
             if isinstance(entry, StepFailed):
                 return loaded
-        log.warning("saga did not settle", saga_id=saga_id)
+        if loaded is not None:
+            await self.documents.due_again(saga_id, int(loaded.document["revision"]), self._clock())
         return loaded
 
     async def _send(self, loaded: Loaded, command: SagaCommand) -> Entry:

@@ -33,6 +33,7 @@ from typing import Any
 from crm_sagas.domain.saga import (
     Deadline,
     DeadlinePassed,
+    Decided,
     Entry,
     Retried,
     SagaCommand,
@@ -200,6 +201,9 @@ class OnboardingFlow:
 
     def awaits(self, state: Onboarding) -> dict[str, frozenset[str]]:
         return {}  # no step waits for a person
+
+    def check_decision(self, decided: Decided) -> None:
+        raise ValueError(f"a {self.type} saga asks no one for a decision")
 
     def view(self, state: Onboarding) -> dict[str, Any]:
         return {

@@ -28,6 +28,7 @@ from typing import Any
 from crm_sagas.domain.saga import (
     Deadline,
     DeadlinePassed,
+    Decided,
     Entry,
     Observed,
     SagaCommand,
@@ -205,6 +206,9 @@ class PaymentReminderFlow:
 
     def awaits(self, state: PaymentReminder) -> dict[str, frozenset[str]]:
         return {}  # no step waits for a person
+
+    def check_decision(self, decided: Decided) -> None:
+        raise ValueError(f"a {self.type} saga asks no one for a decision")
 
     def view(self, state: PaymentReminder) -> dict[str, Any]:
         return {

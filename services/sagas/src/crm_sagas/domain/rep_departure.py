@@ -24,6 +24,7 @@ retry it). Every command is idempotent by its step name (``reassign_opportunity:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from typing import Any
 from crm_sagas.domain.saga import (
     Deadline,
     DeadlinePassed,
+    Decided,
     Entry,
     Retried,
     SagaCommand,
@@ -58,12 +60,19 @@ OPEN_TICKET_STATUSES = frozenset({"new", "open", "waiting_on_customer", "reopene
 OPEN_TICKETS_QUERY = "&".join(f"status={status}" for status in sorted(OPEN_TICKET_STATUSES))
 
 
-def saga_id_of(rep_id: str) -> str:
-    return f"sag_departure_{rep_id}"
+def saga_id_of(rep_id: str, generation: int = 1) -> str:
+    """The rep's ``generation``-th departure (a rep rehired leaves again; a departure
+    cancelled is started anew)."""
+    first = f"sag_departure_{rep_id}"
+    return first if generation == 1 else f"{first}-{generation}"
 
 
-def handover_id_of(rep_id: str) -> str:
-    return f"hov_departure_{rep_id}"[:104]
+def handover_id_of(saga_id: str) -> str:
+    """Contacts' handover of the departure: readable, unique per saga, in contacts' alphabet
+    (``hov_`` and word characters or dashes)."""
+    readable = re.sub(r"[^\w-]", "-", saga_id.removeprefix("sag_"))[:60]
+    digest = hashlib.sha256(saga_id.encode()).hexdigest()[:10]
+    return f"hov_{readable}_{digest}"
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class Book:
 
 @dataclass(frozen=True)
 class RepDeparture:
+    saga_id: str
     rep_id: str
     successor_ids: tuple[str, ...]
     team: str | None
@@ -113,7 +123,7 @@ class RepDepartureFlow:
 
     def starting(self, trigger: Trigger) -> str | None:
         if trigger.type == REQUESTED:
-            return saga_id_of(str(trigger.data["rep_id"]))
+            return str(trigger.data.get("saga_id") or saga_id_of(str(trigger.data["rep_id"])))
         return None
 
     def following(self, trigger: Trigger) -> str | None:
@@ -121,7 +131,10 @@ class RepDepartureFlow:
 
     def initial_state(self, started: Started) -> RepDeparture:
         data = started.trigger.data
+        saga_id = self.starting(started.trigger)
+        assert saga_id is not None
         return RepDeparture(
+            saga_id=saga_id,
             rep_id=str(data["rep_id"]),
             successor_ids=tuple(str(s) for s in data["successor_ids"]),
             team=data.get("team"),
@@ -194,7 +207,7 @@ class RepDepartureFlow:
     def react(self, state: RepDeparture) -> list[SagaCommand]:
         if state.customers_moved is None:
             body: dict[str, Any] = {
-                "handover_id": handover_id_of(state.rep_id),
+                "handover_id": handover_id_of(state.saga_id),
                 "leaving_rep_id": state.rep_id,
                 "successor_ids": list(state.successor_ids),
                 "reason": state.reason,
@@ -271,6 +284,9 @@ class RepDepartureFlow:
     def awaits(self, state: RepDeparture) -> dict[str, frozenset[str]]:
         return {}
 
+    def check_decision(self, decided: Decided) -> None:
+        raise ValueError(f"a {self.type} saga asks no one for a decision")
+
     def view(self, state: RepDeparture) -> dict[str, Any]:
         def book(part: Book) -> dict[str, Any]:
             return {
@@ -286,7 +302,7 @@ class RepDepartureFlow:
             "team": state.team,
             "reason": state.reason,
             "requested_by": state.requested_by,
-            "handover_id": handover_id_of(state.rep_id),
+            "handover_id": handover_id_of(state.saga_id),
             "customers": {
                 "confirmed": state.customers_moved is not None,
                 "moved": dict(state.customers_moved or {}),

@@ -275,6 +275,9 @@ class Flow(Protocol[S]):
         """The decisions a person may take now: step -> the users asked (empty: anyone the
         policy lets decide)."""
 
+    def check_decision(self, decided: Decided) -> None:
+        """Raises (a ValueError) for a decision the flow cannot read."""
+
 
 @dataclass(frozen=True)
 class Saga(Generic[S]):
@@ -405,6 +408,13 @@ class DecisionNotAwaited(Exception):
     def __init__(self, saga_id: str, step: str, why: str) -> None:
         super().__init__(f"saga {saga_id} does not wait for a {step} decision: {why}")
         self.title = "Decision not awaited"
+
+
+class DecisionNotYours(Exception):
+    """A decision the saga asks of other people."""
+
+    def __init__(self, saga_id: str, step: str, by: str) -> None:
+        super().__init__(f"saga {saga_id} does not ask {by} for the {step} decision")
 
 
 class SagaNotRetryable(Exception):

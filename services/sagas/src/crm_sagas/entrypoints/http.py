@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from crm_runtime.commands_http import context_of
 from crm_runtime.guard import Caller
 from crm_runtime.http import Problem
-from crm_runtime.policy import Forbidden, Scope
+from crm_runtime.policy import Scope
 from crm_runtime.service_app import create_service_app, store_health
 from crm_runtime.telemetry import current_traceparent
 from crm_sagas.application.policy import (
@@ -31,8 +31,10 @@ from crm_sagas.bootstrap import SagasService
 from crm_sagas.domain import rep_departure, requirement
 from crm_sagas.domain.requirement import InvalidDecision
 from crm_sagas.domain.saga import (
+    TERMINAL,
     Decided,
     DecisionNotAwaited,
+    DecisionNotYours,
     SagaNotCancellable,
     SagaNotRetryable,
     Status,
@@ -41,11 +43,22 @@ from crm_sagas.domain.saga import (
 UserId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w.@:-]+$")]
 
 PREFIX = "/sagas"
+MAX_DEPARTURES = 20
+"""Departures of one rep kept apart (a rep rehired and leaving again, one cancelled)."""
 
 
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     reason: str = Field(min_length=1, max_length=500, examples=["customer asked us to stop"])
+
+
+class DepartureUnderWay(Exception):
+    def __init__(self, saga_id: str) -> None:
+        super().__init__(
+            f"a departure of this rep is under way ({saga_id}) with other successors, reason "
+            "or team; cancel it first, or wait until it ends"
+        )
+        self.title = "Departure under way"
 
 
 class DecisionRequest(BaseModel):
@@ -77,7 +90,7 @@ class DepartureRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=500, examples=["rep left the company"])
     team: UserId | None = Field(
         default=None,
-        description="The successors' team (a sales manager's own team when they ask).",
+        description="The successors' team; defaults to each customer's.",
         examples=["north"],
     )
 
@@ -134,18 +147,13 @@ def saga_routes(service: SagasService) -> APIRouter:
         caller: Caller, body: DepartureRequest, request: Request, response: Response
     ) -> dict[str, Any]:
         """Hand a leaving rep's book over: customers (contacts), open opportunities
-        (pipeline) and open tickets (tickets). One saga per rep: asking again answers it."""
-        scope = SAGAS_POLICY.scope_of(caller, REQUEST_DEPARTURE)
-        if scope is None:
-            SAGAS_POLICY.authorise(caller, REQUEST_DEPARTURE)  # raises: not granted
-        team = body.team
-        if scope is not Scope.ANY:
-            if team is not None and team != caller.team:
-                raise Forbidden(caller, REQUEST_DEPARTURE, "a manager hands over to their team")
-            team = caller.team
+        (pipeline) and open tickets (tickets). Asking again while it runs (or failed) answers
+        it; a different request meanwhile is a 409; once it ended, a new one may start."""
+        SAGAS_POLICY.authorise(caller, REQUEST_DEPARTURE)
+        saga_id = await _departure_id(body)
         context = context_of(request, caller)
         trigger = rep_departure.departure_trigger(
-            {**body.model_dump(), "team": team, "requested_by": caller.subject},
+            {**body.model_dump(), "requested_by": caller.subject, "saga_id": saga_id},
             event_id=context.command_id,
             correlation_id=context.correlation_id,
             at=service.deps.clock(),
@@ -155,6 +163,22 @@ def saga_routes(service: SagasService) -> APIRouter:
         if not created:
             response.status_code = 200
         return view(loaded.document)
+
+    async def _departure_id(body: DepartureRequest) -> str:
+        """The saga a departure request names: the rep's departure under way (the same
+        request answers it), or the next one after those that ended."""
+        for generation in range(1, MAX_DEPARTURES + 1):
+            saga_id = rep_departure.saga_id_of(body.rep_id, generation)
+            existing = await runner.load(saga_id)
+            if existing is None:
+                return saga_id
+            if existing.status in TERMINAL:
+                continue
+            asked = existing.document["history"][0]["trigger"]["data"]
+            if any(asked.get(k) != v for k, v in body.model_dump().items()):
+                raise DepartureUnderWay(saga_id)
+            return saga_id
+        raise DepartureUnderWay(rep_departure.saga_id_of(body.rep_id, MAX_DEPARTURES))
 
     @router.post("/{saga_id}/decisions/{step}", status_code=202)
     async def decide(
@@ -167,19 +191,14 @@ def saga_routes(service: SagasService) -> APIRouter:
         scope = SAGAS_POLICY.scope_of(caller, DECIDE)
         if scope is None:
             SAGAS_POLICY.authorise(caller, DECIDE)  # raises: not granted
-        loaded = await runner.load(saga_id)
-        if loaded is None:
-            raise SagaNotFound(saga_id)
-        awaited = loaded.flow.awaits(loaded.saga.state)
-        # A decision no longer awaited is a 409 (below); one awaited from others, a 403.
-        if scope is Scope.OWN and step in awaited and caller.subject not in awaited[step]:
-            raise Forbidden(caller, DECIDE, f"the saga does not ask {caller.subject}")
         details = {"business_value": body.business_value, "value_note": body.value_note}
         decided = Decided(
             service.deps.clock(), step, caller.subject, body.accepted, body.reason,
             {k: v for k, v in details.items() if v is not None},
         )  # fmt: skip
-        return view((await runner.decide(saga_id, decided)).document)
+        # A rep decides only where the saga asks them, checked on the saga as it is written.
+        only_if_asked = scope is Scope.OWN
+        return view((await runner.decide(saga_id, decided, only_if_asked)).document)
 
     @router.get("/requirements/cycle-times")
     async def cycle_times(
@@ -267,6 +286,10 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], Problem]] = {
     SagaNotRetryable: _wrong_state,
     SagaNotCancellable: _wrong_state,
     DecisionNotAwaited: _wrong_state,
+    DepartureUnderWay: _wrong_state,
+    DecisionNotYours: lambda e: Problem(
+        403, "Forbidden", str(e), type_="urn:crm:problem:forbidden"
+    ),
     InvalidDecision: lambda e: Problem(
         422, "Invalid decision", str(e), type_="urn:crm:problem:invalid-decision"
     ),
