@@ -206,6 +206,10 @@ async def test_the_list_filters_by_customer_assignee_and_status(signed_in: Clien
         TEAM,
     )
     problem(await admin.get(TICKETS, params={"status": "lost"}), 422)
+    either = [("status", "new"), ("status", "resolved")]  # repeated: any of them
+    assert ids(ok(await admin.get(TICKETS, params=either))) == {first["id"], second["id"]}
+    still_open = [("status", "open"), ("status", "new")]
+    assert ids(ok(await admin.get(TICKETS, params=still_open))) == {first["id"]}
 
 
 async def test_an_erased_customer_reads_as_erased_and_takes_nothing_new(
