@@ -191,6 +191,38 @@ async def test_updates_keep_index_entries_current(database: Any) -> None:
     assert await database.rows.count_documents({}) == 2
 
 
+async def test_equalities_on_indexed_fields_answer_by_type_and_array_element(
+    database: Any,
+) -> None:
+    """What an index alone may answer (the embedded store skips its matcher then): equality
+    on every field of the query, an array matching when one of its elements is equal, a
+    boolean never equal to a number nor a string to a number, and reads by ``_id``."""
+    await database.rows.create_index([("tags", ASCENDING), ("n", ASCENDING)])
+    now = datetime.now(UTC).replace(microsecond=0)
+    await database.rows.insert_many(
+        [
+            {"_id": "a", "tags": ["x", "y"], "n": 1, "at": now},
+            {"_id": "b", "tags": "x", "n": True},
+            {"_id": "c", "tags": ["y"], "n": "1"},
+            {"_id": "d", "tags": [["x"]], "n": 1},
+            {"_id": "e", "n": 1},
+        ]
+    )
+
+    async def ids(query: dict[str, Any]) -> list[str]:
+        return sorted([d["_id"] async for d in database.rows.find(query)])
+
+    assert await ids({"tags": "x"}) == ["a", "b"]
+    assert await ids({"tags": "x", "n": 1}) == ["a"]
+    assert await ids({"tags": "y", "n": "1"}) == ["c"]
+    assert await ids({"n": 1, "tags": "y"}) == ["a"]
+    assert await ids({"_id": {"$in": ["e", "a", "zz"]}}) == ["a", "e"]
+    await database.rows.update_one({"_id": "a"}, {"$set": {"at": now + timedelta(days=1)}})
+    await database.rows.update_one({"_id": "a"}, {"$set": {"tags": ["y"]}})
+    assert await ids({"tags": "x"}) == ["b"]
+    assert await ids({"tags": "y", "n": 1}) == ["a"]
+
+
 async def test_an_index_declared_on_existing_documents_and_drop(database: Any) -> None:
     await database.things.insert_many([{"_id": i, "key": i % 2} for i in range(4)])
     with pytest.raises(Exception) as clash:

@@ -9,6 +9,7 @@ millisecond precision, tuples are lists.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import struct
@@ -38,24 +39,32 @@ def normalise(value: Mapping[str, Any]) -> dict[str, Any]:
 def type_rank(value: Any) -> int:
     if value is None or value is MISSING:
         return _NULL
-    if isinstance(value, bool):
+    return _rank_of_type(type(value))
+
+
+@functools.cache
+def _rank_of_type(kind: type) -> int:
+    """The rank of a type (a rank depends on the value's type only: cached per type)."""
+    if issubclass(kind, bool):
         return _BOOL
-    if isinstance(value, int | float | bson.Int64 | bson.Decimal128):
+    if issubclass(kind, int | float | bson.Int64 | bson.Decimal128):
         return _NUMBER
-    if isinstance(value, str):
+    if issubclass(kind, str):
         return _STRING
-    if isinstance(value, Mapping):
+    if issubclass(kind, Mapping):
         return _OBJECT
-    if isinstance(value, list | tuple):
+    if issubclass(kind, list | tuple):
         return _ARRAY
-    if isinstance(value, bytes):
+    if issubclass(kind, bytes):
         return _BINARY
-    if isinstance(value, ObjectId):
+    if issubclass(kind, ObjectId):
         return _OID
-    if isinstance(value, datetime | DatetimeMS):
+    if issubclass(kind, datetime | DatetimeMS):
         return _DATE
-    if isinstance(value, re.Pattern | Regex):
+    if issubclass(kind, re.Pattern | Regex):
         return _REGEX
+    if kind is type(None):
+        return _NULL
     return 99
 
 
@@ -596,6 +605,26 @@ def index_entries(doc: Mapping[str, Any], fields: list[str]) -> Iterator[tuple[b
     if arrays > 1 and len(fields) > 1:
         raise OperationFailure("cannot index parallel arrays", code=171)
     yield from _product(per_field)
+
+
+def same_index_values(
+    before: Mapping[str, Any], after: Mapping[str, Any], fields: list[str]
+) -> bool:
+    """Whether two documents hold identical values (same types too) at an index's fields, so
+    their index entries are the same without computing them."""
+    return all(
+        _identical(_top_values(before, field), _top_values(after, field)) for field in fields
+    )
+
+
+def _identical(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_identical(a[k], b[k]) for k in a)
+    return bool(a == b)
 
 
 def _product(per_field: list[list[bytes]]) -> Iterator[tuple[bytes, ...]]:

@@ -210,16 +210,24 @@ class _Database:
         for spec in self.indexes.get(collection, []):
             self._add_entries(collection, spec, key, spec.entries(doc), doc)
 
-    def replace(self, collection: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+    def replace(
+        self,
+        collection: str,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        encoded: bytes | None = None,
+    ) -> None:
+        """Replace ``before`` by ``after`` (``encoded``: ``after`` already encoded)."""
         key = _id_key(before["_id"])
         for spec in self.indexes.get(collection, []):
+            if spec.partial is None and q.same_index_values(before, after, spec.fields):
+                continue  # the same values: the same entries
             old, new = spec.entries(before), spec.entries(after)
             if old != new:
                 self._remove_entries(collection, spec, key, old - new)
                 self._add_entries(collection, spec, key, new - old, after)
-        self.conn.execute(
-            f"UPDATE {self.table(collection)} SET doc = ? WHERE id = ?", (_encode(after), key)
-        )
+        blob = _encode(after) if encoded is None else encoded
+        self.conn.execute(f"UPDATE {self.table(collection)} SET doc = ? WHERE id = ?", (blob, key))
 
     def delete(self, collection: str, doc: dict[str, Any]) -> None:
         key = _id_key(doc["_id"])
@@ -325,6 +333,7 @@ class _Database:
             if collection not in self.collections:
                 return []
         rows, ordered = self._candidates(collection, query, list(sort))
+        exact = self._decided_by_index(collection, query)
         wanted = skip + limit if limit and (ordered or not sort) else 0
         found: list[dict[str, Any]] = []
         seen: set[Any] = set()
@@ -333,7 +342,7 @@ class _Database:
                 continue
             seen.add(key)
             doc = _decode(blob)
-            if q.matches(doc, query):
+            if exact or q.matches(doc, query):
                 found.append(doc)
                 if wanted and len(found) >= wanted:
                     break
@@ -375,6 +384,30 @@ class _Database:
                 params = [q.index_key(v) for v in query.values()]
                 return int(self.conn.execute(sql, params).fetchone()[0])
         return None
+
+    def _decided_by_index(self, collection: str, query: Mapping[str, Any]) -> bool:
+        """Whether the candidates ``_best_index`` reads are exactly the answer, so the matcher
+        need not check them again: scalar equalities on every field of the query, which are
+        the leading fields of the index it picks (an equality picks the index with the
+        longest such prefix; a multikey entry matches as MongoDB's equality on an array does:
+        one of its elements equals the value)."""
+        if set(query) == {"_id"}:  # read by primary key: exactly the ids named
+            wanted = query["_id"]
+            if q.is_operator_document(wanted):
+                values = wanted.get("$in") if set(wanted) == {"$in"} else None
+                return isinstance(values, list) and all(_is_key(v) for v in values)
+            return _is_key(wanted)
+        if not query or any(
+            k.startswith("$") or k == "_id" or not q.is_scalar_key(v) or q.is_operator_document(v)
+            for k, v in query.items()
+        ):
+            return False
+        for spec in self.indexes.get(collection, []):
+            if spec.sparse or spec.partial is not None:
+                continue
+            if set(spec.fields[: len(query)]) == set(query):
+                return True
+        return False
 
     def _candidates(
         self, collection: str, query: Mapping[str, Any], sort: list[tuple[str, int]]
@@ -514,6 +547,14 @@ class _Database:
                 )
                 return {row[0] for row in rows}
         return None
+
+
+def _is_key(value: Any) -> bool:
+    """An ``_id`` value the primary key compares exactly as MongoDB does (strings, ObjectIds,
+    integers stored as themselves; not documents, arrays, floats or booleans)."""
+    return isinstance(value, str | ObjectId) or (
+        isinstance(value, int) and not isinstance(value, bool)
+    )
 
 
 def _ranges(query: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
@@ -870,8 +911,9 @@ class EmbeddedCollection:
             for before in targets:
                 after = self._changed(before, change, replace)
                 matched += 1
-                if _encode(after) != _encode(before):
-                    store.replace(self.name, before, after)
+                encoded = _encode(after)
+                if encoded != _encode(before):
+                    store.replace(self.name, before, after, encoded)
                     modified += 1
             if not targets and upsert:
                 doc = self._upserted(query, change, replace)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,12 +27,15 @@ from customer_events import (
 )
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import Counter
 
 from crm_contracts import DomainEvent, EventMetadata, cloudevents
 from crm_contracts import pipeline as p
 from crm_projections.application.projector import OutOfOrder
 from crm_projections.bootstrap import ProjectionsService, bootstrap
 from crm_projections.config import ProjectionsSettings
+from crm_projections.domain import kpi_boards
+from crm_projections.entrypoints.consumer import OneRecord, ProjectionConsumer
 
 
 @dataclass(frozen=True)
@@ -389,3 +393,88 @@ async def test_one_read_model_failing_does_not_keep_the_event_from_the_others(
     assert await receivables.get("u1") is not None
     assert (kafka.count("applied"), kafka.count("duplicate")) == (1, 1)
     assert kafka.count("applied", "receivables_by_rep") == 1
+
+
+# --- batches: what one fetch returns is folded in order and acknowledged together -----------
+
+
+def batch_of(topic: str, *records: tuple[bytes, dict[str, str], bytes]) -> list[OneRecord]:
+    return [
+        OneRecord(
+            raw_message=SimpleNamespace(topic=topic, partition=0, offset=offset, key=key),
+            headers=headers,
+            body=body,
+        )
+        for offset, (key, headers, body) in enumerate(records)
+    ]
+
+
+def batch_consumer(service: ProjectionsService) -> ProjectionConsumer:
+    """A consumer of its own beside the one registered with the broker (its counts are
+    registered nowhere, so the service's metrics do not clash)."""
+    counts = Counter("events", "Events by outcome.", ["projection", "outcome"], registry=None)
+    return ProjectionConsumer(service, counts)
+
+
+async def pending_marks(service: ProjectionsService) -> list[dict[str, Any]]:
+    pending = service.client["crm_projections"]["customer_rows_boards_pending"]
+    return [mark async for mark in pending.find({})]
+
+
+async def test_a_batch_is_folded_in_order_with_its_poison_dead_lettered_and_one_mark(
+    kafka: Kafka,
+) -> None:
+    first, second, other = (
+        registered("cus_1"),
+        changed("cus_1", name="Ada King"),
+        registered("cus_2"),
+    )
+    key, headers, _ = record(first, metadata(first, "cus_1", 1))
+    topic = kafka.service.settings.contacts_topic
+    records = batch_of(
+        topic,
+        record(first, metadata(first, "cus_1", 1)),
+        (key, headers, b'["cus_1"]'),
+        record(second, metadata(second, "cus_1", 2)),
+        record(other, metadata(other, "cus_2", 1)),
+    )
+
+    await batch_consumer(kafka.service).fold_batch(records)
+
+    stored = await document(kafka, "cus_1")
+    assert stored is not None and stored["profile"]["name"] == "Ada King"
+    assert await document(kafka, "cus_2") is not None
+    (dead,) = kafka.dead_letters
+    assert dead.headers["dlt_original_offset"] == "1"
+    (mark,) = await pending_marks(kafka.service)  # both registrations' boards, in one mark
+    assert mark["boards"] == sorted(mark["boards"]) and mark["boards"]
+    board = await kafka.service.customer_rows.board(kpi_boards.CUSTOMERS, "month:2026-11")
+    assert board["registered"] == 2
+
+
+async def test_a_batch_that_fails_midway_marks_what_it_folded_and_is_fetched_again(
+    kafka: Kafka,
+) -> None:
+    first, ahead = registered("cus_1"), changed("cus_1", name="Ada King")
+    topic = kafka.service.settings.contacts_topic
+    records = batch_of(
+        topic,
+        record(first, metadata(first, "cus_1", 1)),
+        record(ahead, metadata(ahead, "cus_1", 3)),  # sequence 2 has not come
+    )
+    consumer = batch_consumer(kafka.service)
+
+    with pytest.raises(OutOfOrder):  # NACKed: the whole batch comes again
+        await consumer.fold_batch(records)
+    assert len(await pending_marks(kafka.service)) == 1  # the registration's boards
+
+    await consumer.fold_batch(records)  # attempt 2 of max_attempts=2: dead-lettered
+
+    (dead,) = kafka.dead_letters
+    assert dead.headers["dlt_reason"].startswith("failed 2 times: OutOfOrder: ")
+    stored = await document(kafka, "cus_1")
+    assert stored is not None and stored["revision"] == 1
+    # the registration came again as a duplicate: its boards marked again, counted once
+    assert len(await pending_marks(kafka.service)) == 2
+    board = await kafka.service.customer_rows.board(kpi_boards.CUSTOMERS, "month:2026-11")
+    assert board["registered"] == 1

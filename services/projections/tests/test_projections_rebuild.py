@@ -106,12 +106,15 @@ async def live(service: ProjectionsService, sources: list[Source]) -> None:
 
 
 async def snapshot(service: ProjectionsService) -> dict[str, list[dict[str, Any]]]:
-    """Every read model's collections in the generation it serves from, by plain name."""
+    """Every read model's collections in the generation it serves from, by plain name, its
+    pending boards refreshed first (as a read of them does)."""
     database = service.client["crm_projections"]
     found: dict[str, list[dict[str, Any]]] = {}
     for projector in service.projectors:
         await projector.refresh_generation()
         boards = projector.boards_collection if isinstance(projector, RowsProjector) else None
+        if isinstance(projector, RowsProjector):
+            await projector.refresh_pending()
         for name in projector.collection_names():
             if name != boards:
                 docs = [d async for d in database[name].find({})]

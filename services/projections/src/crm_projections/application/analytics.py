@@ -42,7 +42,8 @@ def _board(
     indexes: Sequence[Sequence[tuple[str, int]]] = (),
 ) -> BoardSpec:
     """The board ``name`` of a domain module that names its parts ``<stem>_keys``,
-    ``<stem>_select`` and ``<stem>_summary``."""
+    ``<stem>_select`` and ``<stem>_summary`` (and ``<stem>_selects`` when its ``select``
+    picks other rows than those its ``keys`` name)."""
     stem = stem or name
     return BoardSpec(
         name,
@@ -50,6 +51,7 @@ def _board(
         getattr(module, f"{stem}_select"),
         getattr(module, f"{stem}_summary"),
         indexes=tuple(tuple(index) for index in indexes),
+        selects=getattr(module, f"{stem}_selects", None),
     )
 
 
@@ -116,6 +118,7 @@ KPI_CUSTOMERS = BoardSpec(
     kpi_boards.customer_summary,
     indexes=tuple(tuple(index) for index in kpi_boards.INDEXES),
     ignores=KPI_IGNORES,
+    selects=kpi_boards.selects,
 )
 KPI_ORDERS = BoardSpec(
     kpi_boards.ORDERS,
@@ -124,6 +127,7 @@ KPI_ORDERS = BoardSpec(
     kpi_boards.order_summary,
     indexes=tuple(tuple(index) for index in kpi_boards.INDEXES),
     ignores=KPI_IGNORES,
+    selects=kpi_boards.selects,
 )
 
 

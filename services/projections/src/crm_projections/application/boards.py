@@ -1,32 +1,60 @@
-"""Boards: precomputed documents summarising rows, refreshed whenever a row changes.
+"""Boards: precomputed documents summarising rows, refreshed once per batch of row changes.
 
 A ``RowsProjector`` folds events into rows (one document per deal, ticket,
-member... exactly once per stream sequence, like every read model here) and,
-after each fold, refreshes every board document the row belongs to, before and
-after the event (unless the fold changed only fields the board never reads,
-e.g. the row's bookkeeping: ``BoardSpec.ignores``): a board is a pure summary
-(``BoardSpec.summarise``) of the rows its key selects. Boards are written
-compare-and-set on their revision, and a refresh reads the board's revision
-before the rows, so of two racing refreshes the one that read older rows loses
-and reads again: a board never ends older than its rows. A redelivered event
-refreshes again (the first delivery may have crashed between the row and the
-board). A rebuild defers the refreshes and summarises every board touched
-once, at the end.
+member... exactly once per stream sequence, like every read model here). A board
+is a pure summary (``BoardSpec.summarise``) of the rows its key selects; after
+each fold, every board the row belongs to, before and after the event, is
+*marked pending* (unless the fold changed only fields the board never reads,
+e.g. the row's bookkeeping: ``BoardSpec.ignores``), and pending boards are
+refreshed later, each once for however many folds marked it:
+
+- a fold that touched boards inserts one *mark* listing them (``boards``) in
+  the projector's ``<rows>_boards_pending`` collection, *after* its row is
+  written and before the record is acknowledged, so a crash loses no refresh;
+- ``refresh_pending`` (run by the service every ``SETTLE_SECONDS``,
+  ``keep_settled``) reads the marks, refreshes each board they list once from
+  its rows, then deletes exactly the marks it read: a fold that wrote its row
+  after they were read left a mark of its own, refreshed next time;
+- the live consumer folds a batch of records and writes one mark per read model
+  for the whole batch before acknowledging it (``hold_marks``, ``write_marks``);
+- a read (``board``, ``board_history``) first refreshes the boards it reads that
+  a mark lists (leaving the marks to the next settle), so an answer is never
+  older than the rows of the records acknowledged (a batch being folded marks
+  its boards when it ends, a fraction of a second later).
+
+A redelivered event marks its boards again (the first delivery may have crashed
+between the row and the mark). Boards are written compare-and-set on their
+revision, and a refresh reads the board's revision before the rows, so of two
+racing refreshes the one that read older rows loses and reads again: a board
+never ends older than its rows. A fold costs one small insert, whatever the size
+of the periods it touched; a refresh (an indexed read of the period's rows) is
+paid once per board per settle, not once per event.
+
+A rebuild defers the refreshes and summarises every board touched once, at the
+end: with many boards, from one scan of the rows (``BoardSpec.selected_in`` says
+which of the boards each row counts in), not one indexed read per board.
 
 Generation 0 of every rows projector shares the ``boards`` collection (board ids
 are ``<board>:<key>``, board names are unique); a rebuilt generation keeps its
 boards in a collection of its own, built and dropped with its rows.
 
 Queries read one board document (and the previous period's, for changes):
-nothing is summed over events or rows at query time.
+nothing is summed over events at query time, and over the rows of a period only
+when a fold since the last settle (at most about ``SETTLE_SECONDS`` ago, under
+load a settle round) marked its board pending.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from opentelemetry.trace import Tracer
 
 from crm_projections.application.generations import collection_name
@@ -34,7 +62,15 @@ from crm_projections.application.projector import Projector
 from crm_projections.domain.streams import Document, ReadModel
 from crm_runtime.documents import is_duplicate_key
 
+_log = structlog.get_logger("crm.projections.boards")
+
 BOARDS = "boards"
+PENDING = "boards_pending"
+SETTLE_SECONDS = 0.5
+"""How often the service refreshes the boards marked pending (at least; a settle that took
+longer waits as long again, so refreshing never takes more than half the process)."""
+BULK_SUMMARY = 32
+"""A rebuild phase that touched more boards summarises them from one scan of the rows."""
 STAMPS = frozenset({"streams", "revision", "updated_at", "last_event_id"})
 """A row's bookkeeping (``streams.stamped``): which events it has folded, not what it says."""
 
@@ -56,6 +92,16 @@ class BoardSpec:
     ignores: frozenset[str] = STAMPS
     """Row fields that ``keys``, ``select`` and ``summarise`` never read: a fold that changes
     only these leaves the board as it was, so it is not refreshed (a redelivery still is)."""
+    selects: Callable[[Document, Collection[str]], Iterable[str]] | None = None
+    """Of the given keys, those whose ``select`` picks the row (what a scan of the rows
+    evaluates instead of one query per key); None: the row's ``keys`` among them, for a
+    board whose ``select`` picks exactly the rows that count in the key."""
+
+    def selected_in(self, row: Document, keys: Collection[str]) -> set[str]:
+        """The keys among ``keys`` whose ``select`` picks ``row``."""
+        if self.selects is not None:
+            return set(self.selects(row, keys))
+        return {key for key in self.keys(row) if key in keys}
 
     def reads_changed(self, before: Document, after: Document) -> bool:
         """Whether a fold from ``before`` to ``after`` changed a field this board reads."""
@@ -64,6 +110,14 @@ class BoardSpec:
             for name in before.keys() | after.keys()
             if name not in self.ignores
         )
+
+
+@dataclass
+class HeldMarks:
+    """The boards touched by folds since ``RowsProjector.hold_marks``, per generation."""
+
+    holding: bool = False
+    boards: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
 
 
 class RowsProjector(Projector):
@@ -89,6 +143,7 @@ class RowsProjector(Projector):
         self.boards = {spec.name: spec for spec in boards}
         self._tracer_for_boards = tracer
         self._deferred: set[tuple[str, str]] | None = None
+        self._held = HeldMarks()  # shared by the views of every generation
 
     def _pinned_here(self) -> None:
         self._deferred = None
@@ -105,12 +160,19 @@ class RowsProjector(Projector):
     def _board_documents(self) -> Any:
         return self._database[self.boards_collection]
 
+    @property
+    def _pending(self) -> Any:
+        """The marks of the boards waiting for a refresh (one collection per generation)."""
+        return self.collection(f"{self._collection}_{PENDING}")
+
     def bases(self) -> list[str]:
-        return [*super().bases(), f"{self._collection}_{BOARDS}"]
+        return [*super().bases(), f"{self._collection}_{BOARDS}", f"{self._collection}_{PENDING}"]
 
     def collection_names(self) -> list[str]:
         names = super().collection_names()
-        return names[:-1] if self.generation == 0 else names
+        if self.generation == 0:  # the shared boards are not dropped, only this model's
+            names.remove(f"{self._collection}_{BOARDS}")
+        return names
 
     async def create_indexes(self) -> None:
         for spec in self.boards.values():
@@ -118,9 +180,9 @@ class RowsProjector(Projector):
                 await self.documents.create_index(list(index))
 
     async def folded(self, before: Document | None, after: Document | None) -> None:
-        """Refresh the boards the row counts in, before and after. A first delivery that
-        changed none of the fields a board reads skips that board; a redelivery (``before is
-        after``) refreshes every one, since the first may have crashed before its refresh."""
+        """Mark the boards the row counts in, before and after, pending. A first delivery
+        that changed none of the fields a board reads skips that board; a redelivery
+        (``before is after``) marks every one, since the first may have crashed before."""
         redelivery = before is after
         touched = {
             (spec.name, key)
@@ -133,7 +195,55 @@ class RowsProjector(Projector):
         if self._deferred is not None:
             self._deferred |= touched
             return
-        for name, key in sorted(touched):
+        if self._held.holding:
+            self._held.boards.setdefault(self.generation, set()).update(touched)
+            return
+        if touched:
+            await self._pending.insert_one({"boards": sorted(f"{n}:{k}" for n, k in touched)})
+
+    def hold_marks(self) -> None:
+        """Collect the marks of the folds from now on, to write them as one (``write_marks``):
+        a consumer folding a batch of records does, before acknowledging the batch."""
+        self._held.holding = True
+
+    async def write_marks(self) -> None:
+        """Write the marks collected since ``hold_marks`` (one per generation), and stop
+        collecting. A crash before this leaves the batch unacknowledged: its records come
+        again, and a redelivered event marks every board of its row."""
+        held, self._held.boards = self._held.boards, {}
+        self._held.holding = False
+        for generation, touched in sorted(held.items()):
+            if touched:
+                await self.at(generation)._pending.insert_one(
+                    {"boards": sorted(f"{n}:{k}" for n, k in touched)}
+                )
+
+    async def refresh_pending(self, *, limit: int = 0) -> int:
+        """Refresh every board the marks list (marks read at most ``limit``; 0: all), each
+        once, in the generation that serves, then delete the marks read; answers how many
+        boards were refreshed."""
+        here = self._here()
+        marks = [mark async for mark in here._pending.find({}).sort("_id", 1).limit(limit)]
+        boards = sorted({board for mark in marks for board in mark["boards"]})
+        for board in boards:
+            await here._refresh_id(board)
+            await asyncio.sleep(0)  # the consumer's next batch need not wait for every board
+        if marks:
+            await here._pending.delete_many({"_id": {"$in": [mark["_id"] for mark in marks]}})
+        return len(boards)
+
+    async def _refresh_pending_of(self, query: dict[str, Any]) -> None:
+        """Refresh now the boards that marks list and ``query`` (on a board id) selects; the
+        marks stay for the next settle (they may list other boards)."""
+        marks = self._pending.find({"boards": {"$elemMatch": query}})
+        listed = {board async for mark in marks for board in mark["boards"]}
+        for board in sorted(listed):
+            if _matches_id(board, query):
+                await self._refresh_id(board)
+
+    async def _refresh_id(self, board_id: str) -> None:
+        name, _, key = board_id.partition(":")
+        if name in self.boards:
             await self.refresh(name, key)
 
     async def begin_rebuild(self) -> None:
@@ -144,8 +254,29 @@ class RowsProjector(Projector):
         await super().end_rebuild()  # the rows are written before the boards read them
         here = self._here()
         touched, here._deferred = here._deferred or set(), None
+        if len(touched) > BULK_SUMMARY:
+            await here._summarise_all(touched)
+            return
         for name, key in sorted(touched):
             await here.refresh(name, key)
+
+    async def _summarise_all(self, touched: set[tuple[str, str]]) -> None:
+        """Summarise many boards from one scan of the rows: each row is read once and put
+        in every touched board whose ``select`` picks it. Only for a generation no other
+        process writes (a rebuild's deferred phase): the rows cannot change meanwhile."""
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for name, key in touched:
+            wanted[name].add(key)
+        selected: dict[tuple[str, str], list[Document]] = {board: [] for board in touched}
+        with self._tracer_for_boards.start_as_current_span(
+            f"{self.name}.summarise", attributes={"crm.boards": len(touched)}
+        ):
+            async for row in self.documents.find({}):
+                for name, keys in wanted.items():
+                    for key in self.boards[name].selected_in(row, keys):
+                        selected[(name, key)].append(row)
+            for (name, key), rows in sorted(selected.items()):
+                await self._write_board(name, key, self.boards[name].summarise(key, rows))
 
     async def refresh(self, name: str, key: str) -> None:
         """Summarise the rows of one board key into its document (compare-and-set)."""
@@ -158,52 +289,97 @@ class RowsProjector(Projector):
             for _ in range(20):
                 board = await boards.find_one({"_id": board_id})
                 rows = [row async for row in documents.find(spec.select(key))]
-                content = spec.summarise(key, rows)
-                if board is None:
-                    try:
-                        await boards.insert_one(
-                            {"_id": board_id, "board": name, "key": key, "revision": 1, **content}
-                        )
-                        return
-                    except Exception as error:
-                        if not is_duplicate_key(error):
-                            raise
-                        continue
-                revision = int(board["revision"])
-                replaced = await boards.replace_one(
-                    {"_id": board_id, "revision": revision},
-                    {"_id": board_id, "board": name, "key": key, "revision": revision + 1}
-                    | content,
-                )
-                if replaced.matched_count:
+                if await self._replace_board(board, name, key, spec.summarise(key, rows)):
                     return
         raise RuntimeError(f"board {board_id} kept changing under its refresh")
 
+    async def _write_board(self, name: str, key: str, content: Document) -> None:
+        """Write a board whose content nothing else is changing (a rebuild's summary)."""
+        for _ in range(20):
+            board = await self._board_documents.find_one({"_id": f"{name}:{key}"})
+            if await self._replace_board(board, name, key, content):
+                return
+        raise RuntimeError(f"board {name}:{key} kept changing under the rebuild")
+
+    async def _replace_board(
+        self, board: Document | None, name: str, key: str, content: Document
+    ) -> bool:
+        """Insert the board, or replace the revision read; False when another writer won."""
+        board_id = f"{name}:{key}"
+        boards = self._board_documents
+        if board is None:
+            try:
+                await boards.insert_one(
+                    {"_id": board_id, "board": name, "key": key, "revision": 1, **content}
+                )
+            except Exception as error:
+                if not is_duplicate_key(error):
+                    raise
+                return False
+            return True
+        revision = int(board["revision"])
+        replaced = await boards.replace_one(
+            {"_id": board_id, "revision": revision},
+            {"_id": board_id, "board": name, "key": key, "revision": revision + 1} | content,
+        )
+        return bool(replaced.matched_count)
+
     async def board(self, name: str, key: str) -> Document:
-        """A board's content. A board no fold has written yet (no row counted in it, or the
-        period has not been touched since the rows that count in it were folded) is
-        summarised from its rows now: an indexed read of rows, never of events."""
-        found = await self._board_documents.find_one({"_id": f"{name}:{key}"})
+        """A board's content, refreshed first if a fold marked it pending. A board no fold
+        has written yet (no row counted in it, or the period has not been touched since the
+        rows that count in it were folded) is summarised from its rows now: an indexed read
+        of rows, never of events."""
+        here = self._here()
+        board_id = f"{name}:{key}"
+        await here._refresh_pending_of({"$eq": board_id})
+        found = await here._board_documents.find_one({"_id": board_id})
         if found is None:
-            spec = self.boards[name]
-            rows = [row async for row in self.documents.find(spec.select(key))]
+            spec = here.boards[name]
+            rows = [row async for row in here.documents.find(spec.select(key))]
             return spec.summarise(key, rows)
         return _content(found)
 
     async def board_history(self, name: str, key: str) -> tuple[Document, list[Document]]:
         """A board and every earlier board of its granularity, oldest first (for figures
         kept as flows per period, whose "as of" values are the sum of the flows before):
-        one range read of board documents."""
+        one range read of board documents, after settling those pending in the range."""
+        here = self._here()
         granularity, _, _ = key.partition(":")
-        earlier = self._board_documents.find(
-            {"_id": {"$gte": f"{name}:{granularity}:", "$lt": f"{name}:{key}"}}
-        ).sort("_id", 1)
-        return await self.board(name, key), [_content(found) async for found in earlier]
+        earlier = {"$gte": f"{name}:{granularity}:", "$lt": f"{name}:{key}"}
+        await here._refresh_pending_of(earlier)
+        current = await here.board(name, key)
+        found = here._board_documents.find({"_id": earlier}).sort("_id", 1)
+        return current, [_content(board) async for board in found]
 
     async def drop(self) -> None:
         await super().drop()
         if self.generation == 0:
             await self._board_documents.delete_many({"board": {"$in": sorted(self.boards)}})
+
+
+async def keep_settled(
+    projectors: Iterable[Projector], stop: asyncio.Event, *, every: float = SETTLE_SECONDS
+) -> None:
+    """Refresh the boards the live folds marked pending, every ``every`` seconds, until
+    ``stop``; a round that took longer waits as long again before the next."""
+    rows = [projector for projector in projectors if isinstance(projector, RowsProjector)]
+    while not stop.is_set():
+        started = time.monotonic()
+        for projector in rows:
+            try:
+                await projector.refresh_pending()
+            except Exception as error:  # the store may be down: the marks wait
+                _log.warning("board refresh failed; will retry", error=str(error))
+        pause = max(every, time.monotonic() - started)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=pause)
+
+
+def _matches_id(board_id: str, query: dict[str, Any]) -> bool:
+    """``query`` (``$eq``, or ``$gte`` and ``$lt``) on a board id, as the store evaluates it."""
+    if "$eq" in query:
+        return bool(board_id == query["$eq"])
+    return bool(query["$gte"] <= board_id < query["$lt"])
 
 
 def _content(found: Document) -> Document:

@@ -46,7 +46,10 @@ from crm_runtime.documents import is_duplicate_key
 COLLECTION = "customer360"
 MERGE_HOPS = 5  # merged_into links followed at most (a chain of merges; cycles stop earlier)
 MERGED_READ = 200  # documents merged into one survivor read at most
-BUFFERED = 20_000  # documents a rebuild keeps in memory per read model before flushing
+BUFFERED = 250_000
+"""Documents a rebuild keeps in memory per read model before flushing and forgetting them:
+enough for every document of a 1,000,000-event history (about 2.6 GB for all nine read
+models), since a smaller buffer writes and re-reads a long-lived document once per flush."""
 WRITE_BATCH = 500
 
 

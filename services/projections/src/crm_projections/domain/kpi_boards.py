@@ -28,7 +28,7 @@ never rows or events; a period without any fact has no board and adds nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -62,6 +62,11 @@ def keys(row: Document) -> set[str]:
 def select(key: str) -> dict[str, Any]:
     """The rows with any fact in the period."""
     return {PERIODS: key}
+
+
+def selects(row: Document, keys: Collection[str]) -> set[str]:
+    """Of ``keys``, those whose ``select`` picks the row: the periods it has a fact in."""
+    return {key for key in row.get(PERIODS, []) if key in keys}
 
 
 def board_key(period: str) -> str:

@@ -20,8 +20,9 @@ the latest earlier board's, with no new members (``carried_forward``).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
@@ -101,6 +102,21 @@ def stores_keys(row: Document) -> set[str]:
 def stores_select(key: str) -> dict[str, Any]:
     _, end = bounds(_period(key))
     return {"enrolled_at": {"$lt": end}}
+
+
+def stores_selects(row: Document, keys: Collection[str]) -> set[str]:
+    """Of ``keys``, those whose ``select`` picks the row: the periods ending after it
+    enrolled."""
+    enrolled = row.get("enrolled_at")
+    if not isinstance(enrolled, datetime):
+        return set()
+    at = utc(enrolled)
+    return {key for key in keys if at < _end(key)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _end(key: str) -> datetime:
+    return bounds(_period(key))[1]
 
 
 def stores_summary(key: str, rows: list[Document]) -> Document:

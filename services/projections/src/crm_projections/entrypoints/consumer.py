@@ -1,11 +1,19 @@
 """Kafka subscriber of every context's topic: decode each CloudEvent, fold it into every read
 model, then acknowledge. The topics share the one handler and consumer group.
 
-The consumer discipline is ``crm_runtime.consuming``: acknowledgement after processing; a
-message that breaks the contract goes to the dead-letter topic with its reason and is
-acknowledged; a failure that may pass (store down, an event ahead of its predecessor) is
-retried by seeking back, and after ``max_attempts`` it is dead-lettered too, so one bad
-record never stalls a partition for ever and nothing is dropped silently.
+Records come in batches (at most ``BATCH_RECORDS``, whatever one fetch returns within
+``fetch_max_wait_ms``), folded one by one in order, then acknowledged together: one offset
+commit per batch, not one per record (a commit is a broker round trip). The boards the
+batch's folds touched are marked pending once per read model before the acknowledgement
+(``RowsProjector.hold_marks``), and refreshed once each by the service's settle loop.
+
+The discipline is that of ``crm_runtime.consuming``, record by record inside the batch:
+acknowledgement after processing; a record that breaks the contract goes to the
+dead-letter topic with its reason and the batch goes on; a failure that may pass (store
+down, an event ahead of its predecessor) makes the batch fetched again from its first
+record (NACK: the records already folded come again as duplicates, which change nothing)
+after a growing pause, and after ``max_attempts`` the record is dead-lettered too, so one
+bad record never stalls a partition for ever and nothing is dropped silently.
 
 Each read model folds into its active generation (re-read at most once a second, so a
 rebuild's switch is followed without a restart) and records the event's store position
@@ -14,21 +22,142 @@ rebuild's switch is followed without a restart) and records the event's store po
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
+from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter
 
 from crm_contracts import ContractViolation, DomainEvent, EventMetadata, cloudevents
+from crm_projections.application.boards import RowsProjector
 from crm_projections.application.projector import Applied
-from crm_runtime.consuming import StillFailing, Unprocessable, subscribe
+from crm_runtime.consuming import ConsumerLag, StillFailing, Unprocessable, retry_pause
+from crm_runtime.dead_letters import publish_dead_letter
 
 if TYPE_CHECKING:
     from crm_projections.bootstrap import ProjectionsService
 
 log = structlog.get_logger("crm.projections.consumer")
+
+BATCH_RECORDS = 500
+"""Records folded between two acknowledgements at most."""
+
+
+@dataclass(frozen=True)
+class OneRecord:
+    """One record of a batch, as the dead-letter helpers read a message."""
+
+    raw_message: Any
+    headers: dict[str, str]
+    body: bytes
+    consumer: Any = None
+
+
+class ProjectionConsumer:
+    """Folds batches of records into every read model, under the consumer discipline."""
+
+    def __init__(self, service: ProjectionsService, applied: Counter) -> None:
+        self._service = service
+        self._applied = applied
+        self._attempts: dict[tuple[str, int, int], int] = {}
+        self._rows = [p for p in service.projectors if isinstance(p, RowsProjector)]
+
+    async def fold_batch(self, records: Sequence[OneRecord]) -> None:
+        """Fold the records in order; the boards they touched are marked (once per read
+        model) before this returns or raises. Raises only to have the batch fetched again."""
+        for projector in self._rows:
+            projector.hold_marks()
+        try:
+            for record in records:
+                await self._on_record(record)
+        finally:
+            for projector in self._rows:  # before the acknowledgement (or the retry)
+                await projector.write_marks()
+
+    async def _fold(
+        self, metadata: EventMetadata, event: DomainEvent, position: int | None
+    ) -> dict[str, Exception]:
+        """Into every read model (the generation each serves from), answering those that
+        failed: one failing does not keep the event from the others (each is idempotent:
+        the retry of the record changes them no more). Each records the event's store
+        position, flushed at most once a second."""
+        failures: dict[str, Exception] = {}
+        for projector in self._service.projectors:
+            try:
+                outcome = await projector.apply(metadata, event)
+            except Exception as error:
+                failures[projector.name] = error
+                continue
+            if position is not None:
+                projector.record_position(metadata, position)
+            self._applied.labels(projector.name, outcome.value).inc()
+            if outcome is not Applied.IGNORED:
+                self._service.lag.folded(projector.name, metadata.source, metadata.time)
+            await projector.positions.flush_if_due()
+        return failures
+
+    async def _on_event(self, record: OneRecord) -> None:
+        try:
+            metadata, event = cloudevents.decode(record.headers, record.body)
+            position = cloudevents.decode_position(record.headers)
+        except ContractViolation as violation:
+            raise Unprocessable(f"contract violation: {violation}") from violation
+        if metadata.time.tzinfo is None:  # the contract's times are UTC; some senders omit "Z"
+            metadata = metadata.model_copy(update={"time": metadata.time.replace(tzinfo=UTC)})
+        failures = await self._fold(metadata, event, position)
+        if failures:
+            raise StillFailing(next(iter(failures.values())), projections=list(failures))
+
+    async def _dead_letter(self, record: OneRecord, reason: str, cause: Exception) -> None:
+        settings = self._service.settings
+        raw = record.raw_message
+        await publish_dead_letter(
+            self._service.broker,
+            cast(KafkaMessage, record),
+            reason,
+            topic=settings.dead_letter_topic,
+            group=settings.consumer_group,
+        )
+        missed_by = (
+            cause.details["projections"]
+            if isinstance(cause, StillFailing)
+            else [p.name for p in self._service.projectors]
+        )
+        for name in missed_by:
+            self._applied.labels(name, "dead_lettered").inc()
+        log.warning("dead-lettered", reason=reason, topic=raw.topic, offset=raw.offset)
+
+    async def _on_record(self, record: OneRecord) -> None:
+        """One record under the discipline: raises only to have the batch fetched again."""
+        max_attempts = self._service.settings.max_attempts
+        raw = record.raw_message
+        where = (raw.topic, raw.partition, raw.offset)
+        try:
+            await self._on_event(record)
+        except Unprocessable as never:
+            await self._dead_letter(record, never.reason, never)
+        except Exception as failure:
+            attempts = self._attempts[where] = self._attempts.get(where, 0) + 1
+            error, details = failure, {}
+            if isinstance(failure, StillFailing):
+                error, details = failure.error, failure.details
+            if attempts < max_attempts:
+                log.warning(
+                    "projection failed; will retry", error=str(error), **details, attempt=attempts
+                )
+                await asyncio.sleep(retry_pause(attempts))
+                if error is failure:
+                    raise  # NACKed: the batch is fetched again from its first record
+                raise error from None  # the failure it wraps, as if raised by the handler
+            self._attempts.pop(where, None)
+            reason = f"failed {max_attempts} times: {type(error).__name__}: {error}"
+            await self._dead_letter(record, reason, failure)
+        self._attempts.pop(where, None)
 
 
 def register_subscribers(service: ProjectionsService) -> None:
@@ -40,55 +169,35 @@ def register_subscribers(service: ProjectionsService) -> None:
         registry=service.metrics,
     )
     service.lag.install(service.metrics)
+    consumer_lag = ConsumerLag(service.metrics, settings.consumer_group)
+    consumer = ProjectionConsumer(service, applied)
 
-    async def fold(
-        metadata: EventMetadata, event: DomainEvent, position: int | None
-    ) -> dict[str, Exception]:
-        """Into every read model (the generation each serves from), answering those that
-        failed: one failing does not keep the event from the others (each is idempotent:
-        the retry of the record changes them no more). Each records the event's store
-        position, flushed at most once a second."""
-        failures: dict[str, Exception] = {}
-        for projector in service.projectors:
-            try:
-                outcome = await projector.apply(metadata, event)
-            except Exception as error:
-                failures[projector.name] = error
-                continue
-            if position is not None:
-                projector.record_position(metadata, position)
-            applied.labels(projector.name, outcome.value).inc()
-            if outcome is not Applied.IGNORED:
-                service.lag.folded(projector.name, metadata.source, metadata.time)
-            await projector.positions.flush_if_due()
-        return failures
-
-    async def on_event(message: KafkaMessage) -> None:
-        try:
-            metadata, event = cloudevents.decode(message.headers, message.body)
-            position = cloudevents.decode_position(message.headers)
-        except ContractViolation as violation:
-            raise Unprocessable(f"contract violation: {violation}") from violation
-        if metadata.time.tzinfo is None:  # the contract's times are UTC; some senders omit "Z"
-            metadata = metadata.model_copy(update={"time": metadata.time.replace(tzinfo=UTC)})
-        failures = await fold(metadata, event, position)
-        if failures:
-            raise StillFailing(next(iter(failures.values())), projections=list(failures))
-
-    def dead_lettered(_: KafkaMessage, cause: Exception) -> None:
-        missed_by = (
-            cause.details["projections"]
-            if isinstance(cause, StillFailing)
-            else [p.name for p in service.projectors]
-        )
-        for name in missed_by:
-            applied.labels(name, "dead_lettered").inc()
-
-    subscribe(
-        service,
-        settings.topics,
-        on_event,
-        log=log,
-        retried="projection",
-        dead_lettered=dead_lettered,
+    @service.broker.subscriber(
+        *settings.topics,
+        group_id=settings.consumer_group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        batch=True,
+        max_records=BATCH_RECORDS,
+        batch_timeout_ms=settings.fetch_max_wait_ms,
     )
+    async def on_batch(message: KafkaMessage) -> None:
+        records = _records(message)
+        await consumer.fold_batch(records)
+        if records:
+            consumer_lag.observe(cast(KafkaMessage, records[-1]))
+
+
+def _records(message: KafkaMessage) -> list[OneRecord]:
+    """The batch's records with their own headers and bodies."""
+    raw = message.raw_message
+    batch = raw if isinstance(raw, tuple | list) else (raw,)
+    return [
+        OneRecord(
+            raw_message=record,
+            headers={key: value.decode() for key, value in (record.headers or ())},
+            body=record.value or b"",
+            consumer=message.consumer,
+        )
+        for record in batch
+    ]

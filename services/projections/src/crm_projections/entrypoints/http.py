@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Query, Response
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+from crm_projections.application.boards import keep_settled
 from crm_projections.application.policy import (
     READ_ACCESS_LOG,
     READ_CUSTOMER_360,
@@ -48,11 +49,14 @@ def create_app(service: ProjectionsService, *, consume: bool = True) -> FastAPI:
         # Follows rebuilds' switches when no event arrives, and keeps the lag gauges fresh.
         stop = asyncio.Event()
         upkeep = asyncio.create_task(service.lag.run(service.projectors, stop), name="lag")
+        # Refreshes the boards the folds marked pending, once per board per round.
+        settling = asyncio.create_task(keep_settled(service.projectors, stop), name="boards")
         try:
             yield
         finally:
             stop.set()
             await upkeep
+            await settling
             if consume:
                 await service.broker.stop()
             await service.close()
