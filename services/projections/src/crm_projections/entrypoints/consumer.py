@@ -15,6 +15,11 @@ record (NACK: the records already folded come again as duplicates, which change 
 after a growing pause, and after ``max_attempts`` the record is dead-lettered too, so one
 bad record never stalls a partition for ever and nothing is dropped silently.
 
+Each record is folded under a span ``<topic> fold`` that continues the producer's trace
+(the ``traceparent`` in its headers), so a request's trace reaches the read models' writes;
+FastStream's own span of the batch links to every producer. The consumer lag is observed
+after every record.
+
 Each read model folds into its active generation (re-read at most once a second, so a
 rebuild's switch is followed without a restart) and records the event's store position
 (the optional ``ce_position`` attribute) for its lag (``application.lag``).
@@ -31,6 +36,8 @@ from typing import TYPE_CHECKING, Any, cast
 import structlog
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind, Tracer
 from prometheus_client import Counter
 
 from crm_contracts import ContractViolation, DomainEvent, EventMetadata, cloudevents
@@ -38,6 +45,7 @@ from crm_projections.application.boards import RowsProjector
 from crm_projections.application.projector import Applied
 from crm_runtime.consuming import ConsumerLag, StillFailing, Unprocessable, retry_pause
 from crm_runtime.dead_letters import publish_dead_letter
+from crm_runtime.telemetry import context_from_traceparent
 
 if TYPE_CHECKING:
     from crm_projections.bootstrap import ProjectionsService
@@ -61,9 +69,16 @@ class OneRecord:
 class ProjectionConsumer:
     """Folds batches of records into every read model, under the consumer discipline."""
 
-    def __init__(self, service: ProjectionsService, applied: Counter) -> None:
+    def __init__(
+        self,
+        service: ProjectionsService,
+        applied: Counter,
+        lag: ConsumerLag | None = None,
+    ) -> None:
         self._service = service
         self._applied = applied
+        self._lag = lag
+        self._tracer: Tracer = service.tracer_provider.get_tracer("crm.projections.consumer")
         self._attempts: dict[tuple[str, int, int], int] = {}
         self._rows = [p for p in service.projectors if isinstance(p, RowsProjector)]
 
@@ -74,7 +89,9 @@ class ProjectionConsumer:
             projector.hold_marks()
         try:
             for record in records:
-                await self._on_record(record)
+                await self._traced(record)
+                if self._lag is not None:
+                    self._lag.observe(cast(KafkaMessage, record))
         finally:
             for projector in self._rows:  # before the acknowledgement (or the retry)
                 await projector.write_marks()
@@ -132,6 +149,28 @@ class ProjectionConsumer:
             self._applied.labels(name, "dead_lettered").inc()
         log.warning("dead-lettered", reason=reason, topic=raw.topic, offset=raw.offset)
 
+    async def _traced(self, record: OneRecord) -> None:
+        """The record under a span continuing its producer's trace."""
+        raw = record.raw_message
+        token = otel_context.attach(context_from_traceparent(record.headers.get("traceparent")))
+        try:
+            with self._tracer.start_as_current_span(
+                f"{raw.topic} fold",
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation": "process",
+                    "messaging.destination.name": raw.topic,
+                    "messaging.kafka.destination.partition": raw.partition,
+                    "messaging.kafka.message.offset": raw.offset,
+                    "messaging.kafka.message.key": (raw.key or b"").decode(errors="replace"),
+                    "cloudevents.event_type": record.headers.get("ce_type", ""),
+                },
+            ):
+                await self._on_record(record)
+        finally:
+            otel_context.detach(token)
+
     async def _on_record(self, record: OneRecord) -> None:
         """One record under the discipline: raises only to have the batch fetched again."""
         max_attempts = self._service.settings.max_attempts
@@ -170,7 +209,7 @@ def register_subscribers(service: ProjectionsService) -> None:
     )
     service.lag.install(service.metrics)
     consumer_lag = ConsumerLag(service.metrics, settings.consumer_group)
-    consumer = ProjectionConsumer(service, applied)
+    consumer = ProjectionConsumer(service, applied, consumer_lag)
 
     @service.broker.subscriber(
         *settings.topics,
@@ -182,10 +221,7 @@ def register_subscribers(service: ProjectionsService) -> None:
         batch_timeout_ms=settings.fetch_max_wait_ms,
     )
     async def on_batch(message: KafkaMessage) -> None:
-        records = _records(message)
-        await consumer.fold_batch(records)
-        if records:
-            consumer_lag.observe(cast(KafkaMessage, records[-1]))
+        await consumer.fold_batch(_records(message))
 
 
 def _records(message: KafkaMessage) -> list[OneRecord]:
