@@ -132,7 +132,7 @@ class Stack:
         if env.get("CRM_MONGODB_URL"):
             store = "MongoDB (CRM_MONGODB_URL)"
         else:
-            store = f"embedded TinyMongo/SQLite in {data_dir}"
+            store = f"embedded SQLite document store in {data_dir}"
         for service in SERVICES:
             address = f"http://127.0.0.1:{ports[service.name]}"
             processes.append(
