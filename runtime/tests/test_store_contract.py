@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import (
+    ASCENDING,
+    DESCENDING,
+    DeleteOne,
+    InsertOne,
+    ReplaceOne,
+    ReturnDocument,
+    UpdateOne,
+)
 from pymongo.errors import BulkWriteError
 
 from crm_runtime.documents import is_duplicate_key, open_document_client
@@ -137,6 +145,41 @@ async def test_insert_many_reports_duplicates_as_a_bulk_write_error(database: An
     assert ordered.value.details["nInserted"] == 1  # ordered: stops at the first error
     assert ordered.value.details["writeErrors"][0]["index"] == 1
     assert sorted(d["_id"] for d in await database.things.find({}).to_list(None)) == ["a", "b"]
+
+
+async def test_bulk_write_counts_guarded_replaces_and_reports_duplicates(database: Any) -> None:
+    """The live projections write a batch's documents with one ``bulk_write``: inserts of new
+    documents and replaces guarded by the revision read; a replace whose guard no longer
+    holds matches nothing, a duplicate insert is a write error, the rest stays written."""
+    await database.views.create_index([("team", ASCENDING)])
+    await database.views.insert_many([{"_id": "a", "revision": 1}, {"_id": "b", "revision": 4}])
+    result = await database.views.bulk_write(
+        [
+            ReplaceOne({"_id": "a", "revision": 1}, {"_id": "a", "revision": 2, "team": "n"}),
+            ReplaceOne({"_id": "b", "revision": 3}, {"_id": "b", "revision": 4, "team": "s"}),
+            InsertOne({"_id": "c", "revision": 1, "team": "n"}),
+            UpdateOne({"_id": "c"}, {"$inc": {"revision": 1}}),
+        ],
+        ordered=False,
+    )
+    assert (result.inserted_count, result.matched_count, result.modified_count) == (1, 2, 2)
+    assert [d["_id"] async for d in database.views.find({"team": "n"}).sort("_id", 1)] == ["a", "c"]
+    assert (await database.views.find_one({"_id": "b"})) == {"_id": "b", "revision": 4}
+    with pytest.raises(BulkWriteError) as raised:
+        await database.views.bulk_write(
+            [
+                InsertOne({"_id": "a", "revision": 9}),
+                InsertOne({"_id": "d", "revision": 1}),
+                DeleteOne({"_id": "b"}),
+            ],
+            ordered=False,
+        )
+    assert is_duplicate_key(raised.value)
+    details = raised.value.details
+    assert (details["nInserted"], details["nRemoved"]) == (1, 1)
+    assert [error["index"] for error in details["writeErrors"]] == [0]
+    assert sorted(d["_id"] for d in await database.views.find({}).to_list(None)) == ["a", "c", "d"]
+    assert (await database.views.find_one({"_id": "a"}))["revision"] == 2
 
 
 async def test_upsert_that_misses_an_existing_id_is_a_duplicate_key(database: Any) -> None:

@@ -31,15 +31,30 @@ from typing import Any
 
 import bson
 from bson.objectid import ObjectId
-from pymongo import ReturnDocument
+from pymongo import (
+    DeleteMany,
+    DeleteOne,
+    InsertOne,
+    ReplaceOne,
+    ReturnDocument,
+    UpdateMany,
+    UpdateOne,
+)
 from pymongo.errors import (
     BulkWriteError,
     CollectionInvalid,
     DuplicateKeyError,
     InvalidName,
+    InvalidOperation,
     OperationFailure,
 )
-from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from pymongo.results import (
+    BulkWriteResult,
+    DeleteResult,
+    InsertManyResult,
+    InsertOneResult,
+    UpdateResult,
+)
 
 from crm_runtime import embedded_query as q
 
@@ -800,6 +815,86 @@ class EmbeddedCollection:
             )
         return InsertManyResult([d["_id"] for d in documents], True)
 
+    async def bulk_write(
+        self, requests: Sequence[Any], ordered: bool = True, **_: Any
+    ) -> BulkWriteResult:
+        """PyMongo's ``bulk_write`` of InsertOne, ReplaceOne, UpdateOne/Many and
+        DeleteOne/Many, in one transaction: a failed operation (a duplicate key) is a write
+        error and the others stay written, as on MongoDB; ``ordered`` stops at the first."""
+        requests = list(requests)
+        if not requests:
+            raise InvalidOperation("No operations to execute")
+        counts = dict.fromkeys(("nInserted", "nUpserted", "nMatched", "nModified", "nRemoved"), 0)
+        errors: list[dict[str, Any]] = []
+        upserted: list[dict[str, Any]] = []
+        store = self._store
+        with store.write():
+            store.ensure_collection(self.name)
+            for index, request in enumerate(requests):
+                store.conn.execute("SAVEPOINT one")
+                try:
+                    outcome = self._one_request(store, request)
+                except DuplicateKeyError as error:
+                    store.conn.execute("ROLLBACK TO one")
+                    store.conn.execute("RELEASE one")
+                    errors.append(
+                        {"index": index, "code": DUPLICATE_KEY, "errmsg": str(error), "op": request}
+                    )
+                    if ordered:
+                        break
+                    continue
+                store.conn.execute("RELEASE one")
+                for name, value in outcome.items():
+                    if name == "upserted":
+                        upserted.append({"index": index, "_id": value})
+                        counts["nUpserted"] += 1
+                    else:
+                        counts[name] += value
+        raw = {**counts, "upserted": upserted, "writeErrors": errors, "writeConcernErrors": []}
+        if errors:
+            raise BulkWriteError(raw)
+        return BulkWriteResult(raw, True)
+
+    def _one_request(self, store: _Database, request: Any) -> dict[str, Any]:
+        """One operation of a bulk write, inside its transaction: what it counts for."""
+        if isinstance(request, InsertOne):
+            document = request._doc
+            if "_id" not in document:
+                document["_id"] = ObjectId()
+            store.insert(self.name, _new_document(document))
+            return {"nInserted": 1}
+        if isinstance(request, DeleteOne | DeleteMany):
+            found = store.select(
+                self.name,
+                _filter(request._filter),
+                (),
+                0,
+                1 if isinstance(request, DeleteOne) else 0,
+            )
+            for doc in found:
+                store.delete(self.name, doc)
+            return {"nRemoved": len(found)}
+        if isinstance(request, ReplaceOne | UpdateOne | UpdateMany):
+            replace = isinstance(request, ReplaceOne)
+            change = request._doc
+            if replace and q.is_update_document(change) and change:
+                raise ValueError("replacement can not include $ operators")
+            if not replace and (not change or not q.is_update_document(change)):
+                raise ValueError("update only works with $ operators")
+            matched, modified, upserted_id = self._update_in(
+                store,
+                request._filter,
+                change,
+                upsert=bool(request._upsert),
+                many=isinstance(request, UpdateMany),
+                replace=replace,
+            )
+            outcome: dict[str, Any] = {"nMatched": matched, "nModified": modified}
+            if upserted_id is not None:
+                outcome["upserted"] = upserted_id
+            return outcome
+        raise TypeError(f"{request!r} is not a valid request")
+
     # ---- reads
 
     def find(
@@ -900,25 +995,11 @@ class EmbeddedCollection:
     ) -> UpdateResult:
         if not replace and (not update or not q.is_update_document(update)):
             raise ValueError("update only works with $ operators")
-        query = _filter(filter)
-        change = q.normalise(update)
         store = self._store
-        matched = modified = 0
-        upserted: Any = None
         with store.write():
-            store.ensure_collection(self.name)
-            targets = store.select(self.name, query, sort or (), 0, 0 if many else 1)
-            for before in targets:
-                after = self._changed(before, change, replace)
-                matched += 1
-                encoded = _encode(after)
-                if encoded != _encode(before):
-                    store.replace(self.name, before, after, encoded)
-                    modified += 1
-            if not targets and upsert:
-                doc = self._upserted(query, change, replace)
-                store.insert(self.name, doc)
-                upserted = doc["_id"]
+            matched, modified, upserted = self._update_in(
+                store, filter, update, upsert=upsert, many=many, replace=replace, sort=sort
+            )
         raw: dict[str, Any] = {
             "n": matched or (1 if upserted is not None else 0),
             "nModified": modified,
@@ -928,6 +1009,37 @@ class EmbeddedCollection:
             raw["upserted"] = upserted
         raw["updatedExisting"] = bool(matched)
         return UpdateResult(raw, True)
+
+    def _update_in(
+        self,
+        store: _Database,
+        filter: Mapping[str, Any],
+        update: Mapping[str, Any],
+        *,
+        upsert: bool,
+        many: bool,
+        replace: bool,
+        sort: list[tuple[str, int]] | None = None,
+    ) -> tuple[int, int, Any]:
+        """An update inside the caller's write transaction: (matched, modified, upserted id)."""
+        query = _filter(filter)
+        change = q.normalise(update)
+        matched = modified = 0
+        upserted: Any = None
+        store.ensure_collection(self.name)
+        targets = store.select(self.name, query, sort or (), 0, 0 if many else 1)
+        for before in targets:
+            after = self._changed(before, change, replace)
+            matched += 1
+            encoded = _encode(after)
+            if encoded != _encode(before):
+                store.replace(self.name, before, after, encoded)
+                modified += 1
+        if not targets and upsert:
+            doc = self._upserted(query, change, replace)
+            store.insert(self.name, doc)
+            upserted = doc["_id"]
+        return matched, modified, upserted
 
     @staticmethod
     def _changed(

@@ -250,19 +250,30 @@ async def test_the_retry_budget_comes_from_the_environment(
         assert dead.headers["dlt_reason"].startswith("failed 3 times: OutOfOrder")
 
 
-async def test_a_passing_failure_is_retried_and_then_applied(
-    kafka: Kafka, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    projector = kafka.service.customer360
-    apply = projector.apply
+def store_down_once(monkeypatch: pytest.MonkeyPatch, projector: Any) -> None:
+    """The read model's store unreachable for one delivery: the batch's one pass fails to
+    read, and so does the fold of the record on its own; the next delivery finds it up."""
+    apply, prepare = projector.apply, projector.prepare_batch
     failures = [ConnectionError("document store unreachable")]
 
-    async def store_down_once(envelope: EventMetadata, event: DomainEvent) -> Any:
+    async def prepare_while_down(items: Any) -> Any:
+        if failures:
+            raise ConnectionError("document store unreachable")
+        return await prepare(items)
+
+    async def apply_while_down(envelope: EventMetadata, event: DomainEvent) -> Any:
         if failures:
             raise failures.pop()
         return await apply(envelope, event)
 
-    monkeypatch.setattr(projector, "apply", store_down_once)
+    monkeypatch.setattr(projector, "prepare_batch", prepare_while_down)
+    monkeypatch.setattr(projector, "apply", apply_while_down)
+
+
+async def test_a_passing_failure_is_retried_and_then_applied(
+    kafka: Kafka, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_down_once(monkeypatch, kafka.service.customer360)
     event = registered("cus_1")
     message = record(event, metadata(event, "cus_1", 1))
     with pytest.raises(ConnectionError):
@@ -373,15 +384,7 @@ async def test_one_read_model_failing_does_not_keep_the_event_from_the_others(
     kafka: Kafka, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     receivables = kafka.service.receivables
-    apply = receivables.apply
-    failures = [ConnectionError("document store unreachable")]
-
-    async def down_once(envelope: EventMetadata, event: DomainEvent) -> Any:
-        if failures:
-            raise failures.pop()
-        return await apply(envelope, event)
-
-    monkeypatch.setattr(receivables, "apply", down_once)
+    store_down_once(monkeypatch, receivables)
     first, _ = pipeline("ord_1", *placed("ord_1", "cus_1"))
     with pytest.raises(ConnectionError):
         await kafka.publish_pipeline([first])

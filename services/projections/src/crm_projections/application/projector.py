@@ -18,6 +18,15 @@ read once, folded in memory, written in batches (``insert_many``; documents alre
 stored are deleted and inserted again), flushed before the phase ends and whenever
 the buffer fills. The fold discipline (order check, duplicates, ``folded``) is the same.
 
+The live consumer folds a batch of records at once (``prepare_batch``, then
+``FoldBatch.fold`` per event, then ``FoldBatch.write``): the batch's routes and documents
+are read with one query each, its events folded in memory in order, and every changed
+document written once with one ``bulk_write`` (inserts, and replaces guarded by the
+revision read). Anything the one pass cannot decide alone (an event ahead of its
+predecessor, a stream not routed yet, a document another writer changed, a route another
+writer learnt) is ``BatchUnfit``: the caller folds the batch event by event instead, where
+each of those cases has its answer, and whatever the batch wrote is a duplicate there.
+
 Every collection is the read model's active generation's (``generations``: the plain
 names for generation 0, ``<name>__g<n>`` after rebuilds), and each fold notes the
 event's source position (``positions``), so the read model's lag is measurable.
@@ -26,10 +35,12 @@ event's source position (``positions``), so the read model's lag is measurable.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any, Self
 
 from opentelemetry.trace import Tracer
+from pymongo import InsertOne, ReplaceOne
 
 from crm_contracts import DomainEvent, EventMetadata
 from crm_projections.application.generations import (
@@ -61,6 +72,82 @@ class Applied(Enum):
 
 class OutOfOrder(Exception):
     """An event arrived before its predecessor in the same stream."""
+
+
+class BatchUnfit(Exception):
+    """A batch the one-pass fold cannot decide alone: fold its events one by one instead."""
+
+
+class FoldBatch:
+    """One read model's part of a batch of events: targets routed and documents read up
+    front (``Projector.prepare_batch``), events folded in memory in order (``fold``), the
+    changed documents written once (``write``)."""
+
+    def __init__(
+        self,
+        projector: Projector,
+        items: Sequence[tuple[EventMetadata, DomainEvent]],
+        targets: list[str | None],
+        stored: dict[str, dict[str, Any]],
+        new_routes: list[dict[str, Any]],
+    ) -> None:
+        self.projector = projector
+        self.items = items
+        self.targets = targets
+        """Per event: the document it folds into, None when it is not for this read model."""
+        self._stored = stored
+        self._working: dict[str, dict[str, Any]] = dict(stored)
+        self._changed: set[str] = set()
+        self._steps: list[tuple[dict[str, Any] | None, dict[str, Any]]] = []
+        """Per event folded (or redelivered), the document before and after, in order."""
+        self._new_routes = new_routes
+
+    def fold(self, index: int) -> Applied:
+        """Fold event ``index`` into its document in memory (in the batch's order)."""
+        document_id = self.targets[index]
+        if document_id is None:
+            return Applied.IGNORED
+        metadata, event = self.items[index]
+        document = self._working.get(document_id)
+        order = check_order(document, metadata)
+        if order is Order.DUPLICATE and document is not None:  # it saw the event
+            self._steps.append((document, document))
+            return Applied.DUPLICATE
+        if order is Order.GAP:
+            raise BatchUnfit(f"{metadata.id} is ahead of its predecessor in {document_id}")
+        current = document if document is not None else self.projector.model.empty(document_id)
+        after = self._working[document_id] = self.projector.model.project(current, metadata, event)
+        self._changed.add(document_id)
+        self._steps.append((document, after))
+        return Applied.APPLIED
+
+    async def write(self) -> None:
+        """Write the routes learnt and every changed document (one ``bulk_write``), then run
+        the read model's ``folded`` for each event's step, as the fold one by one does."""
+        projector = self.projector
+        try:
+            if self._new_routes:
+                routes = projector.collection(projector.routes_collection or "")
+                await routes.insert_many(self._new_routes, ordered=False)
+            requests: list[Any] = []
+            for document_id in sorted(self._changed):
+                after, before = self._working[document_id], self._stored.get(document_id)
+                if before is None:
+                    requests.append(InsertOne(after))
+                else:
+                    guard = {"_id": document_id, "revision": before["revision"]}
+                    requests.append(ReplaceOne(guard, after))
+            if requests:
+                result = await projector.documents.bulk_write(requests, ordered=False)
+                replaced = sum(1 for d in self._changed if d in self._stored)
+                if result.matched_count != replaced:
+                    raise BatchUnfit(f"{projector.name}: a document changed under the batch")
+        except Exception as error:
+            if is_duplicate_key(error):
+                raise BatchUnfit(f"{projector.name}: another writer got there first") from error
+            raise
+        for before, after in self._steps:  # what a board derives may depend on each step
+            await projector.folded(before, after)
 
 
 class StreamRoutes:
@@ -290,6 +377,63 @@ class Projector:
         the read model's positions (flushed by ``positions.flush``)."""
         pinned = self if self._pinned is not None else self.at(await self._active.current())
         return await pinned._apply_pinned(metadata, event, position)
+
+    @property
+    def span_attribute(self) -> str:
+        """The attribute naming the document on this read model's spans."""
+        return self._span_attribute
+
+    @property
+    def routes_collection(self) -> str | None:
+        """The base name of the stream routes' collection, if this read model learns any."""
+        return self._routes_collection
+
+    async def prepare_batch(self, items: Sequence[tuple[EventMetadata, DomainEvent]]) -> FoldBatch:
+        """The batch's targets, routed, and their documents, read with one query each, in
+        the generation active now (see ``FoldBatch``). ``BatchUnfit`` during a rebuild's
+        buffered phase and when an event names no document its stream has not learnt."""
+        pinned = self if self._pinned is not None else self.at(await self._active.current())
+        if pinned._buffer is not None:
+            raise BatchUnfit(f"{self.name} is being rebuilt in this process")
+        return await pinned._prepare_pinned(items)
+
+    async def _prepare_pinned(
+        self, items: Sequence[tuple[EventMetadata, DomainEvent]]
+    ) -> FoldBatch:
+        aimed = [self.model.target(metadata, event) for metadata, event in items]
+        keys = sorted(
+            {stream_key(m) for (m, _), t in zip(items, aimed, strict=True) if t and t.learnt}
+        )
+        learnt: dict[str, str] = {}
+        if keys:
+            field = self.model.routes_field
+            routes = self.collection(self._routes_collection or "")
+            async for route in routes.find({"_id": {"$in": keys}}):
+                learnt[route["_id"]] = str(route[field])
+        new_routes: list[dict[str, Any]] = []
+        targets: list[str | None] = []
+        for (metadata, _), target in zip(items, aimed, strict=True):
+            if target is None:
+                targets.append(None)
+                continue
+            document_id = target.document_id
+            if target.learnt:
+                key = stream_key(metadata)
+                known = learnt.get(key)
+                if known is not None:
+                    document_id = known
+                elif document_id is not None:
+                    learnt[key] = document_id
+                    new_routes.append({"_id": key, self.model.routes_field: document_id})
+            if document_id is None:
+                raise BatchUnfit(f"{metadata.id}: stream {stream_key(metadata)} is not routed")
+            targets.append(document_id)
+        wanted = sorted({t for t in targets if t is not None})
+        stored: dict[str, dict[str, Any]] = {}
+        if wanted:
+            async for document in self._documents.find({"_id": {"$in": wanted}}):
+                stored[document["_id"]] = document
+        return FoldBatch(self, items, targets, stored, new_routes)
 
     def record_position(self, metadata: EventMetadata, position: int) -> None:
         """The event ``apply`` just folded came from ``position`` of its source store (the

@@ -2,10 +2,17 @@
 model, then acknowledge. The topics share the one handler and consumer group.
 
 Records come in batches (at most ``BATCH_RECORDS``, whatever one fetch returns within
-``fetch_max_wait_ms``), folded one by one in order, then acknowledged together: one offset
-commit per batch, not one per record (a commit is a broker round trip). The boards the
-batch's folds touched are marked pending once per read model before the acknowledgement
+``fetch_max_wait_ms``), folded in order, then acknowledged together: one offset commit per
+batch, not one per record (a commit is a broker round trip). The boards the batch's folds
+touched are marked pending once per read model before the acknowledgement
 (``RowsProjector.hold_marks``), and refreshed once each by the service's settle loop.
+
+A batch is first folded in one pass (``Projector.prepare_batch``): per read model, one
+read of the batch's documents, the events folded in memory, one write of the documents
+they changed. When that pass cannot decide the batch alone (``BatchUnfit``: an event ahead
+of its predecessor, a document another writer changed...) or anything in it fails, the
+batch is folded again record by record, where every case has its answer; what the pass
+wrote is a duplicate there, which changes nothing.
 
 The discipline is that of ``crm_runtime.consuming``, record by record inside the batch:
 acknowledgement after processing; a record that breaks the contract goes to the
@@ -16,9 +23,10 @@ after a growing pause, and after ``max_attempts`` the record is dead-lettered to
 bad record never stalls a partition for ever and nothing is dropped silently.
 
 Each record is folded under a span ``<topic> fold`` that continues the producer's trace
-(the ``traceparent`` in its headers), so a request's trace reaches the read models' writes;
-FastStream's own span of the batch links to every producer. The consumer lag is observed
-after every record.
+(the ``traceparent`` in its headers), with a child ``<read model>.upsert`` per read model
+it changes, so a request's trace reaches the read models; FastStream's own span of the
+batch links to every producer, and the one pass's writes are spans ``<read model>.write``
+of it. The consumer lag is observed after every record.
 
 Each read model folds into its active generation (re-read at most once a second, so a
 rebuild's switch is followed without a restart) and records the event's store position
@@ -30,7 +38,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
@@ -42,7 +50,7 @@ from prometheus_client import Counter
 
 from crm_contracts import ContractViolation, DomainEvent, EventMetadata, cloudevents
 from crm_projections.application.boards import RowsProjector
-from crm_projections.application.projector import Applied
+from crm_projections.application.projector import Applied, BatchUnfit, FoldBatch
 from crm_runtime.consuming import ConsumerLag, StillFailing, Unprocessable, retry_pause
 from crm_runtime.dead_letters import publish_dead_letter
 from crm_runtime.telemetry import context_from_traceparent
@@ -88,6 +96,8 @@ class ProjectionConsumer:
         for projector in self._rows:
             projector.hold_marks()
         try:
+            if await self._fold_in_one_pass(records):
+                return
             for record in records:
                 await self._traced(record)
                 if self._lag is not None:
@@ -95,6 +105,109 @@ class ProjectionConsumer:
         finally:
             for projector in self._rows:  # before the acknowledgement (or the retry)
                 await projector.write_marks()
+
+    async def _fold_in_one_pass(self, records: Sequence[OneRecord]) -> bool:
+        """Fold the batch in one pass; False (nothing acknowledged, nothing dead-lettered)
+        when it must be folded record by record instead."""
+        decoded: list[tuple[OneRecord, EventMetadata, DomainEvent, int | None]] = []
+        broken: list[tuple[OneRecord, ContractViolation]] = []
+        for record in records:
+            try:
+                metadata, event, position = _decoded(record)
+            except ContractViolation as violation:
+                broken.append((record, violation))
+                continue
+            decoded.append((record, metadata, event, position))
+        items = [(metadata, event) for _, metadata, event, _ in decoded]
+        projectors = self._service.projectors
+        try:
+            batches = [await projector.prepare_batch(items) for projector in projectors]
+            outcomes = [self._fold_record(batches, i, r) for i, (r, *_) in enumerate(decoded)]
+            for batch in batches:
+                with self._tracer.start_as_current_span(f"{batch.projector.name}.write"):
+                    await batch.write()
+        except BatchUnfit as unfit:
+            log.debug("batch folded record by record", reason=str(unfit))
+            return False
+        except Exception as error:  # the record-by-record fold retries or dead-letters it
+            log.info("batch folded record by record", error=f"{type(error).__name__}: {error}")
+            return False
+        await self._noted_batch(
+            [(metadata, position) for _, metadata, _, position in decoded], outcomes
+        )
+        for record, violation in broken:
+            await self._dead_letter(record, f"contract violation: {violation}", violation)
+        if self._lag is not None:
+            for record in records:
+                self._lag.observe(cast(KafkaMessage, record))
+        return True
+
+    def _fold_record(
+        self, batches: list[FoldBatch], index: int, record: OneRecord
+    ) -> list[Applied]:
+        """One record of the one pass, into every read model in memory, under its spans."""
+        token = otel_context.attach(context_from_traceparent(record.headers.get("traceparent")))
+        try:
+            with self._tracer.start_as_current_span(
+                f"{record.raw_message.topic} fold",
+                kind=SpanKind.CONSUMER,
+                attributes=_record_attributes(record),
+            ):
+                applied = []
+                for batch in batches:
+                    document_id = batch.targets[index]
+                    if document_id is None:
+                        applied.append(Applied.IGNORED)
+                        continue
+                    projector = batch.projector
+                    with self._tracer.start_as_current_span(
+                        f"{projector.name}.upsert",
+                        attributes={
+                            projector.span_attribute: document_id,
+                            "crm.event_id": batch.items[index][0].id,
+                        },
+                    ):
+                        applied.append(batch.fold(index))
+                return applied
+        finally:
+            otel_context.detach(token)
+
+    async def _noted_batch(
+        self, folded: list[tuple[EventMetadata, int | None]], outcomes: list[list[Applied]]
+    ) -> None:
+        """``_noted`` for a whole batch at once: the counts added up, the highest position and
+        latest time per source, the lag of the last event folded per read model and source."""
+        counts: dict[tuple[str, str], int] = {}
+        last: dict[tuple[str, str], datetime] = {}
+        highest: dict[str, tuple[int, datetime]] = {}  # every read model notes every event
+        projectors = self._service.projectors
+        for (metadata, position), applied in zip(folded, outcomes, strict=True):
+            if position is not None:
+                seen, moment = highest.get(metadata.source, (position, metadata.time))
+                highest[metadata.source] = (max(seen, position), max(moment, metadata.time))
+            for projector, outcome in zip(projectors, applied, strict=True):
+                key = (projector.name, outcome.value)
+                counts[key] = counts.get(key, 0) + 1
+                if outcome is not Applied.IGNORED:
+                    last[(projector.name, metadata.source)] = metadata.time
+        for (name, outcome), count in counts.items():
+            self._applied.labels(name, outcome).inc(count)
+        for (name, source), moment in last.items():
+            self._service.lag.folded(name, source, moment)
+        for projector in projectors:
+            for source, (position, moment) in highest.items():
+                projector.positions.note(projector.generation, source, position, moment)
+            await projector.positions.flush_if_due()
+
+    def _noted(
+        self, projector: Any, metadata: EventMetadata, position: int | None, outcome: Applied
+    ) -> None:
+        """What a fold leaves besides its document: the position, the counts, the lag."""
+        if position is not None:
+            projector.record_position(metadata, position)
+        self._applied.labels(projector.name, outcome.value).inc()
+        if outcome is not Applied.IGNORED:
+            self._service.lag.folded(projector.name, metadata.source, metadata.time)
 
     async def _fold(
         self, metadata: EventMetadata, event: DomainEvent, position: int | None
@@ -110,22 +223,15 @@ class ProjectionConsumer:
             except Exception as error:
                 failures[projector.name] = error
                 continue
-            if position is not None:
-                projector.record_position(metadata, position)
-            self._applied.labels(projector.name, outcome.value).inc()
-            if outcome is not Applied.IGNORED:
-                self._service.lag.folded(projector.name, metadata.source, metadata.time)
+            self._noted(projector, metadata, position, outcome)
             await projector.positions.flush_if_due()
         return failures
 
     async def _on_event(self, record: OneRecord) -> None:
         try:
-            metadata, event = cloudevents.decode(record.headers, record.body)
-            position = cloudevents.decode_position(record.headers)
+            metadata, event, position = _decoded(record)
         except ContractViolation as violation:
             raise Unprocessable(f"contract violation: {violation}") from violation
-        if metadata.time.tzinfo is None:  # the contract's times are UTC; some senders omit "Z"
-            metadata = metadata.model_copy(update={"time": metadata.time.replace(tzinfo=UTC)})
         failures = await self._fold(metadata, event, position)
         if failures:
             raise StillFailing(next(iter(failures.values())), projections=list(failures))
@@ -155,17 +261,7 @@ class ProjectionConsumer:
         token = otel_context.attach(context_from_traceparent(record.headers.get("traceparent")))
         try:
             with self._tracer.start_as_current_span(
-                f"{raw.topic} fold",
-                kind=SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.operation": "process",
-                    "messaging.destination.name": raw.topic,
-                    "messaging.kafka.destination.partition": raw.partition,
-                    "messaging.kafka.message.offset": raw.offset,
-                    "messaging.kafka.message.key": (raw.key or b"").decode(errors="replace"),
-                    "cloudevents.event_type": record.headers.get("ce_type", ""),
-                },
+                f"{raw.topic} fold", kind=SpanKind.CONSUMER, attributes=_record_attributes(record)
             ):
                 await self._on_record(record)
         finally:
@@ -197,6 +293,30 @@ class ProjectionConsumer:
             reason = f"failed {max_attempts} times: {type(error).__name__}: {error}"
             await self._dead_letter(record, reason, failure)
         self._attempts.pop(where, None)
+
+
+def _decoded(record: OneRecord) -> tuple[EventMetadata, DomainEvent, int | None]:
+    """The record's event and its store position; ContractViolation when it breaks the
+    contract."""
+    metadata, event = cloudevents.decode(record.headers, record.body)
+    position = cloudevents.decode_position(record.headers)
+    if metadata.time.tzinfo is None:  # the contract's times are UTC; some senders omit "Z"
+        metadata = metadata.model_copy(update={"time": metadata.time.replace(tzinfo=UTC)})
+    return metadata, event, position
+
+
+def _record_attributes(record: OneRecord) -> dict[str, Any]:
+    """The messaging attributes of a record's span (OpenTelemetry's conventions)."""
+    raw = record.raw_message
+    return {
+        "messaging.system": "kafka",
+        "messaging.operation": "process",
+        "messaging.destination.name": raw.topic,
+        "messaging.kafka.destination.partition": raw.partition,
+        "messaging.kafka.message.offset": raw.offset,
+        "messaging.kafka.message.key": (raw.key or b"").decode(errors="replace"),
+        "cloudevents.event_type": record.headers.get("ce_type", ""),
+    }
 
 
 def register_subscribers(service: ProjectionsService) -> None:
