@@ -612,9 +612,14 @@ def same_index_values(
 ) -> bool:
     """Whether two documents hold identical values (same types too) at an index's fields, so
     their index entries are the same without computing them."""
-    return all(
-        _identical(_top_values(before, field), _top_values(after, field)) for field in fields
-    )
+    for field in fields:
+        old, new = _top_values(before, field), _top_values(after, field)
+        if old != new:
+            return False
+        # equal values may still differ in type (1 and True, 1 and 1.0): their BSON differs
+        if bson.encode({"": old}) != bson.encode({"": new}) and not _identical(old, new):
+            return False
+    return True
 
 
 def _identical(a: Any, b: Any) -> bool:
