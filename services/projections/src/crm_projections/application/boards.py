@@ -67,8 +67,12 @@ _log = structlog.get_logger("crm.projections.boards")
 BOARDS = "boards"
 PENDING = "boards_pending"
 SETTLE_SECONDS = 0.5
-"""How often the service refreshes the boards marked pending (at least; a settle that took
-longer waits as long again, so refreshing never takes more than half the process)."""
+"""How often the service refreshes the boards marked pending (at least; see SETTLE_SHARE)."""
+SETTLE_SHARE = 0.2
+"""The share of the process's time refreshing may take: a round that took longer than
+``SETTLE_SECONDS * SETTLE_SHARE`` waits four times as long before the next. Under load the
+consumer keeps the rest, and a read still refreshes first any board it reads that a mark
+lists, so answers are never older for it; the boards are only refreshed less often."""
 BULK_SUMMARY = 32
 """A rebuild phase that touched more boards summarises them from one scan of the rows."""
 STAMPS = frozenset({"streams", "revision", "updated_at", "last_event_id"})
@@ -361,7 +365,8 @@ async def keep_settled(
     projectors: Iterable[Projector], stop: asyncio.Event, *, every: float = SETTLE_SECONDS
 ) -> None:
     """Refresh the boards the live folds marked pending, every ``every`` seconds, until
-    ``stop``; a round that took longer waits as long again before the next."""
+    ``stop``; a round that took long waits so that refreshing takes ``SETTLE_SHARE`` of
+    the time at most."""
     rows = [projector for projector in projectors if isinstance(projector, RowsProjector)]
     while not stop.is_set():
         started = time.monotonic()
@@ -370,7 +375,8 @@ async def keep_settled(
                 await projector.refresh_pending()
             except Exception as error:  # the store may be down: the marks wait
                 _log.warning("board refresh failed; will retry", error=str(error))
-        pause = max(every, time.monotonic() - started)
+        took = time.monotonic() - started
+        pause = max(every, took * (1 - SETTLE_SHARE) / SETTLE_SHARE)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=pause)
 
