@@ -58,13 +58,7 @@ async def measure(count: int, batch: int, profile: Path | None, one_pass: bool) 
             for offset, (topic, key, headers, body) in enumerate(sample)
         ]
         counts = Counter("events", "Events by outcome.", ["projection", "outcome"], registry=None)
-        consumer = ProjectionConsumer(service, counts)
-        if not one_pass:
-
-            async def never(_: object) -> bool:
-                return False
-
-            consumer._fold_in_one_pass = never  # type: ignore[method-assign]
+        consumer = ProjectionConsumer(service, counts, one_pass=one_pass)
         rows = [p for p in service.projectors if isinstance(p, RowsProjector)]
         profiler = cProfile.Profile() if profile else None
         if profiler:

@@ -52,14 +52,7 @@ def as_records(deliveries: list[Record]) -> list[OneRecord]:
 
 def consumer_of(service: ProjectionsService, *, one_pass: bool = True) -> ProjectionConsumer:
     counts = Counter("events", "Events by outcome.", ["projection", "outcome"], registry=None)
-    consumer = ProjectionConsumer(service, counts)
-    if not one_pass:
-
-        async def never(records: Any) -> bool:
-            return False
-
-        consumer._fold_in_one_pass = never  # type: ignore[method-assign]
-    return consumer
+    return ProjectionConsumer(service, counts, one_pass=one_pass)
 
 
 async def everything(service: ProjectionsService) -> dict[str, list[dict[str, Any]]]:

@@ -82,8 +82,12 @@ class ProjectionConsumer:
         service: ProjectionsService,
         applied: Counter,
         lag: ConsumerLag | None = None,
+        *,
+        one_pass: bool = True,
     ) -> None:
+        """``one_pass=False`` folds every batch record by record (for comparisons)."""
         self._service = service
+        self._one_pass = one_pass
         self._applied = applied
         self._lag = lag
         self._tracer: Tracer = service.tracer_provider.get_tracer("crm.projections.consumer")
@@ -96,7 +100,7 @@ class ProjectionConsumer:
         for projector in self._rows:
             projector.hold_marks()
         try:
-            if await self._fold_in_one_pass(records):
+            if self._one_pass and await self._fold_in_one_pass(records):
                 return
             for record in records:
                 await self._traced(record)
