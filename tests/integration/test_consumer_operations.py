@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from crm_projections.application.projector import BatchUnfit
 from crm_projections.bootstrap import ProjectionsService, bootstrap
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.kafka import ensure_topics
@@ -49,7 +50,11 @@ async def test_consumer_lag_counts_the_events_behind_on_each_partition(
         seen.append(lag(service, topic))
         return await apply(*args)
 
+    async def record_by_record(items: Any) -> Any:
+        raise BatchUnfit("this test watches the lag between records")
+
     service.customer360.apply = observed  # type: ignore[method-assign]
+    service.customer360.prepare_batch = record_by_record  # type: ignore[method-assign]
     await service.broker.start()
     try:
         async with asyncio.timeout(20):
@@ -68,14 +73,14 @@ async def test_stopping_the_consumer_finishes_the_event_in_hand_and_commits_it(
     service, topic = await consumer_on_one_partition(embedded_kafka)
     await produce(embedded_kafka, topic, registration("cus_slow"))
     started = asyncio.Event()
-    apply = service.customer360.apply
+    prepare = service.customer360.prepare_batch
 
     async def slow(*args: Any) -> Any:
         started.set()
         await asyncio.sleep(0.5)
-        return await apply(*args)
+        return await prepare(*args)
 
-    service.customer360.apply = slow  # type: ignore[method-assign]
+    service.customer360.prepare_batch = slow  # type: ignore[method-assign]
     await service.broker.start()
     await asyncio.wait_for(started.wait(), 20)
     await service.broker.stop()  # what the lifespan does on SIGTERM
