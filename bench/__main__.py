@@ -47,6 +47,10 @@ def main(
     steady_seconds: Annotated[
         float | None, typer.Option(help="Measured seconds of the steady-state lag.")
     ] = None,
+    steady_replicas: Annotated[
+        int | None,
+        typer.Option(help="Projections processes in the consumer group for the steady lag."),
+    ] = None,
     only: Annotated[
         str | None,
         typer.Option(help="Stages to run, comma-separated: kafka,system,store,rebuild,lag."),
@@ -70,6 +74,7 @@ def main(
         rebuild_profile=rebuild_profile,
         steady_rate=steady_rate,
         steady_seconds=steady_seconds,
+        steady_replicas=steady_replicas,
         stages=tuple(x.strip() for x in only.split(",") if x.strip()) if only else None,
         kafka_records=kafka_records,
         budget_seconds=budget,

@@ -106,7 +106,8 @@ class Run:
                 )
             if bootstrap is not None and "lag" in wanted:
                 results.steady = await self.stage(
-                    f"steady-state lag at {config.steady_rate:g} events/s",
+                    f"steady-state lag at {config.steady_rate:g} events/s, "
+                    f"{config.steady_replicas} projections process(es)",
                     lambda: measure_steady_lag(
                         bootstrap,
                         config.steady_rate,
@@ -115,6 +116,7 @@ class Run:
                         config.steady_grace_seconds,
                         config.steady_poll_seconds,
                         config.startup_seconds,
+                        config.steady_replicas,
                     ),
                     self._steady_limit(),
                 )

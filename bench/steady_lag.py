@@ -140,12 +140,15 @@ async def measure_steady_lag(
     grace: float,
     poll: float,
     startup_seconds: float,
+    replicas: int = 1,
 ) -> SteadyLagResult:
     result = SteadyLagResult(rate=rate, seconds=seconds, warmup=warmup)
     count = round(rate * (seconds + warmup))
     sample, probes = records(count)
     await ensure_topics(bootstrap, list(TOPICS.values()), partitions=3)
-    async with running_system(bootstrap, ("projections",), startup_seconds) as system:
+    async with running_system(
+        bootstrap, ("projections",), startup_seconds, replicas={"projections": replicas}
+    ) as system:
         rows = system.projections_db[PROBED]
         watcher = Watcher(rows, poll)
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="bench-steady-lag")

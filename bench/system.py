@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from crm_runtime.documents import open_document_client
 from crm_runtime.policy import Role
 from crm_runtime.settings import RuntimeSettings
 from crm_stack.embedded_broker import free_port
-from crm_stack.launcher import Stack, StartupFailed
+from crm_stack.launcher import Process, Stack, StartupFailed
 
 PORTS = {
     "contacts": "CRM_CONTACTS_PORT",
@@ -61,8 +61,14 @@ class RunningSystem:
 
 @contextlib.asynccontextmanager
 async def running_system(
-    bootstrap: str, components: Sequence[str], startup_seconds: float
+    bootstrap: str,
+    components: Sequence[str],
+    startup_seconds: float,
+    *,
+    replicas: Mapping[str, int] | None = None,
 ) -> AsyncIterator[RunningSystem]:
+    """The components as ``crm up`` plans them; ``replicas`` runs more processes of a
+    component (``projections-2``... on ports of their own), as a Deployment scaled out."""
     data_dir = Path(tempfile.mkdtemp(prefix="crm-bench-system-"))
     env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
     env.update({variable: str(free_port()) for variable in PORTS.values()})
@@ -73,6 +79,8 @@ async def running_system(
     )
     stack = Stack.plan(env)
     stack.processes = [p for p in stack.processes if p.name in components]
+    for name, count in (replicas or {}).items():
+        stack.processes.extend(_replicas(stack, name, count))
     starting = asyncio.ensure_future(
         asyncio.to_thread(stack.start, Console(quiet=True), startup_seconds)
     )
@@ -102,6 +110,29 @@ async def running_system(
         await asyncio.shield(asyncio.to_thread(stack.stop))
         await store.close()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _replicas(stack: Stack, name: str, count: int) -> list[Process]:
+    """Processes 2..count of the component ``name``, each on a free port of its own."""
+    (first,) = [p for p in stack.processes if p.name == name]
+    variable = "CRM_" + name.upper().replace("-", "_") + "_PORT"
+    more = []
+    for number in range(2, count + 1):
+        port = free_port()
+        health = None
+        if first.health_url is not None:
+            health = first.health_url.replace(f":{first.port}/", f":{port}/", 1)
+        more.append(
+            Process(
+                f"{name}-{number}",
+                list(first.argv),
+                f"http://127.0.0.1:{port}",
+                health,
+                port,
+                env={variable: str(port)},
+            )
+        )
+    return more
 
 
 def _log_tails(stack: Stack, lines: int = 8) -> str:

@@ -5,8 +5,9 @@ the rows (``BoardSpec.selected_in`` agreeing with the boards' ``select``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from crm_projections.application.boards import BoardSpec, RowsProjector
 from crm_projections.domain import customer_rows, member_rows, order_rows, ticket_rows
 from crm_projections.domain.streams import Document, ReadModel
 from crm_runtime.embedded_query import matches
+from crm_runtime.leases import Lease
 
 NOV = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 DEC = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
@@ -252,3 +254,56 @@ def test_a_scan_puts_customers_and_orders_in_the_kpi_boards_their_select_picks(
 ) -> None:
     assert_selected_in_agrees((analytics.KPI_CUSTOMERS,), folded_rows(customer_rows.MODEL, streams))
     assert_selected_in_agrees((analytics.KPI_ORDERS,), folded_rows(order_rows.MODEL, streams))
+
+
+async def test_of_two_replicas_only_the_lease_holder_settles_and_the_other_takes_over(
+    memory_client: Any, tracer_provider: TracerProvider
+) -> None:
+    """Every replica of the consumer group runs the settle loop; the marks are shared, so
+    one settler at a time does (its lease), and another one once it lapses."""
+    database = memory_client["crm_projections"]
+    clock = [datetime(2026, 11, 10, tzinfo=UTC)]
+    replicas = {
+        name: analytics.deals_projector(database, tracer_provider.get_tracer(name))
+        for name in ("a", "b")
+    }
+    settled: list[str] = []
+    for name, replica in replicas.items():
+        refresh = replica.refresh_pending
+
+        async def counted(*, limit: int = 0, _name: str = name, _refresh: Any = refresh) -> int:
+            settled.append(_name)
+            return int(await _refresh(limit=limit))
+
+        replica.refresh_pending = counted  # type: ignore[method-assign]
+
+    def lease(owner: str) -> Lease:
+        return Lease(
+            database, "projections-settle", owner, ttl=timedelta(seconds=10), clock=lambda: clock[0]
+        )
+
+    async def run(*names: str) -> None:
+        stop = asyncio.Event()
+        loops = [
+            asyncio.create_task(
+                boards.keep_settled([replicas[n]], stop, every=0.01, lease=lease(n))
+            )
+            for n in names
+        ]
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.gather(*loops)
+
+    await fold(replicas["a"], won_deal("opp_1"))
+    await run("a", "b")
+    assert settled and set(settled) == {"a"}, settled  # a took the lease first
+    assert (await stored(memory_client, "sales:month:2026-11"))["all"]["deals"] == 1
+
+    settled.clear()
+    await fold(replicas["b"], won_deal("opp_2"))
+    await run("b")  # a is gone, but its lease has not lapsed yet: the marks wait
+    assert settled == []
+    clock[0] += timedelta(seconds=11)
+    await run("b")
+    assert set(settled) == {"b"}, settled
+    assert (await stored(memory_client, "sales:month:2026-11"))["all"]["deals"] == 2

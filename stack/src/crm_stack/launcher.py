@@ -83,6 +83,8 @@ class Process:
     health_url: str | None = None
     port: int | None = None
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    env: dict[str, str] = field(default_factory=dict)
+    """What this process's environment sets apart from the stack's (a replica's port)."""
 
 
 class StartupFailed(RuntimeError):
@@ -172,7 +174,7 @@ class Stack:
         log = open(self.log_dir / f"{process.name}.log", "ab")  # noqa: SIM115 - child owns it
         process.popen = subprocess.Popen(
             process.argv,
-            env=self.env,
+            env={**self.env, **process.env},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

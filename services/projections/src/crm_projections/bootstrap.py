@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -31,6 +31,7 @@ from crm_runtime.access_log import AccessLog
 from crm_runtime.auth import TokenVerifier
 from crm_runtime.documents import open_document_client
 from crm_runtime.kafka import build_broker
+from crm_runtime.leases import Lease
 from crm_runtime.telemetry import build_tracer_provider
 
 SERVICE = "crm-projections"
@@ -74,6 +75,16 @@ class ProjectionsService:
             self.customer_rows,
             self.order_rows,
         ]
+
+    def settle_lease(self) -> Lease:
+        """The one replica refreshing the boards marked pending at a time."""
+        return Lease(
+            self.client[self.settings.database],
+            "projections-settle",
+            self.settings.instance_id,
+            ttl=timedelta(seconds=self.settings.settle_lease_seconds),
+            clock=utc_now,
+        )
 
     async def start(self) -> None:
         await self.access_log.create_indexes()

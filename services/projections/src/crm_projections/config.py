@@ -25,6 +25,12 @@ class ProjectionsSettings(RuntimeSettings):
     )
     fetch_max_wait_ms: int = Field(default=100, alias="CRM_PROJECTIONS_FETCH_MAX_WAIT_MS")
     max_attempts: int = Field(default=5, alias="CRM_PROJECTIONS_MAX_ATTEMPTS")
+    settle_lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        alias="CRM_PROJECTIONS_SETTLE_LEASE_SECONDS",
+        description="How long the replica refreshing pending boards holds that job.",
+    )
     # Where a rebuild reads each context's history; by default the same deployment.
     contacts_mongodb_url: str | None = Field(default=None, alias="CRM_CONTACTS_MONGODB_URL")
     contacts_database: str = Field(default="crm_contacts", alias="CRM_CONTACTS_DATABASE")

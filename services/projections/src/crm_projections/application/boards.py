@@ -61,6 +61,7 @@ from crm_projections.application.generations import collection_name
 from crm_projections.application.projector import Projector
 from crm_projections.domain.streams import Document, ReadModel
 from crm_runtime.documents import is_duplicate_key
+from crm_runtime.leases import Lease
 
 _log = structlog.get_logger("crm.projections.boards")
 
@@ -362,15 +363,26 @@ class RowsProjector(Projector):
 
 
 async def keep_settled(
-    projectors: Iterable[Projector], stop: asyncio.Event, *, every: float = SETTLE_SECONDS
+    projectors: Iterable[Projector],
+    stop: asyncio.Event,
+    *,
+    every: float = SETTLE_SECONDS,
+    lease: Lease | None = None,
 ) -> None:
     """Refresh the boards the live folds marked pending, every ``every`` seconds, until
     ``stop``; a round that took long waits so that refreshing takes ``SETTLE_SHARE`` of
-    the time at most."""
+    the time at most. With a ``lease``, only the replica holding it refreshes (the marks
+    are shared, so one settler serves every consumer of the group; a second one would
+    only repeat its work, harmlessly, if a holder paused past its lease)."""
     rows = [projector for projector in projectors if isinstance(projector, RowsProjector)]
     while not stop.is_set():
         started = time.monotonic()
-        for projector in rows:
+        try:
+            settling = lease is None or await lease.hold()
+        except Exception as error:  # the store may be down: the marks wait
+            _log.warning("settle lease unavailable; will retry", error=str(error))
+            settling = False
+        for projector in rows if settling else ():
             try:
                 await projector.refresh_pending()
             except Exception as error:  # the store may be down: the marks wait

@@ -50,7 +50,9 @@ def create_app(service: ProjectionsService, *, consume: bool = True) -> FastAPI:
         stop = asyncio.Event()
         upkeep = asyncio.create_task(service.lag.run(service.projectors, stop), name="lag")
         # Refreshes the boards the folds marked pending, once per board per round.
-        settling = asyncio.create_task(keep_settled(service.projectors, stop), name="boards")
+        settling = asyncio.create_task(
+            keep_settled(service.projectors, stop, lease=service.settle_lease()), name="boards"
+        )
         try:
             yield
         finally:
