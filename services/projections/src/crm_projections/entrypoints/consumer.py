@@ -45,6 +45,7 @@ import structlog
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 from prometheus_client import Counter
 
@@ -149,32 +150,33 @@ class ProjectionConsumer:
     def _fold_record(
         self, batches: list[FoldBatch], index: int, record: OneRecord
     ) -> list[Applied]:
-        """One record of the one pass, into every read model in memory, under its spans."""
-        token = otel_context.attach(context_from_traceparent(record.headers.get("traceparent")))
-        try:
-            with self._tracer.start_as_current_span(
-                f"{record.raw_message.topic} fold",
-                kind=SpanKind.CONSUMER,
-                attributes=_record_attributes(record),
-            ):
-                applied = []
-                for batch in batches:
-                    document_id = batch.targets[index]
-                    if document_id is None:
-                        applied.append(Applied.IGNORED)
-                        continue
-                    projector = batch.projector
-                    with self._tracer.start_as_current_span(
-                        f"{projector.name}.upsert",
-                        attributes={
-                            projector.span_attribute: document_id,
-                            "crm.event_id": batch.items[index][0].id,
-                        },
-                    ):
-                        applied.append(batch.fold(index))
-                return applied
-        finally:
-            otel_context.detach(token)
+        """One record of the one pass, into every read model in memory, under its spans
+        (started with their parent's context, not made current: nothing below them reads it)."""
+        parent = context_from_traceparent(record.headers.get("traceparent"))
+        with self._tracer.start_span(
+            f"{record.raw_message.topic} fold",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes=_record_attributes(record),
+        ) as fold:
+            inside = trace.set_span_in_context(fold, parent)
+            applied = []
+            for batch in batches:
+                document_id = batch.targets[index]
+                if document_id is None:
+                    applied.append(Applied.IGNORED)
+                    continue
+                projector = batch.projector
+                with self._tracer.start_span(
+                    f"{projector.name}.upsert",
+                    context=inside,
+                    attributes={
+                        projector.span_attribute: document_id,
+                        "crm.event_id": batch.items[index][0].id,
+                    },
+                ):
+                    applied.append(batch.fold(index))
+            return applied
 
     async def _noted_batch(
         self, folded: list[tuple[EventMetadata, int | None]], outcomes: list[list[Applied]]
