@@ -378,6 +378,13 @@ class Projector:
         pinned = self if self._pinned is not None else self.at(await self._active.current())
         return await pinned._apply_pinned(metadata, event, position)
 
+    async def fold_pinned(self, metadata: EventMetadata, event: DomainEvent) -> Applied:
+        """Fold one event into this pinned generation without noting its position (a rebuild
+        notes one per commit, ``positions.note``)."""
+        if self._pinned is None:
+            raise RuntimeError(f"{self.name}: fold_pinned needs a projector pinned by at()")
+        return await self._apply(metadata, event)
+
     @property
     def span_attribute(self) -> str:
         """The attribute naming the document on this read model's spans."""

@@ -219,14 +219,20 @@ class _Folding:
     async def _fold_commit(
         self, source: Source, position: int, events: Sequence[Any], views: list[Projector]
     ) -> None:
+        latest = None
         for sealed_event in events:
             stored = await source.sealed.reveal(sealed_event) if source.sealed else sealed_event
             metadata = stored.metadata
             event = REGISTRY.parse(metadata.type, metadata.schema_version, stored.data)
             for view in views:
-                outcome = await view.apply(metadata, event, position=position)
+                outcome = await view.fold_pinned(metadata, event)
                 self._totals[view.name] += outcome is Applied.APPLIED
             self._totals["events"] += 1
+            if latest is None or metadata.time > latest.time:
+                latest = metadata
+        if latest is not None:  # every event of a commit has its commit's position
+            for view in views:
+                view.positions.note(view.generation, latest.source, position, latest.time)
 
     async def _heartbeat(self) -> None:
         if time.monotonic() - self._beat < HEARTBEAT_SECONDS:
