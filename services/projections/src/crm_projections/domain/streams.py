@@ -10,6 +10,7 @@ named first: the projector remembers that per stream (``learnt``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,16 +78,23 @@ PIPELINE_KINDS: dict[type[DomainEvent], StreamKind] = {
 def stream_kind(event: DomainEvent) -> StreamKind | None:
     """The kind of stream an event belongs to; None for streams no read model folds
     (a contacts handover, another context's events)."""
-    kind = PIPELINE_KINDS.get(type(event))
-    if kind is not None:
-        return kind
-    if isinstance(event, t.TicketEvent):
+    return _kind_of(type(event))
+
+
+@functools.cache
+def _kind_of(kind: type[DomainEvent]) -> StreamKind | None:
+    """``stream_kind`` by the event's class (it depends on nothing else)."""
+    known = PIPELINE_KINDS.get(kind)
+    if known is not None:
+        return known
+    if issubclass(kind, t.TicketEvent):
         return StreamKind.TICKET
-    if isinstance(event, lo.StoreOpened):
+    if issubclass(kind, lo.StoreOpened):
         return StreamKind.STORE
-    if event.event_type.startswith("crm.loyalty.") and "customer_id" in type(event).model_fields:
+    event_type = kind.event_type
+    if event_type.startswith("crm.loyalty.") and "customer_id" in kind.model_fields:
         return StreamKind.MEMBER  # every event of a member's stream names the customer
-    if event.event_type.startswith("crm.contacts.") and "customer_id" in type(event).model_fields:
+    if event_type.startswith("crm.contacts.") and "customer_id" in kind.model_fields:
         return StreamKind.CUSTOMER  # every event of a customer's stream names the customer
     return None
 
