@@ -7,6 +7,7 @@ granularity, in UTC. ``previous`` gives the period a board compares with.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -34,7 +35,12 @@ def utc(moment: datetime) -> datetime:
 
 def period_of(moment: datetime, granularity: Granularity) -> str:
     """The period of ``granularity`` that ``moment`` (UTC) falls in."""
-    day = utc(moment).astimezone(UTC).date()
+    return _period_of_day(utc(moment).astimezone(UTC).date(), granularity)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _period_of_day(day: date, granularity: Granularity) -> str:
+    """``period_of`` by the UTC day (folds ask for the same few days over and over)."""
     match granularity:
         case Granularity.WEEK:
             year, week, _ = day.isocalendar()
@@ -49,7 +55,12 @@ def period_of(moment: datetime, granularity: Granularity) -> str:
 
 def periods_of(moment: datetime) -> dict[str, str]:
     """The week, month and quarter of a moment, keyed by granularity."""
-    return {g.value: period_of(moment, g) for g in BOARD_GRANULARITIES}
+    return dict(_periods_of_day(utc(moment).astimezone(UTC).date()))
+
+
+@functools.lru_cache(maxsize=16_384)
+def _periods_of_day(day: date) -> tuple[tuple[str, str], ...]:
+    return tuple((g.value, _period_of_day(day, g)) for g in BOARD_GRANULARITIES)
 
 
 def granularity_of(period: str) -> Granularity:
