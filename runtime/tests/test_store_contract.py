@@ -182,6 +182,20 @@ async def test_bulk_write_counts_guarded_replaces_and_reports_duplicates(databas
     assert (await database.views.find_one({"_id": "a"}))["revision"] == 2
 
 
+async def test_a_replace_that_changes_nothing_matches_but_modifies_nothing(
+    database: Any,
+) -> None:
+    when = datetime(2026, 11, 5, 9, 30, 0, 123000, tzinfo=UTC)
+    document = {"_id": "v1", "revision": 1, "at": when, "tags": ["a", "b"], "n": 1}
+    await database.views.insert_one(dict(document))
+    same = await database.views.replace_one({"_id": "v1"}, dict(document))
+    without_id = await database.views.replace_one({"_id": "v1"}, {"revision": 2, "at": when})
+    again = await database.views.replace_one({"_id": "v1"}, {"revision": 2, "at": when})
+    assert [r.modified_count for r in (same, without_id, again)] == [0, 1, 0]
+    assert [r.matched_count for r in (same, without_id, again)] == [1, 1, 1]
+    assert await database.views.find_one({"_id": "v1"}) == {"_id": "v1", "revision": 2, "at": when}
+
+
 async def test_upsert_that_misses_an_existing_id_is_a_duplicate_key(database: Any) -> None:
     """MongoDB raises here; TinyMongo overwrote (ADR 2). No code path relies on either."""
     await database.views.insert_one({"_id": "c1", "revision": 3})

@@ -343,6 +343,17 @@ class _Database:
         skip: int = 0,
         limit: int = 0,
     ) -> list[dict[str, Any]]:
+        return [doc for doc, _ in self.select_stored(collection, query, sort, skip, limit)]
+
+    def select_stored(
+        self,
+        collection: str,
+        query: Mapping[str, Any],
+        sort: Sequence[tuple[str, int]] = (),
+        skip: int = 0,
+        limit: int = 0,
+    ) -> list[tuple[dict[str, Any], bytes]]:
+        """``select``, each document with the BSON it is stored as."""
         if collection not in self.collections:
             self.refresh()
             if collection not in self.collections:
@@ -350,7 +361,7 @@ class _Database:
         rows, ordered = self._candidates(collection, query, list(sort))
         exact = self._decided_by_index(collection, query)
         wanted = skip + limit if limit and (ordered or not sort) else 0
-        found: list[dict[str, Any]] = []
+        found: list[tuple[dict[str, Any], bytes]] = []
         seen: set[Any] = set()
         for key, blob in rows:
             if key in seen:
@@ -358,11 +369,14 @@ class _Database:
             seen.add(key)
             doc = _decode(blob)
             if exact or q.matches(doc, query):
-                found.append(doc)
+                found.append((doc, blob))
                 if wanted and len(found) >= wanted:
                     break
         if sort and not ordered:
-            q.sort_documents(found, list(sort))
+            order = [doc for doc, _ in found]
+            q.sort_documents(order, list(sort))
+            stored = {id(doc): blob for doc, blob in found}
+            found = [(doc, stored[id(doc)]) for doc in order]
         if skip or limit:
             found = found[skip : skip + limit if limit else None]
         return found
@@ -623,6 +637,12 @@ def _filter(query: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(query, Mapping):
         raise TypeError("filter must be a mapping")
     return q.normalise({"f": query})["f"] if query else {}
+
+
+def _same_id(change: Mapping[str, Any], before: Mapping[str, Any]) -> bool:
+    """Whether the replacement's ``_id`` is the stored one, type included."""
+    given, stored = change["_id"], before["_id"]
+    return type(given) is type(stored) and bool(given == stored)
 
 
 def _new_document(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -1023,16 +1043,19 @@ class EmbeddedCollection:
     ) -> tuple[int, int, Any]:
         """An update inside the caller's write transaction: (matched, modified, upserted id)."""
         query = _filter(filter)
-        change = q.normalise(update)
+        given = _encode(update)
+        change = bson.decode(given, codec_options=q.CODEC)  # what MongoDB would see
         matched = modified = 0
         upserted: Any = None
         store.ensure_collection(self.name)
-        targets = store.select(self.name, query, sort or (), 0, 0 if many else 1)
-        for before in targets:
+        targets = store.select_stored(self.name, query, sort or (), 0, 0 if many else 1)
+        for before, stored in targets:
             after = self._changed(before, change, replace)
             matched += 1
-            encoded = _encode(after)
-            if encoded != _encode(before):
+            # a replacement that starts with the same _id is stored as it was given
+            same = replace and next(iter(change), None) == "_id" and _same_id(change, before)
+            encoded = given if same else _encode(after)
+            if encoded != stored:
                 store.replace(self.name, before, after, encoded)
                 modified += 1
         if not targets and upsert:
