@@ -165,6 +165,7 @@ async def test_a_document_changed_under_the_batch_is_folded_again_record_by_reco
     assert (stored["revision"], stored["profile"]["name"]) == (2, "Ada King")
     # the one pass wrote the other read models; the record-by-record fold found duplicates
     assert consumer._applied.labels("customer360", "duplicate")._value.get() == 1
+    assert consumer._batches.labels("record_by_record")._value.get() == 1
     assert [s.name for s in span_exporter.get_finished_spans()].count(
         "crm.contacts.events fold"
     ) == 3

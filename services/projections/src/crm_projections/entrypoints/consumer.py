@@ -85,10 +85,15 @@ class ProjectionConsumer:
         lag: ConsumerLag | None = None,
         *,
         one_pass: bool = True,
+        batches: Counter | None = None,
     ) -> None:
-        """``one_pass=False`` folds every batch record by record (for comparisons)."""
+        """``one_pass=False`` folds every batch record by record (for comparisons);
+        ``batches`` counts the batches by the way they were folded."""
         self._service = service
         self._one_pass = one_pass
+        self._batches = batches or Counter(
+            "crm_projection_batches", "Batches by fold.", ["fold"], registry=None
+        )
         self._applied = applied
         self._lag = lag
         self._tracer: Tracer = service.tracer_provider.get_tracer("crm.projections.consumer")
@@ -102,7 +107,9 @@ class ProjectionConsumer:
             projector.hold_marks()
         try:
             if self._one_pass and await self._fold_in_one_pass(records):
+                self._batches.labels("one_pass").inc()
                 return
+            self._batches.labels("record_by_record").inc()
             for record in records:
                 await self._traced(record)
                 if self._lag is not None:
@@ -335,7 +342,13 @@ def register_subscribers(service: ProjectionsService) -> None:
     )
     service.lag.install(service.metrics)
     consumer_lag = ConsumerLag(service.metrics, settings.consumer_group)
-    consumer = ProjectionConsumer(service, applied, consumer_lag)
+    batches = Counter(
+        "crm_projection_batches",
+        "Batches of records folded, by how: in one pass, or record by record (its fallback).",
+        ["fold"],
+        registry=service.metrics,
+    )
+    consumer = ProjectionConsumer(service, applied, consumer_lag, batches=batches)
 
     @service.broker.subscriber(
         *settings.topics,
