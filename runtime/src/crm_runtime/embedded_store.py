@@ -336,14 +336,10 @@ class _Database:
     # ---- reading: an index proposes candidates, the matcher decides
 
     def select(
-        self,
-        collection: str,
-        query: Mapping[str, Any],
-        sort: Sequence[tuple[str, int]] = (),
-        skip: int = 0,
-        limit: int = 0,
+        self, collection: str, query: Mapping[str, Any], *order: Any
     ) -> list[dict[str, Any]]:
-        return [doc for doc, _ in self.select_stored(collection, query, sort, skip, limit)]
+        """The documents ``query`` selects; ``order``: sort, skip, limit (``select_stored``)."""
+        return [doc for doc, _ in self.select_stored(collection, query, *order)]
 
     def select_stored(
         self,
