@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from customer_events import Record, payload, pipeline, registered
+from customer_events import Record, drafted, payload, pipeline, registered
 from customer_events import changed as details_changed
 from customer_events import metadata as envelope
 from hypothesis import HealthCheck, given, settings
@@ -40,9 +40,9 @@ LEFT_OUT = {"read_model_positions"}
 """Collections that record when, not what: positions are flushed at most once a second."""
 
 
-def as_records(deliveries: list[Record]) -> list[OneRecord]:
+def as_records(deliveries: list[Record], first_offset: int = 0) -> list[OneRecord]:
     records = []
-    for offset, (metadata, event) in enumerate(deliveries):
+    for offset, (metadata, event) in enumerate(deliveries, start=first_offset):
         key, headers, body = cloudevents.encode(metadata, payload(event))
         context = stream_key(metadata).partition(":")[0]
         raw = SimpleNamespace(topic=f"crm.{context}.events", partition=0, offset=offset, key=key)
@@ -196,3 +196,17 @@ async def test_the_one_pass_spans_continue_each_records_trace(
     upserts = [s for s in spans if s.name == "customer360.upsert"]
     assert [s.parent.span_id for s in upserts] == [s.context.span_id for s in folds]
     assert [s.name for s in spans if s.name == "customer360.write"] == ["customer360.write"]
+
+
+async def test_a_record_that_failed_once_and_passes_in_one_pass_starts_its_budget_afresh(
+    service: ProjectionsService,
+) -> None:
+    (sent,) = pipeline("quo_1", p.QuoteSent(quote_id="quo_1"), first=2)
+    first = pipeline("quo_1", drafted("quo_1", "opp_1", "cus_1"))
+    consumer = consumer_of(service)
+    with pytest.raises(OutOfOrder):  # the quote's draft has not come: retried
+        await consumer.fold_batch(as_records([sent], first_offset=7))
+    assert list(consumer._attempts.values()) == [1]
+    await consumer.fold_batch(as_records(first, first_offset=6))
+    await consumer.fold_batch(as_records([sent], first_offset=7))  # folded in one pass now
+    assert consumer._attempts == {}

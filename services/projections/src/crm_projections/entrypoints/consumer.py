@@ -152,6 +152,10 @@ class ProjectionConsumer:
         if self._lag is not None:
             for record in records:
                 self._lag.observe(cast(KafkaMessage, record))
+        if self._attempts:  # records that failed before and passed now start afresh
+            for record in records:
+                raw = record.raw_message
+                self._attempts.pop((raw.topic, raw.partition, raw.offset), None)
         return True
 
     def _fold_record(
