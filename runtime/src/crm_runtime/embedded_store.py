@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -635,6 +635,38 @@ def _filter(query: Mapping[str, Any] | None) -> dict[str, Any]:
     return q.normalise({"f": query})["f"] if query else {}
 
 
+def _each_in_savepoints(
+    store: _Database,
+    count: int,
+    write: Callable[[int], dict[str, Any]],
+    op: Callable[[int], Any],
+    *,
+    ordered: bool,
+) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
+    """``write(index)`` for each index, each under a savepoint of the caller's transaction:
+    a duplicate key undoes that one write and is a write error naming ``op(index)``, and
+    ``ordered`` stops at the first. Answers what each write that held counted for, and
+    the errors."""
+    done: list[tuple[int, dict[str, Any]]] = []
+    errors: list[dict[str, Any]] = []
+    for index in range(count):
+        store.conn.execute("SAVEPOINT one")
+        try:
+            outcome = write(index)
+        except DuplicateKeyError as error:
+            store.conn.execute("ROLLBACK TO one")
+            store.conn.execute("RELEASE one")
+            errors.append(
+                {"index": index, "code": DUPLICATE_KEY, "errmsg": str(error), "op": op(index)}
+            )
+            if ordered:
+                break
+            continue
+        store.conn.execute("RELEASE one")
+        done.append((index, outcome))
+    return done, errors
+
+
 def _same_id(change: Mapping[str, Any], before: Mapping[str, Any]) -> bool:
     """Whether the replacement's ``_id`` is the stored one, type included."""
     given, stored = change["_id"], before["_id"]
@@ -791,37 +823,23 @@ class EmbeddedCollection:
             if "_id" not in document:
                 document["_id"] = ObjectId()
         prepared = [_new_document(d) for d in documents]
-        errors: list[dict[str, Any]] = []
-        inserted = 0
         store = self._store
+
+        def insert(index: int) -> dict[str, Any]:
+            store.insert(self.name, prepared[index])
+            return {"nInserted": 1}
+
         with store.write():
             store.ensure_collection(self.name)
-            for index, doc in enumerate(prepared):
-                store.conn.execute("SAVEPOINT one")
-                try:
-                    store.insert(self.name, doc)
-                except DuplicateKeyError as error:
-                    store.conn.execute("ROLLBACK TO one")
-                    store.conn.execute("RELEASE one")
-                    errors.append(
-                        {
-                            "index": index,
-                            "code": DUPLICATE_KEY,
-                            "errmsg": str(error),
-                            "op": documents[index],
-                        }
-                    )
-                    if ordered:
-                        break
-                    continue
-                store.conn.execute("RELEASE one")
-                inserted += 1
+            done, errors = _each_in_savepoints(
+                store, len(prepared), insert, documents.__getitem__, ordered=ordered
+            )
         if errors:
             raise BulkWriteError(
                 {
                     "writeErrors": errors,
                     "writeConcernErrors": [],
-                    "nInserted": inserted,
+                    "nInserted": len(done),
                     "nUpserted": 0,
                     "nMatched": 0,
                     "nModified": 0,
@@ -841,31 +859,24 @@ class EmbeddedCollection:
         if not requests:
             raise InvalidOperation("No operations to execute")
         counts = dict.fromkeys(("nInserted", "nUpserted", "nMatched", "nModified", "nRemoved"), 0)
-        errors: list[dict[str, Any]] = []
         upserted: list[dict[str, Any]] = []
         store = self._store
         with store.write():
             store.ensure_collection(self.name)
-            for index, request in enumerate(requests):
-                store.conn.execute("SAVEPOINT one")
-                try:
-                    outcome = self._one_request(store, request)
-                except DuplicateKeyError as error:
-                    store.conn.execute("ROLLBACK TO one")
-                    store.conn.execute("RELEASE one")
-                    errors.append(
-                        {"index": index, "code": DUPLICATE_KEY, "errmsg": str(error), "op": request}
-                    )
-                    if ordered:
-                        break
-                    continue
-                store.conn.execute("RELEASE one")
-                for name, value in outcome.items():
-                    if name == "upserted":
-                        upserted.append({"index": index, "_id": value})
-                        counts["nUpserted"] += 1
-                    else:
-                        counts[name] += value
+            done, errors = _each_in_savepoints(
+                store,
+                len(requests),
+                lambda index: self._one_request(store, requests[index]),
+                requests.__getitem__,
+                ordered=ordered,
+            )
+        for index, outcome in done:
+            for name, value in outcome.items():
+                if name == "upserted":
+                    upserted.append({"index": index, "_id": value})
+                    counts["nUpserted"] += 1
+                else:
+                    counts[name] += value
         raw = {**counts, "upserted": upserted, "writeErrors": errors, "writeConcernErrors": []}
         if errors:
             raise BulkWriteError(raw)
