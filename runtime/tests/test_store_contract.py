@@ -357,3 +357,32 @@ async def test_processes_sharing_the_embedded_files(tmp_path: Path) -> None:
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_write_from_another_client_is_seen_by_the_next_update(tmp_path: Path) -> None:
+    """A client keeps the documents it wrote decoded, for its next update of them; one that
+    another process changed since is read as stored, so its index entries stay right."""
+    folder = tmp_path / "shared-store"
+    first = open_document_client(RuntimeSettings(data_dir=folder))
+    second = open_document_client(RuntimeSettings(data_dir=folder))
+    try:
+        mine, theirs = first["shared"]["rows"], second["shared"]["rows"]
+        await mine.create_index([("period", ASCENDING)])
+        await mine.insert_one({"_id": "r", "revision": 1, "period": ["2026-11"]})
+        await theirs.replace_one(
+            {"_id": "r", "revision": 1}, {"_id": "r", "revision": 2, "period": ["2026-12"]}
+        )
+        stale = await mine.replace_one(
+            {"_id": "r", "revision": 1}, {"_id": "r", "revision": 2, "period": ["x"]}
+        )
+        fresh = await mine.bulk_write(
+            [ReplaceOne({"_id": "r", "revision": 2}, {"_id": "r", "revision": 3, "period": []})]
+        )
+        assert (stale.matched_count, fresh.matched_count) == (0, 1)
+        for period in ("2026-11", "2026-12", "x"):
+            assert await mine.count_documents({"period": period}) == 0
+            assert await theirs.count_documents({"period": period}) == 0
+        assert (await theirs.find_one({"_id": "r"}))["revision"] == 3
+    finally:
+        await first.close()
+        await second.close()

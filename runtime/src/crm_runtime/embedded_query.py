@@ -260,22 +260,37 @@ def _operator_matches(
 
 def _top_values(doc: Mapping[str, Any], path: str) -> list[Any]:
     """Values at a path without expanding a final array into its elements."""
-    found: list[Any] = []
-    parts = path.split(".")
+    parts = _parts(path)
+    value: Any = doc
+    for index, part in enumerate(parts):  # plain nested fields: no walk needed
+        if isinstance(value, dict):
+            if part not in value:
+                return []
+            value = value[part]
+        elif isinstance(value, list | Mapping):
+            found: list[Any] = []
+            _walk_top(value, parts, index, found)
+            return found
+        else:
+            return []
+    return [value]
 
-    def walk(value: Any, index: int) -> None:
-        if index == len(parts):
-            found.append(value)
-            return
-        if isinstance(value, Mapping) and parts[index] in value:
-            walk(value[parts[index]], index + 1)
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, Mapping):
-                    walk(item, index)
 
-    walk(doc, 0)
-    return found
+@functools.cache
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+def _walk_top(value: Any, parts: tuple[str, ...], index: int, found: list[Any]) -> None:
+    """Collect the values at ``parts[index:]`` below ``value``, through arrays of documents."""
+    if index == len(parts):
+        found.append(value)
+    elif isinstance(value, Mapping) and parts[index] in value:
+        _walk_top(value[parts[index]], parts, index + 1, found)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, Mapping):
+                _walk_top(item, parts, index, found)
 
 
 _TYPE_NAMES = {
@@ -617,7 +632,7 @@ def same_index_values(
         if old != new:
             return False
         # equal values may still differ in type (1 and True, 1 and 1.0): their BSON differs
-        if bson.encode({"": old}) != bson.encode({"": new}) and not _identical(old, new):
+        if not _identical(old, new) and bson.encode({"": old}) != bson.encode({"": new}):
             return False
     return True
 

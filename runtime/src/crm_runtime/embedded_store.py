@@ -60,6 +60,8 @@ from crm_runtime import embedded_query as q
 
 DUPLICATE_KEY = 11000
 BUSY_TIMEOUT_MS = 30_000
+REMEMBERED = 8192
+"""Documents a connection keeps decoded after writing them (see ``_Database.remember``)."""
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,119}$")
 
 
@@ -141,6 +143,7 @@ class _Database:
         self._schema = -1
         self.collections: set[str] = set()
         self.indexes: dict[str, list[IndexSpec]] = {}
+        self._remembered: dict[tuple[str, Any], tuple[bytes, dict[str, Any]]] = {}
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             self.conn.execute(
@@ -213,17 +216,38 @@ class _Database:
 
     # ---- documents and their index entries
 
-    def insert(self, collection: str, doc: dict[str, Any]) -> None:
+    def insert(
+        self,
+        collection: str,
+        doc: dict[str, Any],
+        encoded: bytes | None = None,
+        *,
+        remember: bool = False,
+    ) -> None:
+        """Insert ``doc`` (``encoded``: already encoded); ``remember``: see ``remember``."""
         key = _id_key(doc["_id"])
+        blob = _encode(doc) if encoded is None else encoded
         try:
             self.conn.execute(
-                f"INSERT INTO {self.table(collection)} (id, doc) VALUES (?, ?)",
-                (key, _encode(doc)),
+                f"INSERT INTO {self.table(collection)} (id, doc) VALUES (?, ?)", (key, blob)
             )
         except sqlite3.IntegrityError:
             raise _duplicate(collection, "_id_", {"_id": doc["_id"]}) from None
         for spec in self.indexes.get(collection, []):
             self._add_entries(collection, spec, key, spec.entries(doc), doc)
+        if remember:
+            self.remember(collection, key, blob, doc)
+
+    def remember(self, collection: str, key: Any, blob: bytes, doc: dict[str, Any]) -> None:
+        """Keep ``doc``, just written as ``blob``, decoded: an update that finds exactly
+        these bytes stored reads it back without decoding them (``select_stored``). Only
+        for a document nothing outside the store holds, so nothing changes it; a write by
+        another process (or one rolled back) stores other bytes, and the copy is ignored."""
+        remembered = self._remembered
+        remembered.pop((collection, key), None)
+        if len(remembered) >= REMEMBERED:
+            del remembered[next(iter(remembered))]
+        remembered[(collection, key)] = (blob, doc)
 
     def replace(
         self,
@@ -231,8 +255,11 @@ class _Database:
         before: dict[str, Any],
         after: dict[str, Any],
         encoded: bytes | None = None,
+        *,
+        remember: bool = False,
     ) -> None:
-        """Replace ``before`` by ``after`` (``encoded``: ``after`` already encoded)."""
+        """Replace ``before`` by ``after`` (``encoded``: ``after`` already encoded;
+        ``remember``: see ``remember``)."""
         key = _id_key(before["_id"])
         for spec in self.indexes.get(collection, []):
             if spec.partial is None and q.same_index_values(before, after, spec.fields):
@@ -243,6 +270,8 @@ class _Database:
                 self._add_entries(collection, spec, key, new - old, after)
         blob = _encode(after) if encoded is None else encoded
         self.conn.execute(f"UPDATE {self.table(collection)} SET doc = ? WHERE id = ?", (blob, key))
+        if remember:
+            self.remember(collection, key, blob, after)
 
     def delete(self, collection: str, doc: dict[str, Any]) -> None:
         key = _id_key(doc["_id"])
@@ -348,8 +377,12 @@ class _Database:
         sort: Sequence[tuple[str, int]] = (),
         skip: int = 0,
         limit: int = 0,
+        *,
+        remembered: bool = False,
     ) -> list[tuple[dict[str, Any], bytes]]:
-        """``select``, each document with the BSON it is stored as."""
+        """``select``, each document with the BSON it is stored as; ``remembered``: a
+        document this connection remembers as stored in these bytes is that copy, shared, so
+        the caller must not change it (the update path, which only reads it)."""
         if collection not in self.collections:
             self.refresh()
             if collection not in self.collections:
@@ -363,7 +396,8 @@ class _Database:
             if key in seen:
                 continue
             seen.add(key)
-            doc = _decode(blob)
+            kept = self._remembered.get((collection, key)) if remembered else None
+            doc = kept[1] if kept is not None and kept[0] == blob else _decode(blob)
             if exact or q.matches(doc, query):
                 found.append((doc, blob))
                 if wanted and len(found) >= wanted:
@@ -674,12 +708,19 @@ def _same_id(change: Mapping[str, Any], before: Mapping[str, Any]) -> bool:
 
 
 def _new_document(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return _stored_form(doc)[0]
+
+
+def _stored_form(doc: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """A new document as MongoDB stores it (``_id`` first), and its BSON."""
     if any(str(k).startswith("$") for k in doc):
         raise OperationFailure("a document cannot have top-level $ fields", code=2)
-    stored = q.normalise(doc)
+    blob = _encode(doc)
+    stored = _decode(blob)
     if "_id" in stored and next(iter(stored)) != "_id":
         stored = {"_id": stored["_id"], **stored}
-    return stored
+        blob = _encode(stored)
+    return stored, blob
 
 
 class EmbeddedClient:
@@ -806,11 +847,11 @@ class EmbeddedCollection:
     async def insert_one(self, document: dict[str, Any], **_: Any) -> InsertOneResult:
         if "_id" not in document:
             document["_id"] = ObjectId()
-        doc = _new_document(document)
+        doc, blob = _stored_form(document)
         store = self._store
         with store.write():
             store.ensure_collection(self.name)
-            store.insert(self.name, doc)
+            store.insert(self.name, doc, blob, remember=True)
         return InsertOneResult(document["_id"], True)
 
     async def insert_many(
@@ -822,11 +863,11 @@ class EmbeddedCollection:
         for document in documents:
             if "_id" not in document:
                 document["_id"] = ObjectId()
-        prepared = [_new_document(d) for d in documents]
+        prepared = [_stored_form(d) for d in documents]
         store = self._store
 
         def insert(index: int) -> dict[str, Any]:
-            store.insert(self.name, prepared[index])
+            store.insert(self.name, *prepared[index], remember=True)
             return {"nInserted": 1}
 
         with store.write():
@@ -888,7 +929,7 @@ class EmbeddedCollection:
             document = request._doc
             if "_id" not in document:
                 document["_id"] = ObjectId()
-            store.insert(self.name, _new_document(document))
+            store.insert(self.name, *_stored_form(document), remember=True)
             return {"nInserted": 1}
         if isinstance(request, DeleteOne | DeleteMany):
             found = store.select(
@@ -1055,7 +1096,9 @@ class EmbeddedCollection:
         matched = modified = 0
         upserted: Any = None
         store.ensure_collection(self.name)
-        targets = store.select_stored(self.name, query, sort or (), 0, 0 if many else 1)
+        targets = store.select_stored(
+            self.name, query, sort or (), 0, 0 if many else 1, remembered=True
+        )
         for before, stored in targets:
             after = self._changed(before, change, replace)
             matched += 1
@@ -1063,7 +1106,7 @@ class EmbeddedCollection:
             same = replace and next(iter(change), None) == "_id" and _same_id(change, before)
             encoded = given if same else _encode(after)
             if encoded != stored:
-                store.replace(self.name, before, after, encoded)
+                store.replace(self.name, before, after, encoded, remember=True)
                 modified += 1
         if not targets and upsert:
             doc = self._upserted(query, change, replace)
