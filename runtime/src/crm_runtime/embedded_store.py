@@ -20,8 +20,10 @@ process's transaction waits at most ``busy_timeout``.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -57,6 +59,11 @@ from pymongo.results import (
 )
 
 from crm_runtime import embedded_query as q
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: SQLite's own lock alone
+    fcntl = None  # type: ignore[assignment]
 
 DUPLICATE_KEY = 11000
 BUSY_TIMEOUT_MS = 30_000
@@ -126,6 +133,42 @@ class IndexSpec:
 # ====================================================================== storage
 
 
+class _WriteLock:
+    """Who may write a database's file now, among every process sharing it: an exclusive
+    ``flock`` on ``<file>.lock``, taken before ``BEGIN IMMEDIATE``. SQLite's own lock makes
+    a waiting writer sleep in steps of up to 100 ms; this one is retried within a
+    millisecond of being released, so processes that write often take turns promptly.
+    A writer waits at most ``BUSY_TIMEOUT_MS``, then fails as SQLite would ("database is
+    locked"). The kernel releases the lock of a process that dies."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+
+    def acquire(self) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = 0.00005
+        while True:
+            time.sleep(pause)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("database is locked") from None
+                pause = min(pause * 2, 0.001)
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 class _Database:
     """One SQLite connection to one database's file (or to private memory)."""
 
@@ -144,21 +187,36 @@ class _Database:
         self.collections: set[str] = set()
         self.indexes: dict[str, list[IndexSpec]] = {}
         self._remembered: dict[tuple[str, Any], tuple[bytes, dict[str, Any]]] = {}
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        self._lock = None if path is None or fcntl is None else _WriteLock(path)
+        with self._transaction():
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS _crm_catalog ("
                 "collection TEXT NOT NULL, name TEXT NOT NULL, spec BLOB NOT NULL, "
                 "PRIMARY KEY (collection, name))"
             )
             self.conn.execute("CREATE TABLE IF NOT EXISTS _crm_collections (name TEXT PRIMARY KEY)")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()
+        if self._lock is not None:
+            self._lock.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction, under the file's write lock."""
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     # ---- schema knowledge, refreshed when any process changed the schema
 
@@ -186,15 +244,13 @@ class _Database:
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            self.refresh()
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            self._schema = -1
-            raise
-        self.conn.execute("COMMIT")
+        with self._transaction():
+            try:
+                self.refresh()
+                yield
+            except BaseException:
+                self._schema = -1
+                raise
 
     @staticmethod
     def table(collection: str) -> str:

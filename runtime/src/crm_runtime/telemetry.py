@@ -34,14 +34,28 @@ def build_tracer_provider(
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         return provider
-    chosen = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    if chosen == "otlp" or (not chosen and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+    chosen = _chosen_exporter()
+    if chosen == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     elif chosen == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     return provider
+
+
+def _chosen_exporter() -> str | None:
+    """The exporter the OTEL_* variables choose: "otlp", "console", or None (none)."""
+    chosen = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if chosen == "otlp" or (not chosen and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+        return "otlp"
+    return "console" if chosen == "console" else None
+
+
+def spans_exported() -> bool:
+    """Whether ``build_tracer_provider`` sends spans anywhere (else they stay in the process,
+    where nothing reads them: a service making many spans per second may skip them)."""
+    return _chosen_exporter() is not None
 
 
 def install_global(provider: TracerProvider) -> None:

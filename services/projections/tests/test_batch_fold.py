@@ -7,6 +7,7 @@ back to the record-by-record fold, which has the answer."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,6 +18,7 @@ from customer_events import metadata as envelope
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NoOpTracer
 from prometheus_client import Counter
 from rows_and_boards import at_least_once
 from test_kpi_boards import histories as customer_and_order_histories
@@ -34,7 +36,7 @@ from crm_projections.domain.streams import stream_key
 from crm_projections.entrypoints.consumer import OneRecord, ProjectionConsumer
 from crm_runtime.documents import open_document_client
 from crm_runtime.settings import RuntimeSettings
-from crm_runtime.telemetry import build_tracer_provider
+from crm_runtime.telemetry import build_tracer_provider, current_trace_id
 
 LEFT_OUT = {"read_model_positions"}
 """Collections that record when, not what: positions are flushed at most once a second."""
@@ -210,3 +212,43 @@ async def test_a_record_that_failed_once_and_passes_in_one_pass_starts_its_budge
     await consumer.fold_batch(as_records(first, first_offset=6))
     await consumer.fold_batch(as_records([sent], first_offset=7))  # folded in one pass now
     assert consumer._attempts == {}
+
+
+async def test_with_nowhere_to_send_spans_the_fold_makes_none_and_keeps_the_trace_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No OTEL exporter configured (``make up``'s default): the per-event spans would be built
+    and dropped, so none is built; a fold record by record (where the warnings are logged)
+    still runs in the record's trace. With an exporter configured, the provider's tracer."""
+    for name in ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    settings = ProjectionsSettings(embedded_backend="memory")
+    quiet = bootstrap(
+        settings, document_client=open_document_client(RuntimeSettings(embedded_backend="memory"))
+    )
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    exporting = bootstrap(
+        settings, document_client=open_document_client(RuntimeSettings(embedded_backend="memory"))
+    )
+    try:
+        assert isinstance(quiet.fold_tracer, NoOpTracer)
+        assert not isinstance(exporting.fold_tracer, NoOpTracer)
+        seen: list[str | None] = []
+        model = quiet.customer360.model
+
+        def traced_project(*args: Any) -> Any:
+            seen.append(current_trace_id())
+            return model.project(*args)
+
+        quiet.customer360.model = dataclasses.replace(model, project=traced_project)
+        records = contacts_records((registered("cus_1"), 1), (details_changed("cus_1"), 2))
+        for n, record in enumerate(records, start=1):
+            record.headers["traceparent"] = f"00-{n:032x}-{n:016x}-01"
+        await consumer_of(quiet).fold_batch(records[:1])
+        await consumer_of(quiet, one_pass=False).fold_batch(records[1:])
+        stored = await quiet.customer360.documents.find_one({"_id": "cus_1"})
+        assert stored["revision"] == 2
+        assert seen[1:] == [f"{2:032x}"]
+    finally:
+        await quiet.close()
+        await exporting.close()

@@ -96,7 +96,7 @@ class ProjectionConsumer:
         )
         self._applied = applied
         self._lag = lag
-        self._tracer: Tracer = service.tracer_provider.get_tracer("crm.projections.consumer")
+        self._tracer: Tracer = service.fold_tracer
         self._attempts: dict[tuple[str, int, int], int] = {}
         self._rows = [p for p in service.projectors if isinstance(p, RowsProjector)]
 
