@@ -101,15 +101,16 @@ async def test_a_fold_during_a_settle_leaves_its_own_mark(
 ) -> None:
     await fold(deals, won_deal("opp_1"))
     serving = deals.at(0)  # the generation the folds and the settle work on
-    refresh = serving.refresh
+    replace_board = serving._replace_board
     late = won_deal("opp_2", "5.00")
 
-    async def folding_meanwhile(name: str, key: str) -> None:
-        await refresh(name, key)
+    async def folding_meanwhile(*board: Any) -> bool:
+        written = await replace_board(*board)
         if late:  # a consumer folds while the settle works through the marks it read
             await fold(deals, [late.pop(0), late.pop(0)])
+        return written
 
-    monkeypatch.setattr(serving, "refresh", folding_meanwhile)
+    monkeypatch.setattr(serving, "_replace_board", folding_meanwhile)
     await deals.refresh_pending()
     monkeypatch.undo()
 
@@ -117,6 +118,50 @@ async def test_a_fold_during_a_settle_leaves_its_own_mark(
     await deals.refresh_pending()
     board = await stored(memory_client, "sales:month:2026-11")
     assert board is not None and board["all"]["deals"] == 2
+
+
+async def test_a_settle_reads_each_row_once_and_loses_a_race_to_a_newer_refresh(
+    deals: RowsProjector, memory_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The six boards of a settle come from one read of the rows; a board another refresh
+    wrote after the settle read the boards' revisions is refreshed again, on its own."""
+    await fold(deals, won_deal("opp_1"))
+    serving = deals.at(0)
+    rows = serving.documents
+    reads: list[Any] = []
+    find = rows.find
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args[0] if args else kwargs.get("filter"))
+        return find(*args, **kwargs)
+
+    monkeypatch.setattr(rows, "find", counted)
+    replace_board = serving._replace_board
+    raced: list[str] = []
+
+    async def racing(board: Document | None, name: str, key: str, content: Document) -> bool:
+        if not raced:  # another process refreshes this board after the settle read it
+            raced.append(f"{name}:{key}")
+            await fold(deals, won_deal("opp_2", "5.00"))
+            await serving.refresh(name, key)
+        return await replace_board(board, name, key, content)
+
+    monkeypatch.setattr(serving, "_replace_board", racing)
+    assert await deals.refresh_pending() == 6
+
+    # the six boards' rows at once; the racer's refresh; the board that lost, on its own
+    assert len(reads) == 3 and "$or" in reads[0]
+    (lost,) = raced
+    board = await stored(memory_client, lost)
+    assert board is not None and board["revision"] == 2  # the racer's, then the settle's
+    monkeypatch.undo()
+    name, _, key = lost.partition(":")
+    await serving.refresh(name, key)  # from the rows as they are: the same content
+    again = await stored(memory_client, lost)
+    assert again is not None
+    assert {**again, "revision": 2} == board
+    await deals.refresh_pending()
+    assert (await deals.board("sales", "month:2026-11"))["all"]["deals"] == 2
 
 
 async def test_replays_and_redeliveries_do_not_count_twice(

@@ -67,11 +67,13 @@ _log = structlog.get_logger("crm.projections.boards")
 
 BOARDS = "boards"
 PENDING = "boards_pending"
-SETTLE_SECONDS = 0.5
-"""How often the service refreshes the boards marked pending (at least; see SETTLE_SHARE)."""
-SETTLE_SHARE = 0.2
+SETTLE_SECONDS = 1.0
+"""How often the service refreshes the boards marked pending (at least; see SETTLE_SHARE).
+A read refreshes first the marked boards it reads, so this bounds how much a read may find
+to do, not how old an answer may be."""
+SETTLE_SHARE = 0.1
 """The share of the process's time refreshing may take: a round that took longer than
-``SETTLE_SECONDS * SETTLE_SHARE`` waits four times as long before the next. Under load the
+``SETTLE_SECONDS * SETTLE_SHARE`` waits nine times as long before the next. Under load the
 consumer keeps the rest, and a read still refreshes first any board it reads that a mark
 lists, so answers are never older for it; the boards are only refreshed less often."""
 BULK_SUMMARY = 32
@@ -230,12 +232,45 @@ class RowsProjector(Projector):
         here = self._here()
         marks = [mark async for mark in here._pending.find({}).sort("_id", 1).limit(limit)]
         boards = sorted({board for mark in marks for board in mark["boards"]})
-        for board in boards:
-            await here._refresh_id(board)
-            await asyncio.sleep(0)  # the consumer's next batch need not wait for every board
+        await here._refresh_together(boards)
         if marks:
             await here._pending.delete_many({"_id": {"$in": [mark["_id"] for mark in marks]}})
         return len(boards)
+
+    async def _refresh_together(self, board_ids: Sequence[str]) -> None:
+        """Refresh many boards from one read of their rows: each row is read once (a deal of
+        the week is in the month's and the quarter's boards, on the sales, lost and funnel
+        boards alike) and put in every board whose ``select`` picks it. The boards' revisions
+        are read before the rows, so a board another refresh wrote meanwhile is refreshed
+        again on its own (``refresh``), as two racing refreshes resolve."""
+        wanted = sorted(
+            (name, key)
+            for name, _, key in (board_id.partition(":") for board_id in board_ids)
+            if name in self.boards
+        )
+        if len(wanted) < 2:
+            for name, key in wanted:
+                await self.refresh(name, key)
+            return
+        with self._tracer_for_boards.start_as_current_span(
+            f"{self.name}.refresh", attributes={"crm.boards": len(wanted)}
+        ):
+            ids = [f"{name}:{key}" for name, key in wanted]
+            found = self._board_documents.find({"_id": {"$in": ids}})
+            boards = {board["_id"]: board async for board in found}
+            keys: dict[str, set[str]] = defaultdict(set)
+            for name, key in wanted:
+                keys[name].add(key)
+            selected: dict[tuple[str, str], list[Document]] = {board: [] for board in wanted}
+            query = {"$or": [self.boards[name].select(key) for name, key in wanted]}
+            async for row in self.documents.find(query):
+                for name, among in keys.items():
+                    for key in self.boards[name].selected_in(row, among):
+                        selected[(name, key)].append(row)
+            for (name, key), rows in selected.items():
+                content = self.boards[name].summarise(key, rows)
+                if not await self._replace_board(boards.get(f"{name}:{key}"), name, key, content):
+                    await self.refresh(name, key)  # another refresh won: read its rows again
 
     async def _refresh_pending_of(self, query: dict[str, Any]) -> None:
         """Refresh now the boards that marks list and ``query`` (on a board id) selects; the
