@@ -126,6 +126,36 @@ async def test_or_filters_and_datetimes_keep_utc(database: Any) -> None:
     assert found["expires_at"].tzinfo is not None
 
 
+async def test_or_of_compound_equalities_on_indexed_fields(database: Any) -> None:
+    """A board's rows read at once: each arm a compound equality an index answers (one of
+    them on an array), a document in the answer once however many arms pick it."""
+    rows = database.rows
+    await rows.create_index([("status", ASCENDING), ("won_month", ASCENDING)])
+    await rows.create_index([("periods", ASCENDING)])
+    await rows.insert_many(
+        [
+            {"_id": "won-nov", "status": "won", "won_month": "2026-11", "periods": ["2026-11"]},
+            {"_id": "won-dec", "status": "won", "won_month": "2026-12", "periods": ["2026-12"]},
+            {"_id": "lost-nov", "status": "lost", "won_month": "2026-11", "periods": []},
+            {"_id": "open", "status": "open", "periods": ["2026-11", "2026-12"]},
+            {"_id": "other", "status": "won", "won_month": "2026-10", "periods": ["2026-10"]},
+        ]
+    )
+    query = {
+        "$or": [
+            {"status": "won", "won_month": "2026-11"},
+            {"status": "won", "won_month": "2026-12"},
+            {"periods": "2026-11"},
+            {"status": "lost", "won_month": "2026-12"},
+        ]
+    }
+    found = [row["_id"] async for row in rows.find(query).sort("_id", 1)]
+    assert found == ["open", "won-dec", "won-nov"]
+    assert await rows.count_documents(query) == 3
+    partly = {"$or": [{"status": "won", "won_month": "2026-11"}, {"status": "open", "x": 1}]}
+    assert [row["_id"] async for row in rows.find(partly)] == ["won-nov"]
+
+
 async def test_nested_documents_and_dotted_queries(database: Any) -> None:
     await database.commits.insert_one(
         {"_id": "x", "events": [{"id": "e1", "correlation_id": "c"}], "meta": {"k": 1}}

@@ -506,6 +506,15 @@ class _Database:
         the leading fields of the index it picks (an equality picks the index with the
         longest such prefix; a multikey entry matches as MongoDB's equality on an array does:
         one of its elements equals the value)."""
+        if set(query) == {"$or"}:  # the union of arms each decided by an index
+            arms = query["$or"]
+            return (
+                isinstance(arms, list)
+                and bool(arms)
+                and all(
+                    isinstance(a, Mapping) and self._decided_by_index(collection, a) for a in arms
+                )
+            )
         if set(query) == {"_id"}:  # read by primary key: exactly the ids named
             wanted = query["_id"]
             if q.is_operator_document(wanted):
@@ -555,8 +564,16 @@ class _Database:
         return self.conn.execute(f"SELECT id, doc FROM {table}"), not sort
 
     def _best_index(
-        self, collection: str, query: Mapping[str, Any], sort: list[tuple[str, int]]
+        self,
+        collection: str,
+        query: Mapping[str, Any],
+        sort: list[tuple[str, int]],
+        *,
+        ids_only: bool = False,
     ) -> tuple[Iterable[tuple[Any, bytes]], bool] | None:
+        """The candidates of the index that answers most of ``query`` (rows of id and
+        document; of the id alone with ``ids_only``), and whether they come in ``sort``'s
+        order; None when no index helps."""
         equal = {f: v for f, v in q.equalities(query).items() if q.is_scalar_key(v)}
         ranges = _ranges(query)
         best: tuple[tuple[int, int], IndexSpec, int, str | None, bool] | None = None
@@ -601,9 +618,10 @@ class _Database:
                 f"{column} {'ASC' if direction > 0 else 'DESC'}"
                 for column, (_, direction) in zip(columns, sort, strict=False)
             )
+        joined = f"JOIN {self.table(collection)} AS c ON c.id = x.id"
         sql = (
-            f"SELECT c.id, c.doc FROM {self.index_table(collection, spec.name)} AS x "
-            f"JOIN {self.table(collection)} AS c ON c.id = x.id"
+            f"SELECT {'x.id' if ids_only else 'c.id, c.doc'} "
+            f"FROM {self.index_table(collection, spec.name)} AS x {'' if ids_only else joined}"
             f"{' WHERE ' + ' AND '.join(where) if where else ''}{order}"
         )
         return self.conn.execute(sql, params), ordered or not sort
@@ -639,8 +657,18 @@ class _Database:
         return found
 
     def _arm_ids(self, collection: str, arm: Mapping[str, Any]) -> set[Any] | None:
-        if not isinstance(arm, Mapping) or len(arm) != 1:
+        """The ids of the candidates of one arm of a ``$or``: a field's equality or ``$in``,
+        or whatever else the best index answers (None: no index does)."""
+        if not isinstance(arm, Mapping) or not arm:
             return None
+        if len(arm) == 1:
+            found = self._field_ids(collection, arm)
+            if found is not None:
+                return found
+        plan = self._best_index(collection, arm, [], ids_only=True)
+        return None if plan is None else {row[0] for row in plan[0]}
+
+    def _field_ids(self, collection: str, arm: Mapping[str, Any]) -> set[Any] | None:
         ((field, condition),) = arm.items()
         if q.is_operator_document(condition) and set(condition) == {"$in"}:
             values = condition["$in"]
