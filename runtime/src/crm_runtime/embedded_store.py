@@ -750,7 +750,21 @@ def _filter(query: Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     if not isinstance(query, Mapping):
         raise TypeError("filter must be a mapping")
-    return q.normalise({"f": query})["f"] if query else {}
+    if not query:
+        return {}
+    if all(_plain(k, v) for k, v in query.items()):
+        return dict(query)  # plain equalities come back from BSON as they are
+    return q.normalise({"f": query})["f"]
+
+
+def _plain(field: Any, value: Any) -> bool:
+    """A filter's equality that BSON encodes and decodes to itself."""
+    if type(field) is not str or field.startswith("$") or "\x00" in field:
+        return False
+    kind = type(value)
+    return (
+        kind is str or kind is bool or value is None or (kind is int and -(2**63) <= value < 2**63)
+    )
 
 
 def _each_in_savepoints(
@@ -760,27 +774,33 @@ def _each_in_savepoints(
     op: Callable[[int], Any],
     *,
     ordered: bool,
+    collection: str,
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
     """``write(index)`` for each index, each under a savepoint of the caller's transaction:
     a duplicate key undoes that one write and is a write error naming ``op(index)``, and
     ``ordered`` stops at the first. Answers what each write that held counted for, and
-    the errors."""
+    the errors. A collection without a unique index besides ``_id`` needs no savepoints: a
+    duplicate ``_id`` fails the write's first statement, before it changed anything."""
     done: list[tuple[int, dict[str, Any]]] = []
     errors: list[dict[str, Any]] = []
+    savepoints = any(spec.unique for spec in store.indexes.get(collection, []))
     for index in range(count):
-        store.conn.execute("SAVEPOINT one")
+        if savepoints:
+            store.conn.execute("SAVEPOINT one")
         try:
             outcome = write(index)
         except DuplicateKeyError as error:
-            store.conn.execute("ROLLBACK TO one")
-            store.conn.execute("RELEASE one")
+            if savepoints:
+                store.conn.execute("ROLLBACK TO one")
+                store.conn.execute("RELEASE one")
             errors.append(
                 {"index": index, "code": DUPLICATE_KEY, "errmsg": str(error), "op": op(index)}
             )
             if ordered:
                 break
             continue
-        store.conn.execute("RELEASE one")
+        if savepoints:
+            store.conn.execute("RELEASE one")
         done.append((index, outcome))
     return done, errors
 
@@ -957,7 +977,12 @@ class EmbeddedCollection:
         with store.write():
             store.ensure_collection(self.name)
             done, errors = _each_in_savepoints(
-                store, len(prepared), insert, documents.__getitem__, ordered=ordered
+                store,
+                len(prepared),
+                insert,
+                documents.__getitem__,
+                ordered=ordered,
+                collection=self.name,
             )
         if errors:
             raise BulkWriteError(
@@ -994,6 +1019,7 @@ class EmbeddedCollection:
                 lambda index: self._one_request(store, requests[index]),
                 requests.__getitem__,
                 ordered=ordered,
+                collection=self.name,
             )
         for index, outcome in done:
             for name, value in outcome.items():
