@@ -58,6 +58,9 @@ def test_the_store_position_is_an_optional_extension_attribute() -> None:
     assert "ce_position" not in without
     assert cloudevents.decode_position(without) is None  # older relays: accepted
     assert cloudevents.decode(without, body)[0] == METADATA
+    record = cloudevents.decode_record(as_record_headers(headers), body)  # one read of both
+    assert record == (METADATA, CustomerRegistered.model_validate(PAYLOAD), 4711)
+    assert cloudevents.decode_record(without, body)[2] is None
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "x", "1.5", "", "\u0663"])

@@ -70,7 +70,10 @@ def encode(
 
 def decode_metadata(headers: Mapping[str, str] | Iterable[tuple[str, bytes]]) -> EventMetadata:
     """Read the envelope from CloudEvents headers, or raise ContractViolation."""
-    values = _as_text(headers)
+    return _metadata(_as_text(headers))
+
+
+def _metadata(values: Mapping[str, str]) -> EventMetadata:
     if values.get("ce_specversion") != SPEC_VERSION:
         raise ContractViolation(
             f"not a CloudEvents {SPEC_VERSION} message (ce_specversion="
@@ -85,7 +88,7 @@ def decode_metadata(headers: Mapping[str, str] | Iterable[tuple[str, bytes]]) ->
     }
     for attribute, field in _EXTENSIONS.items():
         raw[field] = values.get(f"ce_{attribute}")
-    missing = sorted(f"ce_{name}" for name, value in _header_names(raw).items() if value is None)
+    missing = sorted(f"ce_{_HEADER_OF.get(f, f)}" for f, value in raw.items() if value is None)
     if missing:
         raise ContractViolation(f"missing CloudEvents headers: {', '.join(missing)}")
     try:
@@ -97,7 +100,11 @@ def decode_metadata(headers: Mapping[str, str] | Iterable[tuple[str, bytes]]) ->
 def decode_position(headers: Mapping[str, str] | Iterable[tuple[str, bytes]]) -> int | None:
     """The ``ce_position`` attribute: None when absent; ContractViolation when it is not a
     positive integer."""
-    value = _as_text(headers).get(POSITION)
+    return _position(_as_text(headers))
+
+
+def _position(values: Mapping[str, str]) -> int | None:
+    value = values.get(POSITION)
     if value is None:
         return None
     if not value.isascii() or not value.isdigit() or int(value) < 1:
@@ -111,8 +118,25 @@ def decode(
     registry: EventRegistry = REGISTRY,
 ) -> tuple[EventMetadata, DomainEvent]:
     """Read one event from a Kafka record, upcasting old versions; or raise ContractViolation."""
-    metadata = decode_metadata(headers)
-    content_type = _as_text(headers).get("content-type", CONTENT_TYPE)
+    return _event(_as_text(headers), body, registry)
+
+
+def decode_record(
+    headers: Mapping[str, str] | Iterable[tuple[str, bytes]],
+    body: bytes,
+    registry: EventRegistry = REGISTRY,
+) -> tuple[EventMetadata, DomainEvent, int | None]:
+    """``decode`` and ``decode_position`` of one record, its headers read once."""
+    values = _as_text(headers)
+    event = _event(values, body, registry)
+    return event[0], event[1], _position(values)
+
+
+def _event(
+    values: Mapping[str, str], body: bytes, registry: EventRegistry
+) -> tuple[EventMetadata, DomainEvent]:
+    metadata = _metadata(values)
+    content_type = values.get("content-type", CONTENT_TYPE)
     if content_type.split(";")[0].strip() != CONTENT_TYPE:
         raise ContractViolation(f"unsupported content-type {content_type!r}")
     try:
@@ -140,6 +164,5 @@ def _as_text(headers: Mapping[str, str] | Iterable[tuple[str, bytes]]) -> dict[s
     return text
 
 
-def _header_names(raw: Mapping[str, Any]) -> dict[str, Any]:
-    fields_to_headers = {v: k for k, v in _EXTENSIONS.items()}
-    return {fields_to_headers.get(field, field): value for field, value in raw.items()}
+_HEADER_OF = {field: attribute for attribute, field in _EXTENSIONS.items()}
+"""An envelope field's extension attribute (``schema_version`` -> ``schemaversion``)."""

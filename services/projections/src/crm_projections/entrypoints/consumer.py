@@ -321,8 +321,7 @@ class ProjectionConsumer:
 def _decoded(record: OneRecord) -> tuple[EventMetadata, DomainEvent, int | None]:
     """The record's event and its store position; ContractViolation when it breaks the
     contract."""
-    metadata, event = cloudevents.decode(record.headers, record.body)
-    position = cloudevents.decode_position(record.headers)
+    metadata, event, position = cloudevents.decode_record(record.headers, record.body)
     if metadata.time.tzinfo is None:  # the contract's times are UTC; some senders omit "Z"
         metadata = metadata.model_copy(update={"time": metadata.time.replace(tzinfo=UTC)})
     return metadata, event, position
