@@ -6,16 +6,19 @@ table per collection holding BSON documents keyed by ``_id``, and one table per
 declared index holding that index's keys (one row per array element: multikey),
 so a unique index is a SQLite primary key and a query on an indexed field reads
 only the rows it names. Several processes can share the files: every write is
-one ``BEGIN IMMEDIATE`` transaction, so find-and-modify is atomic across
-processes, and a process notices indexes another one declared through SQLite's
-schema version. Queries use an index to find candidates and the Python matcher
+one ``BEGIN IMMEDIATE`` transaction, taken under an exclusive ``flock`` of
+``<file>.lock`` (``_WriteLock``: writers take turns promptly), so find-and-modify
+is atomic across processes, and a process notices indexes another one declared
+through SQLite's schema version. A connection keeps the documents it wrote
+decoded for its next update of them, used only while the stored bytes are
+exactly those it wrote (``_Database.remember``). Queries use an index to find candidates and the Python matcher
 of ``embedded_query`` to decide, so the index never changes an answer, only its
 cost. ``backend="memory"`` is the same code on a private in-memory SQLite
 database per client (nothing shared, nothing kept).
 
 SQLite calls run on the event loop: a point read or write costs tens of
 microseconds, less than handing it to a thread; a write that waits for another
-process's transaction waits at most ``busy_timeout``.
+process's transaction waits at most ``BUSY_TIMEOUT_MS``.
 """
 
 from __future__ import annotations

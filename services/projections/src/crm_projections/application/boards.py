@@ -13,7 +13,8 @@ refreshed later, each once for however many folds marked it:
   written and before the record is acknowledged, so a crash loses no refresh;
 - ``refresh_pending`` (run by the service every ``SETTLE_SECONDS``,
   ``keep_settled``) reads the marks, refreshes each board they list once from
-  its rows, then deletes exactly the marks it read: a fold that wrote its row
+  its rows (the rows of all of them read at once, each row put in every board it
+  counts in), then deletes exactly the marks it read: a fold that wrote its row
   after they were read left a mark of its own, refreshed next time;
 - the live consumer folds a batch of records and writes one mark per read model
   for the whole batch before acknowledging it (``hold_marks``, ``write_marks``);
@@ -28,7 +29,7 @@ revision, and a refresh reads the board's revision before the rows, so of two
 racing refreshes the one that read older rows loses and reads again: a board
 never ends older than its rows. A fold costs one small insert, whatever the size
 of the periods it touched; a refresh (an indexed read of the period's rows) is
-paid once per board per settle, not once per event.
+paid once per settle, not once per event.
 
 A rebuild defers the refreshes and summarises every board touched once, at the
 end: with many boards, from one scan of the rows (``BoardSpec.selected_in`` says
