@@ -100,8 +100,10 @@ def _kind_of(kind: type[DomainEvent]) -> StreamKind | None:
 
 
 def named(event: DomainEvent, field: str) -> str | None:
-    """The id the event names in ``field`` (customer_id, owner_id...), if it has one."""
-    value = getattr(event, field, None)
+    """The id the event names in ``field`` (customer_id, owner_id...), if it has one (read
+    from the event's fields: ``getattr`` of a field an event lacks costs pydantic an
+    exception)."""
+    value = event.__dict__.get(field)
     return value if isinstance(value, str) else None
 
 
