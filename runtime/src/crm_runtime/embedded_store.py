@@ -11,10 +11,10 @@ one ``BEGIN IMMEDIATE`` transaction, taken under an exclusive ``flock`` of
 is atomic across processes, and a process notices indexes another one declared
 through SQLite's schema version. A connection keeps the documents it wrote
 decoded for its next update of them, used only while the stored bytes are
-exactly those it wrote (``_Database.remember``). Queries use an index to find candidates and the Python matcher
-of ``embedded_query`` to decide, so the index never changes an answer, only its
-cost. ``backend="memory"`` is the same code on a private in-memory SQLite
-database per client (nothing shared, nothing kept).
+exactly those it wrote (``_Database.remember``). Queries use an index to find
+candidates and the Python matcher of ``embedded_query`` to decide, so the index
+never changes an answer, only its cost. ``backend="memory"`` is the same code on
+a private in-memory SQLite database per client (nothing shared, nothing kept).
 
 SQLite calls run on the event loop: a point read or write costs tens of
 microseconds, less than handing it to a thread; a write that waits for another
