@@ -416,3 +416,27 @@ async def test_a_write_from_another_client_is_seen_by_the_next_update(tmp_path: 
     finally:
         await first.close()
         await second.close()
+
+
+def test_a_writer_waits_for_the_file_lock_at_most_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers of one embedded file take turns through its lock; one that cannot get it
+    within the busy timeout fails as SQLite would, and gets it once it is released."""
+    import sqlite3
+
+    from crm_runtime import embedded_store
+
+    monkeypatch.setattr(embedded_store, "BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "shared.crm.sqlite3"
+    holder, waiter = embedded_store._WriteLock(path), embedded_store._WriteLock(path)
+    try:
+        holder.acquire()
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            waiter.acquire()
+        holder.release()
+        waiter.acquire()  # free again: taken at once
+        waiter.release()
+    finally:
+        holder.close()
+        waiter.close()
