@@ -814,10 +814,6 @@ def _same_id(change: Mapping[str, Any], before: Mapping[str, Any]) -> bool:
     return type(given) is type(stored) and bool(given == stored)
 
 
-def _new_document(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return _stored_form(doc)[0]
-
-
 def _stored_form(doc: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
     """A new document as MongoDB stores it (``_id`` first), and its BSON."""
     if any(str(k).startswith("$") for k in doc):
@@ -1255,7 +1251,7 @@ class EmbeddedCollection:
             q.apply_update(doc, change, inserting=True)
         if "_id" not in doc:
             doc["_id"] = ObjectId()
-        return _new_document(doc)
+        return _stored_form(doc)[0]
 
     async def find_one_and_update(
         self,

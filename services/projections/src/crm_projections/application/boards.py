@@ -259,15 +259,8 @@ class RowsProjector(Projector):
             ids = [f"{name}:{key}" for name, key in wanted]
             found = self._board_documents.find({"_id": {"$in": ids}})
             boards = {board["_id"]: board async for board in found}
-            keys: dict[str, set[str]] = defaultdict(set)
-            for name, key in wanted:
-                keys[name].add(key)
-            selected: dict[tuple[str, str], list[Document]] = {board: [] for board in wanted}
             query = {"$or": [self.boards[name].select(key) for name, key in wanted]}
-            async for row in self.documents.find(query):
-                for name, among in keys.items():
-                    for key in self.boards[name].selected_in(row, among):
-                        selected[(name, key)].append(row)
+            selected = await self._rows_of(wanted, query)
             for (name, key), rows in selected.items():
                 content = self.boards[name].summarise(key, rows)
                 if not await self._replace_board(boards.get(f"{name}:{key}"), name, key, content):
@@ -301,21 +294,30 @@ class RowsProjector(Projector):
         for name, key in sorted(touched):
             await here.refresh(name, key)
 
+    async def _rows_of(
+        self, boards: Collection[tuple[str, str]], query: dict[str, Any]
+    ) -> dict[tuple[str, str], list[Document]]:
+        """The rows of each of ``boards`` (name, key) from one read of the rows ``query``
+        selects (at least every row they count): each row read once and put in every board
+        whose ``select`` picks it (``BoardSpec.selected_in``)."""
+        keys: dict[str, set[str]] = defaultdict(set)
+        for name, key in boards:
+            keys[name].add(key)
+        selected: dict[tuple[str, str], list[Document]] = {board: [] for board in boards}
+        async for row in self.documents.find(query):
+            for name, among in keys.items():
+                for key in self.boards[name].selected_in(row, among):
+                    selected[(name, key)].append(row)
+        return selected
+
     async def _summarise_all(self, touched: set[tuple[str, str]]) -> None:
         """Summarise many boards from one scan of the rows: each row is read once and put
         in every touched board whose ``select`` picks it. Only for a generation no other
         process writes (a rebuild's deferred phase): the rows cannot change meanwhile."""
-        wanted: dict[str, set[str]] = defaultdict(set)
-        for name, key in touched:
-            wanted[name].add(key)
-        selected: dict[tuple[str, str], list[Document]] = {board: [] for board in touched}
         with self._tracer_for_boards.start_as_current_span(
             f"{self.name}.summarise", attributes={"crm.boards": len(touched)}
         ):
-            async for row in self.documents.find({}):
-                for name, keys in wanted.items():
-                    for key in self.boards[name].selected_in(row, keys):
-                        selected[(name, key)].append(row)
+            selected = await self._rows_of(touched, {})
             for (name, key), rows in sorted(selected.items()):
                 await self._write_board(name, key, self.boards[name].summarise(key, rows))
 
