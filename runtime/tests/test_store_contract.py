@@ -81,6 +81,32 @@ async def test_compare_and_set_replace_only_matches_the_expected_revision(databa
     assert (await database.views.find_one({"_id": "c1"}))["v"] == "second"
 
 
+async def test_plain_equalities_on_unindexed_fields_match_as_mongodb_does(database: Any) -> None:
+    """A guarded replace's filter (``_id`` and ``revision``, no index on ``revision``): a
+    number of another type is equal, an array holds the value, a missing field is None, a
+    boolean is no number and a string no number."""
+    await database.views.insert_many(
+        [
+            {"_id": "float", "revision": 3.0},
+            {"_id": "array", "revision": [1, 3]},
+            {"_id": "missing"},
+            {"_id": "bool", "revision": True},
+            {"_id": "text", "revision": "3"},
+            {"_id": "int", "revision": 3},
+        ]
+    )
+
+    async def matched(document_id: str, revision: Any) -> int:
+        guard = {"_id": document_id, "revision": revision}
+        return (await database.views.replace_one(guard, {"revision": revision})).matched_count
+
+    assert [await matched(i, 3) for i in ("float", "array", "int")] == [1, 1, 1]
+    assert await matched("missing", None) == 1
+    assert [await matched(i, 1) for i in ("bool", "text")] == [0, 0]
+    assert await matched("text", 3) == 0
+    assert await matched("int", 4) == 0
+
+
 async def test_conditional_update_without_upsert_misses_quietly(database: Any) -> None:
     await database.leases.insert_one({"_id": "relay", "owner": "a"})
     taken = await database.leases.find_one_and_update(
@@ -308,6 +334,9 @@ async def test_equalities_on_indexed_fields_answer_by_type_and_array_element(
     await database.rows.update_one({"_id": "a"}, {"$set": {"tags": ["y"]}})
     assert await ids({"tags": "x"}) == ["b"]
     assert await ids({"tags": "y", "n": 1}) == ["a"]
+    await database.rows.update_one({"_id": "a"}, {"$set": {"n": True}})  # equal, not the same
+    assert await ids({"tags": "y", "n": 1}) == []
+    assert await ids({"tags": "y", "n": True}) == ["a"]
 
 
 async def test_an_index_declared_on_existing_documents_and_drop(database: Any) -> None:

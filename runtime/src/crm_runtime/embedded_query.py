@@ -631,10 +631,16 @@ def same_index_values(
         old, new = _top_values(before, field), _top_values(after, field)
         if old != new:
             return False
+        if not old or (len(old) == 1 and type(old[0]) is type(new[0]) in _PLAIN):
+            continue  # absent from both, or one equal value of one plain type
         # equal values may still differ in type (1 and True, 1 and 1.0): their BSON differs
         if not _identical(old, new) and bson.encode({"": old}) != bson.encode({"": new}):
             return False
     return True
+
+
+_PLAIN = frozenset({str, int, bool, type(None), datetime})
+"""Types whose equal values of the same type have the same BSON (unlike floats: -0.0)."""
 
 
 def _identical(a: Any, b: Any) -> bool:

@@ -173,6 +173,64 @@ async def test_a_document_changed_under_the_batch_is_folded_again_record_by_reco
     ) == 3
 
 
+def reads_of(collection: Any) -> list[list[str]]:
+    """The ids each ``find`` by ids on ``collection`` asks for, from now on."""
+    asked: list[list[str]] = []
+    find = collection.find
+
+    def spied(query: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(query, dict) and isinstance(query.get("_id"), dict):
+            asked.append(list(query["_id"]["$in"]))
+        return find(query, *args, **kwargs)
+
+    collection.find = spied
+    return asked
+
+
+async def test_a_batch_reads_only_the_documents_this_process_did_not_just_write(
+    service: ProjectionsService,
+) -> None:
+    """What the last batches wrote is kept as written: the next batch reads only the others
+    (and the routes it has not learnt), and folds the same."""
+    consumer = consumer_of(service)
+    await consumer.fold_batch(contacts_records((registered("cus_1"), 1)))
+    asked = reads_of(service.customer360.documents)
+    await consumer.fold_batch(
+        contacts_records((details_changed("cus_1", name="Ada King"), 2))
+        + as_records([(envelope(registered("cus_2"), "cus_2", 1), registered("cus_2"))])
+    )
+
+    assert asked == [["cus_2"]]
+    stored = await service.customer360.documents.find_one({"_id": "cus_1"})
+    assert (stored["revision"], stored["profile"]["name"]) == (2, "Ada King")
+    assert consumer._batches.labels("one_pass")._value.get() == 2
+
+
+async def test_a_document_another_process_wrote_since_is_folded_from_the_store(
+    settings: ProjectionsSettings, memory_client: Any, tracer_provider: Any
+) -> None:
+    """Another process (a replica folding another topic) wrote a document this one keeps:
+    the batch's guarded write fails, the batch is folded record by record from the store,
+    nothing is lost, and the next batches read every document until the distrust passes."""
+    here = bootstrap(settings, document_client=memory_client, tracer_provider=tracer_provider)
+    there = bootstrap(settings, document_client=memory_client, tracer_provider=tracer_provider)
+    consumer = consumer_of(here)
+    await consumer.fold_batch(contacts_records((registered("cus_1"), 1)))
+    await consumer_of(there).fold_batch(
+        contacts_records((details_changed("cus_1", name="Ada King"), 2))
+    )
+    await consumer.fold_batch(contacts_records((details_changed("cus_1", email="a@k.io"), 3)))
+
+    stored = await here.customer360.documents.find_one({"_id": "cus_1"})
+    assert stored["revision"] == 3
+    assert (stored["profile"]["name"], stored["profile"]["email"]) == ("Ada King", "a@k.io")
+    assert consumer._batches.labels("record_by_record")._value.get() == 1
+    asked = reads_of(here.customer360.documents)
+    await consumer.fold_batch(contacts_records((details_changed("cus_1", name="Ada L"), 4)))
+    assert asked == [["cus_1"]]  # not the copy written record by record: distrusted
+    assert consumer._batches.labels("one_pass")._value.get() == 2
+
+
 async def test_a_stream_not_routed_yet_goes_record_by_record_and_is_retried(
     service: ProjectionsService,
 ) -> None:

@@ -35,6 +35,8 @@ event's source position (``positions``), so the read model's lag is measurable.
 from __future__ import annotations
 
 import copy
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from enum import Enum
 from typing import Any, Self
@@ -62,6 +64,11 @@ BUFFERED = 250_000
 enough for every document of a 1,000,000-event history (about 2.6 GB for all nine read
 models), since a smaller buffer writes and re-reads a long-lived document once per flush."""
 WRITE_BATCH = 500
+RECENT = 4096
+"""Documents a live projector keeps as it last wrote them, per read model (``Recent``): a
+replaced document was nearly always written within the last ten batches."""
+DISTRUST_SECONDS = 30.0
+"""How long a projector that lost a write to another writer reads every document afresh."""
 
 
 class Applied(Enum):
@@ -78,6 +85,67 @@ class BatchUnfit(Exception):
     """A batch the one-pass fold cannot decide alone: fold its events one by one instead."""
 
 
+class Recent:
+    """The documents (and stream routes) of one generation as this process last wrote them,
+    so the next batch reads only the others.
+
+    A copy may be stale when another process wrote the document since (another replica
+    folding another topic's partition, a rebuild's last catch-up). That is safe: the
+    batch's write is guarded by the copy's revision, so it fails and the batch is folded
+    record by record from the store; and a stale copy never calls an event new that the
+    store has seen, since a document only moves forward. After such a loss the copies are
+    dropped and none is used for ``DISTRUST_SECONDS``: where another writer is active, the
+    store is read every batch, as without copies. Routes never change once learnt, so they
+    are kept regardless. The copies are shared, never changed: ``ReadModel.project`` makes a
+    new document.
+    """
+
+    def __init__(self, size: int = RECENT) -> None:
+        self._size = size
+        self._documents: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.routes: dict[str, str] = {}
+        self._distrusted_until = 0.0
+
+    def documents(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The copies held of ``ids`` (none while distrusted)."""
+        if not self._documents:
+            return {}
+        kept = self._documents
+        return {i: kept[i] for i in ids if i in kept}
+
+    def wrote(self, documents: dict[str, dict[str, Any]]) -> None:
+        """``documents`` (id -> document) are stored as given now."""
+        if time.monotonic() < self._distrusted_until:
+            return
+        kept = self._documents
+        for document_id, document in documents.items():
+            kept[document_id] = document
+            kept.move_to_end(document_id)
+        while len(kept) > self._size:
+            kept.popitem(last=False)
+
+    def learnt(self, routes: dict[str, str]) -> None:
+        """Stream routes (key -> document id) known stored."""
+        if len(self.routes) + len(routes) > self._size * 4:
+            self.routes.clear()
+        self.routes.update(routes)
+
+    def compare(self, document_id: str, stored: dict[str, Any] | None) -> None:
+        """``stored`` was just read from the store: a copy held of another revision means
+        another writer is active (``distrust``)."""
+        held = self._documents.get(document_id)
+        if held is not None and (stored is None or stored["revision"] != held["revision"]):
+            self.distrust()
+
+    def distrust(self) -> None:
+        """Another writer changed a document: drop the copies, and keep none for a while."""
+        self._documents.clear()
+        self._distrusted_until = time.monotonic() + DISTRUST_SECONDS
+
+    def clear(self) -> None:
+        self._documents.clear()
+
+
 class FoldBatch:
     """One read model's part of a batch of events: targets routed and documents read up
     front (``Projector.prepare_batch``), events folded in memory in order (``fold``), the
@@ -90,8 +158,10 @@ class FoldBatch:
         targets: list[str | None],
         stored: dict[str, dict[str, Any]],
         new_routes: list[dict[str, Any]],
+        recent: Recent,
     ) -> None:
         self.projector = projector
+        self._recent = recent
         self.items = items
         self.targets = targets
         """Per event: the document it folds into, None when it is not for this read model."""
@@ -141,11 +211,18 @@ class FoldBatch:
                 result = await projector.documents.bulk_write(requests, ordered=False)
                 replaced = sum(1 for d in self._changed if d in self._stored)
                 if result.matched_count != replaced:
+                    self._recent.distrust()
                     raise BatchUnfit(f"{projector.name}: a document changed under the batch")
+        except BatchUnfit:
+            raise
         except Exception as error:
             if is_duplicate_key(error):
+                self._recent.distrust()
                 raise BatchUnfit(f"{projector.name}: another writer got there first") from error
+            self._recent.clear()  # what was written is unknown
             raise
+        self._recent.learnt({r["_id"]: r[projector.model.routes_field] for r in self._new_routes})
+        self._recent.wrote({d: self._working[d] for d in self._changed})
         for before, after in self._steps:  # what a board derives may depend on each step
             await projector.folded(before, after)
 
@@ -282,6 +359,7 @@ class Projector:
         self._buffer: WriteBack | None = None
         self._views: dict[int, Self] = {}
         self._collections: dict[str, Any] = {}
+        self._recent = Recent()
 
     @property
     def name(self) -> str:
@@ -316,6 +394,7 @@ class Projector:
             view._pinned = generation
             view._views = {}
             view._buffer = None
+            view._recent = Recent()
             view._pinned_here()
             self._views[generation] = view
         return view
@@ -411,12 +490,17 @@ class Projector:
         keys = sorted(
             {stream_key(m) for (m, _), t in zip(items, aimed, strict=True) if t and t.learnt}
         )
-        learnt: dict[str, str] = {}
-        if keys:
+        known_routes = self._recent.routes
+        learnt = {k: known_routes[k] for k in keys if k in known_routes}
+        unknown = [k for k in keys if k not in learnt]
+        if unknown:
             field = self.model.routes_field
             routes = self.collection(self._routes_collection or "")
-            async for route in routes.find({"_id": {"$in": keys}}):
-                learnt[route["_id"]] = str(route[field])
+            found = {}
+            async for route in routes.find({"_id": {"$in": unknown}}):
+                found[route["_id"]] = str(route[field])
+            self._recent.learnt(found)
+            learnt |= found
         new_routes: list[dict[str, Any]] = []
         targets: list[str | None] = []
         for (metadata, _), target in zip(items, aimed, strict=True):
@@ -436,11 +520,12 @@ class Projector:
                 raise BatchUnfit(f"{metadata.id}: stream {stream_key(metadata)} is not routed")
             targets.append(document_id)
         wanted = sorted({t for t in targets if t is not None})
-        stored: dict[str, dict[str, Any]] = {}
-        if wanted:
-            async for document in self._documents.find({"_id": {"$in": wanted}}):
+        stored = self._recent.documents(wanted)
+        unread = [i for i in wanted if i not in stored]
+        if unread:
+            async for document in self._documents.find({"_id": {"$in": unread}}):
                 stored[document["_id"]] = document
-        return FoldBatch(self, items, targets, stored, new_routes)
+        return FoldBatch(self, items, targets, stored, new_routes, self._recent)
 
     def record_position(self, metadata: EventMetadata, position: int) -> None:
         """The event ``apply`` just folded came from ``position`` of its source store (the
@@ -514,10 +599,13 @@ class Projector:
         documents = self._documents
         for _ in range(20):
             document = await documents.find_one({"_id": document_id})
+            self._recent.compare(document_id, document)
             order = check_order(document, metadata)
             if order is Order.DUPLICATE:
                 # A redelivery: what the first delivery derived may not have been written
                 # (a crash in between), so it is derived again; doing so is idempotent.
+                if document is not None:
+                    self._recent.wrote({document_id: document})
                 await self.folded(document, document)
                 return Applied.DUPLICATE
             if order is Order.GAP:
@@ -528,8 +616,10 @@ class Projector:
             current = document if document is not None else self.model.empty(document_id)
             after = self.model.project(current, metadata, event)
             if await self._write(documents, document, after):
+                self._recent.wrote({document_id: after})
                 await self.folded(document, after)
                 return Applied.APPLIED
+            self._recent.distrust()  # another writer changed it since the read
         raise RuntimeError(f"{self.name} of {document_id} kept changing under the projector")
 
     @staticmethod
@@ -565,6 +655,7 @@ class Projector:
             if here._routes_collection is not None
             else None
         )
+        here._recent.clear()
         here._buffer = WriteBack(
             documents_empty=await _empty(here._documents),
             routes_empty=routes is None or await _empty(routes),

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, cast
 import structlog
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NoOpTracer, SpanKind, Tracer
@@ -149,8 +150,9 @@ class ProjectionConsumer:
         )
         for record, violation in broken:
             await self._dead_letter(record, f"contract violation: {violation}", violation)
-        if self._lag is not None:
-            for record in records:
+        if self._lag is not None:  # the gauge keeps each partition's last record
+            last = {(r.raw_message.topic, r.raw_message.partition): r for r in records}
+            for record in last.values():
                 self._lag.observe(cast(KafkaMessage, record))
         if self._attempts:  # records that failed before and passed now start afresh
             for record in records:
@@ -367,21 +369,35 @@ def register_subscribers(service: ProjectionsService) -> None:
         batch=True,
         max_records=BATCH_RECORDS,
         batch_timeout_ms=settings.fetch_max_wait_ms,
+        decoder=_bodies,
     )
     async def on_batch(message: KafkaMessage) -> None:
         await consumer.fold_batch(_records(message))
 
 
+def _bodies(message: StreamMessage[Any]) -> Any:
+    """The batch's bodies as they came. The handler decodes each record itself (``_records``,
+    ``_decoded``), so FastStream's default batch decoder, which builds a message and parses
+    the JSON of every record for a body nothing reads, is not run."""
+    return message.body
+
+
 def _records(message: KafkaMessage) -> list[OneRecord]:
-    """The batch's records with their own headers and bodies."""
+    """The batch's records with their own headers (as FastStream's parser decoded them)
+    and bodies."""
     raw = message.raw_message
     batch = raw if isinstance(raw, tuple | list) else (raw,)
+    decoded = message.batch_headers if len(message.batch_headers) == len(batch) else None
     return [
         OneRecord(
             raw_message=record,
-            headers={key: value.decode() for key, value in (record.headers or ())},
+            headers=(
+                decoded[index]
+                if decoded is not None
+                else {key: value.decode() for key, value in (record.headers or ())}
+            ),
             body=record.value or b"",
             consumer=message.consumer,
         )
-        for record in batch
+        for index, record in enumerate(batch)
     ]
