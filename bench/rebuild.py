@@ -6,15 +6,17 @@ sealed), then every read model is rebuilt with ``application.rebuild.rebuild``
 into a fresh projections database, as ``crm projections rebuild`` does it (a
 new generation beside the serving one, switched when caught up). The raw
 ceiling (``raw_rebuild``) reads the same commits and writes one document per
-stream with ``insert_many``, in the same run on the same store. If the rebuild
-outlasts its time limit, the rate of the part done is reported and the row
-says so.
+stream with ``insert_many``, in the same run on the same store. Both run with
+Python's collector tuned as ``crm projections rebuild`` tunes it
+(``crm_runtime.collector``). If the rebuild outlasts its time limit, the rate
+of the part done is reported and the row says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
 import itertools
 import shutil
 import tempfile
@@ -31,6 +33,7 @@ from bench.raw_rebuild import raw_rebuild
 from crm_projections.application.rebuild import HISTORY, Source, rebuild
 from crm_projections.bootstrap import bootstrap
 from crm_projections.config import ProjectionsSettings
+from crm_runtime.collector import tune_collector
 from crm_runtime.documents import open_document_client
 from crm_runtime.settings import RuntimeSettings
 
@@ -73,6 +76,8 @@ async def measure_rebuild(events: int, limit: float, profile: Path | None = None
         seeded = await seed_mix(client, history)
         seed_seconds = time.perf_counter() - started
 
+        collector = gc.get_threshold()
+        tune_collector(settings.gc_threshold)  # as ``crm projections rebuild`` does
         raw_seconds = await raw_rebuild(
             [client[DATABASES[c]] for c in DATABASES], client["raw_rebuild"]
         )
@@ -108,6 +113,8 @@ async def measure_rebuild(events: int, limit: float, profile: Path | None = None
         except TimeoutError:
             complete = False
         seconds = time.perf_counter() - started
+        gc.set_threshold(*collector)
+        gc.unfreeze()
         on_phase("", 0)
         if profiler is not None and profile is not None:
             profiler.disable()

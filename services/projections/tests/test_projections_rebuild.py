@@ -220,7 +220,12 @@ def test_crm_projections_rebuild_names_one_read_model_or_rebuilds_all(
             await client.close()
 
     asyncio.run(seeded())
-    env = {"CRM_DATA_DIR": str(tmp_path), "CRM_EMBEDDED_BACKEND": "sqlite", "COLUMNS": "200"}
+    env = {
+        "CRM_DATA_DIR": str(tmp_path),
+        "CRM_EMBEDDED_BACKEND": "sqlite",
+        "COLUMNS": "200",
+        "CRM_PROJECTIONS_GC_THRESHOLD": "0",  # the collector of the test process stays as it is
+    }
     one = CliRunner().invoke(cli, ["rebuild", "forecast", "--grace", "0"], env=env)
     assert one.exit_code == 0, one.output
     assert "forecast rebuilt: 12 events read, 2 applied; generation 1 serves" in one.output

@@ -8,6 +8,7 @@ import uvicorn
 from crm_projections.bootstrap import SERVICE, bootstrap
 from crm_projections.config import ProjectionsSettings
 from crm_projections.entrypoints.cli import cli as operations
+from crm_runtime.collector import tune_collector
 from crm_runtime.logs import configure_logging
 from crm_runtime.telemetry import install_global
 
@@ -24,6 +25,7 @@ def serve() -> None:
     configure_logging(SERVICE, settings.log_level)
     service = bootstrap(settings)
     install_global(service.tracer_provider)
+    tune_collector(settings.gc_threshold)
     uvicorn.run(
         create_app(service),
         host=settings.http_host,

@@ -8,6 +8,7 @@ from crm_contracts.contacts import TOPIC as CONTACTS_TOPIC
 from crm_contracts.loyalty import TOPIC as LOYALTY_TOPIC
 from crm_contracts.pipeline import TOPIC as PIPELINE_TOPIC
 from crm_contracts.tickets import TOPIC as TICKETS_TOPIC
+from crm_runtime.collector import FIRST
 from crm_runtime.settings import RuntimeSettings
 
 
@@ -30,6 +31,13 @@ class ProjectionsSettings(RuntimeSettings):
         gt=0,
         alias="CRM_PROJECTIONS_SETTLE_LEASE_SECONDS",
         description="How long the replica refreshing pending boards holds that job.",
+    )
+    gc_threshold: int = Field(
+        default=FIRST,
+        ge=0,
+        alias="CRM_PROJECTIONS_GC_THRESHOLD",
+        description="Allocations between two collections of Python's youngest generation "
+        "(0: Python's own thresholds); see crm_runtime.collector.",
     )
     # Where a rebuild reads each context's history; by default the same deployment.
     contacts_mongodb_url: str | None = Field(default=None, alias="CRM_CONTACTS_MONGODB_URL")

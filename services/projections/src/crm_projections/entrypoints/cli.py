@@ -24,6 +24,7 @@ from crm_contracts.tickets import SOURCE as TICKETS_SOURCE
 from crm_projections.application.generations import SWITCH_GRACE
 from crm_projections.application.rebuild import Source, rebuild
 from crm_projections.config import ProjectionsSettings
+from crm_runtime.collector import tune_collector
 from crm_runtime.documents import open_document_client
 from crm_runtime.eventstore import EventStore
 from crm_runtime.personal_data import SealedEvents
@@ -53,7 +54,9 @@ def rebuild_command(
 ) -> None:
     """Rebuild read models from the event stores of every context into a new generation
     of collections, while the current one keeps serving; switch when caught up."""
-    asyncio.run(_rebuild(ProjectionsSettings(), name, grace=grace))
+    settings = ProjectionsSettings()
+    tune_collector(settings.gc_threshold)
+    asyncio.run(_rebuild(settings, name, grace=grace))
 
 
 async def _rebuild(
