@@ -51,6 +51,15 @@ def main(
         int | None,
         typer.Option(help="Projections processes in the consumer group for the steady lag."),
     ] = None,
+    steady_groups: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=2,
+            help="Projections processes folding groups of the read models for the steady "
+            "lag: 2 (default) splits them in two processes, 1 folds all in one.",
+        ),
+    ] = None,
     only: Annotated[
         str | None,
         typer.Option(help="Stages to run, comma-separated: kafka,system,store,rebuild,lag."),
@@ -75,6 +84,7 @@ def main(
         steady_rate=steady_rate,
         steady_seconds=steady_seconds,
         steady_replicas=steady_replicas,
+        steady_groups=steady_groups,
         stages=tuple(x.strip() for x in only.split(",") if x.strip()) if only else None,
         kafka_records=kafka_records,
         budget_seconds=budget,

@@ -128,9 +128,19 @@ def steady_measures(
     rate = f"{config.steady_rate:g} events/s"
     note = "target p99 < 1 s"
     if steady is not None:
+        by = ", ".join(
+            f"{name} {found.count} p99 {found.p99_ms:,.0f} ms"
+            for name, found in steady.lag_by.items()
+            if found.p99_ms is not None
+        )
+        shape = (
+            "one projections process"
+            if steady.groups == 1
+            else f"{steady.groups} projections processes, each folding a group of read models"
+        )
         note = (
-            f"{steady.probes} probes over {steady.seconds:g} s, {steady.produced} records; "
-            f"target p99 < 1 s"
+            f"{steady.probes} probes ({by}) over {steady.seconds:g} s, {steady.produced} "
+            f"records, {shape}; target p99 < 1 s"
         )
         if steady.unseen:
             note += f"; {steady.unseen} probes unseen after the grace (counted as waited)"

@@ -29,8 +29,9 @@ CEILING_NOTES = (
     "raw read + batched write: the same commits of the four event stores read in "
     "position order, one document per stream written with insert_many; no decryption, "
     "no domain logic, no per-event read-modify-write.",
-    "steady-state lag: records produced open loop at the rate, probes (registrations) "
-    "timed from their scheduled send to their row in customer_rows; target p99 < 1 s.",
+    "steady-state lag: records produced open loop at the rate, probes (registrations and "
+    "orders placed) timed from their scheduled send to their row in customer_rows or "
+    "order_rows (the last read model of each group folded); target p99 < 1 s.",
 )
 
 

@@ -107,7 +107,11 @@ class Run:
             if bootstrap is not None and "lag" in wanted:
                 results.steady = await self.stage(
                     f"steady-state lag at {config.steady_rate:g} events/s, "
-                    f"{config.steady_replicas} projections process(es)",
+                    + (
+                        f"{config.steady_replicas} projections process(es)"
+                        if config.steady_groups == 1
+                        else f"{config.steady_groups} projections processes folding groups"
+                    ),
                     lambda: measure_steady_lag(
                         bootstrap,
                         config.steady_rate,
@@ -117,6 +121,7 @@ class Run:
                         config.steady_poll_seconds,
                         config.startup_seconds,
                         config.steady_replicas,
+                        config.steady_groups,
                     ),
                     self._steady_limit(),
                 )

@@ -43,12 +43,32 @@ from bench.stats import Latencies
 from bench.system import running_system
 from crm_contracts import EventMetadata, cloudevents
 from crm_contracts import contacts as c
+from crm_contracts import pipeline as p
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.kafka import ensure_topics
 
 WATCH_AT_ONCE = 256
-GROUP: str = ProjectionsSettings.model_fields["consumer_group"].default
-PROBED = "customer_rows"
+PROBED = {"customer_rows": c.CustomerRegistered, "order_rows": p.OrderPlaced}
+"""The read model each kind of probe waits for, by the event that creates its row."""
+GROUPS = (
+    ("customer360", "customer_rows"),
+    ("receivables_by_rep", "forecast", "stores", "deals", "tickets", "members", "order_rows"),
+)
+"""The read models each projections process folds with ``groups=2``."""
+SECOND_DATABASE = "crm_projections_b"
+"""Where the second group's read models are kept (a SQLite file of their own)."""
+
+
+def group_settings(groups: int) -> list[dict[str, str]]:
+    """The environment of each projections process: one folding everything, or two
+    folding ``GROUPS``, the second group's read models placed in ``SECOND_DATABASE``."""
+    if groups == 1:
+        return [{}]
+    placed = ",".join(f"{name}={SECOND_DATABASE}" for name in GROUPS[1])
+    return [
+        {"CRM_PROJECTIONS_FOLD": ",".join(names), "CRM_PROJECTIONS_DATABASES": placed}
+        for names in GROUPS
+    ]
 
 
 @dataclass
@@ -60,6 +80,8 @@ class SteadyLagResult:
     send_rate: float = 0.0  # records/s the producer achieved over the measured window
     probes: int = 0
     lag: Latencies = field(default_factory=lambda: Latencies.of([]))
+    lag_by: dict[str, Latencies] = field(default_factory=dict)  # per probed read model
+    groups: int = 1  # projections processes folding groups of read models (GROUPS)
     unseen: int = 0  # probes not visible when the grace ran out (counted as waited)
     fold_rate: float | None = None  # records/s from the first send to the last probe seen
     acknowledged: int = 0  # records the consumer group had committed when the grace ended
@@ -72,11 +94,12 @@ class SteadyLagResult:
 Record = tuple[str, bytes, list[tuple[str, bytes]], bytes]
 
 
-def records(count: int) -> tuple[list[Record], dict[int, str]]:
-    """``count`` records of a mixed history in send order, and the probes by index."""
+def records(count: int) -> tuple[list[Record], dict[int, tuple[str, str]]]:
+    """``count`` records of a mixed history in send order, and the probes by index: the
+    read model and the id of the row each waits for."""
     history = mixed_history(count, tag="lag")
     out: list[Record] = []
-    probes: dict[int, str] = {}
+    probes: dict[int, tuple[str, str]] = {}
     positions = dict.fromkeys(CONTEXTS, 0)
     for commit in history:
         positions[commit.context] += 1
@@ -94,14 +117,15 @@ def records(count: int) -> tuple[list[Record], dict[int, str]]:
                 causation_id=f"cmd_lag{number}",
                 actor=ACTOR,
             )
-            if isinstance(event, c.CustomerRegistered):
-                probes[len(out)] = commit.stream_id
+            for probed, kind in PROBED.items():
+                if isinstance(event, kind):
+                    probes[len(out)] = (probed, commit.stream_id)
             key, headers, body = cloudevents.encode(
                 metadata, event.model_dump(mode="json"), position=positions[commit.context]
             )
             listed = [(k, v.encode()) for k, v in headers.items() if k != "ce_time"]
             out.append((TOPICS[commit.context], key, listed, body))
-    return out[:count], {i: cid for i, cid in probes.items() if i < count}
+    return out[:count], {i: probe for i, probe in probes.items() if i < count}
 
 
 class Watcher:
@@ -141,19 +165,31 @@ async def measure_steady_lag(
     poll: float,
     startup_seconds: float,
     replicas: int = 1,
+    groups: int = 1,
 ) -> SteadyLagResult:
-    result = SteadyLagResult(rate=rate, seconds=seconds, warmup=warmup)
+    """``replicas`` processes folding every read model in one consumer group, or (``groups``
+    2) one process per group of ``GROUPS``."""
+    result = SteadyLagResult(rate=rate, seconds=seconds, warmup=warmup, groups=groups)
     count = round(rate * (seconds + warmup))
     sample, probes = records(count)
+    environments = group_settings(groups)
+    settings = [ProjectionsSettings(**env) for env in environments]  # type: ignore[arg-type]
     await ensure_topics(bootstrap, list(TOPICS.values()), partitions=3)
     async with running_system(
-        bootstrap, ("projections",), startup_seconds, replicas={"projections": replicas}
+        bootstrap,
+        ("projections",),
+        startup_seconds,
+        replicas={"projections": replicas} if groups == 1 else None,
+        groups=environments if groups > 1 else (),
     ) as system:
-        rows = system.projections_db[PROBED]
-        watcher = Watcher(rows, poll)
+        placed = settings[0]
+        watchers = {
+            probed: Watcher(system.store[placed.database_of(probed)][probed], poll)
+            for probed in PROBED
+        }
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id="bench-steady-lag")
         await producer.start()
-        watching = asyncio.create_task(watcher.run())
+        watching = [asyncio.create_task(watcher.run()) for watcher in watchers.values()]
         cpu_before, own_before = _cpu(system.pids), _own_cpu()
         load_before = os.getloadavg()
         try:
@@ -170,25 +206,32 @@ async def measure_steady_lag(
                 sends.append(await producer.send(topic, value=body, key=key, headers=stamped))
                 if due >= measured_from:
                     sent_measured += 1
-                    if (customer_id := probes.get(index)) is not None:
-                        watcher.expect(customer_id, due)
+                    if (probe := probes.get(index)) is not None:
+                        watchers[probe[0]].expect(probe[1], due)
             await asyncio.gather(*sends)
             last_send = time.perf_counter()
             result.produced = len(sample)
             result.send_rate = sent_measured / max(1e-9, last_send - measured_from)
             result.probes = sum(1 for i in probes if start + i / rate >= measured_from)
             deadline = last_send + grace
-            while watcher.pending and time.perf_counter() < deadline:
+            while any(w.pending for w in watchers.values()) and time.perf_counter() < deadline:
                 await asyncio.sleep(poll)
             now = time.perf_counter()
-            lags = list(watcher.seen.values()) + [now - due for due in watcher.pending.values()]
-            result.unseen = len(watcher.pending)
-            result.lag = Latencies.of(lags)
-            result.acknowledged = await _committed(bootstrap, GROUP, list(TOPICS.values()))
+            waited = {
+                probed: [*w.seen.values(), *(now - due for due in w.pending.values())]
+                for probed, w in watchers.items()
+            }
+            result.unseen = sum(len(w.pending) for w in watchers.values())
+            result.lag = Latencies.of([lag for lags in waited.values() for lag in lags])
+            result.lag_by = {probed: Latencies.of(lags) for probed, lags in waited.items()}
+            result.acknowledged = min(  # every group has acknowledged this many
+                [await _committed(bootstrap, s.group_id, list(TOPICS.values())) for s in settings]
+            )
             result.acknowledged_rate = result.acknowledged / max(1e-9, now - start)
-            if not watcher.pending and watcher.last_seen_at:
-                result.caught_up_after = max(0.0, watcher.last_seen_at - last_send)
-                result.fold_rate = len(sample) / (watcher.last_seen_at - start)
+            last_seen = max(w.last_seen_at for w in watchers.values())
+            if not result.unseen and last_seen:
+                result.caught_up_after = max(0.0, last_seen - last_send)
+                result.fold_rate = len(sample) / (last_seen - start)
             result.load = {
                 "before": [round(x, 2) for x in load_before],
                 "after": [round(x, 2) for x in os.getloadavg()],
@@ -201,9 +244,10 @@ async def measure_steady_lag(
             }
             result.cpu["harness"] = round(_own_cpu() - own_before, 1)
         finally:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
+            for task in watching:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await producer.stop()
     return result
 

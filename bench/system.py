@@ -66,9 +66,12 @@ async def running_system(
     startup_seconds: float,
     *,
     replicas: Mapping[str, int] | None = None,
+    groups: Sequence[Mapping[str, str]] = (),
 ) -> AsyncIterator[RunningSystem]:
     """The components as ``crm up`` plans them; ``replicas`` runs more processes of a
-    component (``projections-2``... on ports of their own), as a Deployment scaled out."""
+    component (``projections-2``... on ports of their own), as a Deployment scaled out;
+    ``groups`` runs one projections process per entry, each with that environment on top
+    (the read models it folds, where they are kept), as one Deployment per group."""
     data_dir = Path(tempfile.mkdtemp(prefix="crm-bench-system-"))
     env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
     env.update({variable: str(free_port()) for variable in PORTS.values()})
@@ -81,6 +84,12 @@ async def running_system(
     stack.processes = [p for p in stack.processes if p.name in components]
     for name, count in (replicas or {}).items():
         stack.processes.extend(_replicas(stack, name, count))
+    if groups:
+        (first,) = [p for p in stack.processes if p.name == "projections"]
+        more = _replicas(stack, "projections", len(groups))
+        for process, group_env in zip([first, *more], groups, strict=True):
+            process.env.update(group_env)
+        stack.processes.extend(more)
     starting = asyncio.ensure_future(
         asyncio.to_thread(stack.start, Console(quiet=True), startup_seconds)
     )

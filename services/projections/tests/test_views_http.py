@@ -128,6 +128,8 @@ async def test_health_says_which_dependency_is_down(
         "service": "projections",
         "store": "ok",
         "broker": "unreachable",
+        "folds": [p.name for p in service.projectors],
+        "consumer_group": "crm-projections",
     }
 
 

@@ -79,11 +79,18 @@ class ProjectionsService:
             self.order_rows,
         ]
 
+    @property
+    def folding(self) -> list[Projector]:
+        """The read models this process folds (``CRM_PROJECTIONS_FOLD``; all by default)."""
+        folded = self.settings.folded
+        return [projector for projector in self.projectors if projector.name in folded]
+
     def settle_lease(self) -> Lease:
-        """The one replica refreshing the boards marked pending at a time."""
+        """The one replica refreshing the boards marked pending at a time, among the
+        processes folding the same read models."""
         return Lease(
             self.client[self.settings.database],
-            "projections-settle",
+            "projections-settle" + self.settings.fold_suffix,
             self.settings.instance_id,
             ttl=timedelta(seconds=self.settings.settle_lease_seconds),
             clock=utc_now,
@@ -124,19 +131,23 @@ def bootstrap(
     provider = tracer_provider or build_tracer_provider(SERVICE)
     tracer = fold_tracer(provider, given=tracer_provider is not None)
     database = client[settings.database]
-    customer360 = Customer360Projector(database, tracer)
+
+    def of(read_model: str) -> Any:
+        return client[settings.database_of(read_model)]
+
+    customer360 = Customer360Projector(of("customer360"), tracer)
     service = ProjectionsService(
         settings=settings,
         client=client,
         customer360=customer360,
-        receivables=ReceivablesProjector(database, tracer),
-        forecast=ForecastProjector(database, tracer),
-        stores=StoresProjector(database, tracer, customer360),
-        deals=deals_projector(database, tracer),
-        tickets=tickets_projector(database, tracer),
-        members=members_projector(database, tracer),
-        customer_rows=customers_projector(database, tracer),
-        order_rows=orders_projector(database, tracer),
+        receivables=ReceivablesProjector(of("receivables_by_rep"), tracer),
+        forecast=ForecastProjector(of("forecast"), tracer),
+        stores=StoresProjector(of("stores"), tracer, customer360),
+        deals=deals_projector(of("deals"), tracer),
+        tickets=tickets_projector(of("tickets"), tracer),
+        members=members_projector(of("members"), tracer),
+        customer_rows=customers_projector(of("customer_rows"), tracer),
+        order_rows=orders_projector(of("order_rows"), tracer),
         broker=broker
         or build_broker(
             settings.kafka_bootstrap_servers, tracer_provider=provider, client_id=SERVICE

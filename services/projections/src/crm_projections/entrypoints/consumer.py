@@ -99,7 +99,7 @@ class ProjectionConsumer:
         self._lag = lag
         self._tracer: Tracer = service.fold_tracer
         self._attempts: dict[tuple[str, int, int], int] = {}
-        self._rows = [p for p in service.projectors if isinstance(p, RowsProjector)]
+        self._rows = [p for p in service.folding if isinstance(p, RowsProjector)]
 
     async def fold_batch(self, records: Sequence[OneRecord]) -> None:
         """Fold the records in order; the boards they touched are marked (once per read
@@ -132,7 +132,7 @@ class ProjectionConsumer:
                 continue
             decoded.append((record, metadata, event, position))
         items = [(metadata, event) for _, metadata, event, _ in decoded]
-        projectors = self._service.projectors
+        projectors = self._service.folding
         try:
             batches = [await projector.prepare_batch(items) for projector in projectors]
             outcomes = [self._fold_record(batches, i, r) for i, (r, *_) in enumerate(decoded)]
@@ -205,7 +205,7 @@ class ProjectionConsumer:
         counts: dict[tuple[str, str], int] = {}
         last: dict[tuple[str, str], datetime] = {}
         highest: dict[str, tuple[int, datetime]] = {}  # every read model notes every event
-        projectors = self._service.projectors
+        projectors = self._service.folding
         for (metadata, position), applied in zip(folded, outcomes, strict=True):
             if position is not None:
                 seen, moment = highest.get(metadata.source, (position, metadata.time))
@@ -242,7 +242,7 @@ class ProjectionConsumer:
         the retry of the record changes them no more). Each records the event's store
         position, flushed at most once a second."""
         failures: dict[str, Exception] = {}
-        for projector in self._service.projectors:
+        for projector in self._service.folding:
             try:
                 outcome = await projector.apply(metadata, event)
             except Exception as error:
@@ -269,12 +269,12 @@ class ProjectionConsumer:
             cast(KafkaMessage, record),
             reason,
             topic=settings.dead_letter_topic,
-            group=settings.consumer_group,
+            group=settings.group_id,
         )
         missed_by = (
             cause.details["projections"]
             if isinstance(cause, StillFailing)
-            else [p.name for p in self._service.projectors]
+            else [p.name for p in self._service.folding]
         )
         for name in missed_by:
             self._applied.labels(name, "dead_lettered").inc()
@@ -352,7 +352,7 @@ def register_subscribers(service: ProjectionsService) -> None:
         registry=service.metrics,
     )
     service.lag.install(service.metrics)
-    consumer_lag = ConsumerLag(service.metrics, settings.consumer_group)
+    consumer_lag = ConsumerLag(service.metrics, settings.group_id)
     batches = Counter(
         "crm_projection_batches",
         "Batches of records folded, by how: in one pass, or record by record (its fallback).",
@@ -363,7 +363,7 @@ def register_subscribers(service: ProjectionsService) -> None:
 
     @service.broker.subscriber(
         *settings.topics,
-        group_id=settings.consumer_group,
+        group_id=settings.group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         batch=True,

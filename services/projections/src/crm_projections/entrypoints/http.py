@@ -51,7 +51,7 @@ def create_app(service: ProjectionsService, *, consume: bool = True) -> FastAPI:
         upkeep = asyncio.create_task(service.lag.run(service.projectors, stop), name="lag")
         # Refreshes the boards the folds marked pending, once per board per round.
         settling = asyncio.create_task(
-            keep_settled(service.projectors, stop, lease=service.settle_lease()), name="boards"
+            keep_settled(service.folding, stop, lease=service.settle_lease()), name="boards"
         )
         try:
             yield
@@ -255,8 +255,9 @@ def _routes(service: ProjectionsService) -> APIRouter:
 
     @router.get("/health")
     async def health() -> JSONResponse:
-        """Whether the store and the broker answer (503 when one does not), and how far each
-        read model is behind each source's event store: the position folded, the store's
+        """Whether the store and the broker answer (503 when one does not), the read models
+        this process folds and its consumer group, and how far each read model (folded here
+        or by another process) is behind each source's event store: the position folded, the store's
         head, events (store positions) and seconds behind. A read model behind still serves:
         lag alone never makes the answer 503 (alert on the lag metrics instead)."""
         checks: dict[str, str] = {}
@@ -272,6 +273,8 @@ def _routes(service: ProjectionsService) -> APIRouter:
             "status": "ok" if healthy else "unavailable",
             "service": "projections",
             **checks,
+            "folds": list(service.settings.folded),
+            "consumer_group": service.settings.group_id,
         }
         if checks["store"] == "ok":
             try:
