@@ -4,6 +4,7 @@ the stream moves its position."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from customer_events import (
@@ -15,10 +16,13 @@ from customer_events import (
     registered,
     stage_changed,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 from projection_folding import Folded
 
 from crm_contracts import contacts as c
 from crm_projections.domain import customer_rows
+from crm_projections.domain.streams import recounted
 
 S = c.LifecycleStage
 T0 = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
@@ -181,3 +185,11 @@ def test_an_event_that_changes_nothing_counted_refreshes_no_board() -> None:
     stream = numbered("cus_1", registered("cus_1"), changed("cus_1", name="Ada King"))
     row = Folded(customer_rows.MODEL).fold(stream).documents["cus_1"]
     assert row["touched"] == []
+
+
+@given(st.lists(st.integers(0, 6)), st.lists(st.integers(0, 6)))
+def test_recounted_keys_are_those_either_side_has_more_of(old: list[int], new: list[int]) -> None:
+    before, after = Counter(old), Counter(new)
+    found = recounted(before, after)
+    assert sorted(found) == sorted(((after - before) + (before - after)).keys())
+    assert len(found) == len(set(found))

@@ -41,6 +41,7 @@ from crm_projections.domain.streams import (
     StreamKind,
     Target,
     named,
+    recounted,
     stamped,
     stream_kind,
 )
@@ -158,10 +159,8 @@ def touched(before: Document, after: Document) -> list[str]:
     what it added to or took from the counted points (a purchase placed earlier than one
     recorded before it moves when the customer became a repeat purchaser), and of the
     facts it added (the row now counts in their periods' boards)."""
-    old, new = flow_points(before), flow_points(after)
-    changed = [moment for _, moment in ((new - old) + (old - new)).elements()]
-    facts_old, facts_new = Counter(facts(before)), Counter(facts(after))
-    return period_keys([*changed, *((facts_new - facts_old) + (facts_old - facts_new)).elements()])
+    changed = [moment for _, moment in recounted(flow_points(before), flow_points(after))]
+    return period_keys([*changed, *recounted(Counter(facts(before)), Counter(facts(after)))])
 
 
 def stage_history(row: Document) -> list[tuple[datetime, str]]:

@@ -43,6 +43,7 @@ from crm_projections.domain.streams import (
     StreamKind,
     Target,
     named,
+    recounted,
     stamped,
     stream_kind,
 )
@@ -169,8 +170,7 @@ def touched(before: Document, after: Document) -> list[str]:
     each a fact of its own."""
     if any(before.get(f) not in (None, after.get(f)) for f in ("currency", "total")):
         return periods(after)
-    old, new = Counter(facts(before)), Counter(facts(after))
-    return period_keys(((new - old) + (old - new)).elements())
+    return period_keys(recounted(Counter(facts(before)), Counter(facts(after))))
 
 
 def empty(document_id: str) -> Document:

@@ -11,11 +11,11 @@ named first: the projector remembers that per stream (``learnt``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from crm_contracts import DomainEvent, EventMetadata
 from crm_contracts import loyalty as lo
@@ -105,6 +105,18 @@ def named(event: DomainEvent, field: str) -> str | None:
     exception)."""
     value = event.__dict__.get(field)
     return value if isinstance(value, str) else None
+
+
+def recounted(old: Mapping[K, int], new: Mapping[K, int]) -> list[K]:
+    """The keys counted a different number of times in ``old`` and ``new`` (what one side
+    has more of than the other: ``(new - old) + (old - new)`` of two Counters, each key
+    once), cheaper than the Counters' own arithmetic."""
+    changed = [key for key, count in new.items() if old.get(key, 0) != count]
+    changed.extend(key for key, count in old.items() if key not in new and count)
+    return changed
+
+
+K = TypeVar("K")
 
 
 def stream_key(metadata: EventMetadata) -> str:
