@@ -31,6 +31,7 @@ import itertools
 import os
 import resource
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +45,7 @@ from bench.system import running_system
 from crm_contracts import EventMetadata, cloudevents
 from crm_contracts import contacts as c
 from crm_contracts import pipeline as p
+from crm_projections.bootstrap import bootstrap as bootstrap_projections
 from crm_projections.config import ProjectionsSettings
 from crm_runtime.kafka import ensure_topics
 
@@ -174,6 +176,7 @@ async def measure_steady_lag(
     sample, probes = records(count)
     environments = group_settings(groups)
     settings = [ProjectionsSettings(**env) for env in environments]  # type: ignore[arg-type]
+    consumed = [_topics(env) for env in environments]
     await ensure_topics(bootstrap, list(TOPICS.values()), partitions=3)
     async with running_system(
         bootstrap,
@@ -224,9 +227,12 @@ async def measure_steady_lag(
             result.unseen = sum(len(w.pending) for w in watchers.values())
             result.lag = Latencies.of([lag for lags in waited.values() for lag in lags])
             result.lag_by = {probed: Latencies.of(lags) for probed, lags in waited.items()}
-            result.acknowledged = min(  # every group has acknowledged this many
-                [await _committed(bootstrap, s.group_id, list(TOPICS.values())) for s in settings]
-            )
+            per_topic = Counter(topic for topic, *_ in sample)
+            acknowledged = []
+            for group, topics in zip(settings, consumed, strict=True):
+                others = sum(n for topic, n in per_topic.items() if topic not in topics)
+                acknowledged.append(others + await _committed(bootstrap, group.group_id, topics))
+            result.acknowledged = min(acknowledged)  # every group is done with this many
             result.acknowledged_rate = result.acknowledged / max(1e-9, now - start)
             last_seen = max(w.last_seen_at for w in watchers.values())
             if not result.unseen and last_seen:
@@ -250,6 +256,12 @@ async def measure_steady_lag(
                     await task
             await producer.stop()
     return result
+
+
+def _topics(env: dict[str, str]) -> list[str]:
+    """The topics a projections process with this environment consumes."""
+    service = bootstrap_projections(ProjectionsSettings(embedded_backend="memory", **env))
+    return service.topics
 
 
 async def _committed(bootstrap: str, group: str, topics: list[str]) -> int:

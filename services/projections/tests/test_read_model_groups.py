@@ -11,12 +11,14 @@ import pytest
 from customer_events import metadata, opened, pipeline, registered
 from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from hypothesis import HealthCheck, given, settings
 from pydantic import ValidationError
-from test_batch_fold import as_records, consumer_of
+from test_batch_fold import as_records, consumer_of, mixed_histories
 
 from crm_contracts import cloudevents
 from crm_projections.bootstrap import ProjectionsService, bootstrap
 from crm_projections.config import READ_MODELS, ProjectionsSettings
+from crm_projections.domain.streams import folded_types
 
 CUSTOMERS = "customer360,customer_rows"
 PLACED = "customer360=crm_customers,customer_rows=crm_customers"
@@ -56,10 +58,40 @@ def test_a_group_or_a_placement_that_names_no_read_model_is_refused(
 
 
 def group(memory_client: Any, fold: str) -> ProjectionsService:
-    settings = ProjectionsSettings(
+    placed = ProjectionsSettings(
         embedded_backend="memory", CRM_PROJECTIONS_FOLD=fold, CRM_PROJECTIONS_DATABASES=PLACED
     )
-    return bootstrap(settings, document_client=memory_client)
+    return bootstrap(placed, document_client=memory_client)
+
+
+def test_a_group_consumes_the_topics_of_the_events_its_read_models_fold(
+    memory_client: Any,
+) -> None:
+    every = bootstrap(ProjectionsSettings(embedded_backend="memory"), document_client=memory_client)
+    assert every.topics == every.settings.topics
+    assert group(memory_client, CUSTOMERS).topics == every.settings.topics  # the 360: all
+    sales = group(memory_client, "deals,forecast,tickets,members")
+    assert sales.topics == [
+        sales.settings.pipeline_topic,
+        sales.settings.tickets_topic,
+        sales.settings.loyalty_topic,
+    ]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(streams=mixed_histories())
+def test_whether_a_read_model_folds_an_event_depends_on_its_type_alone(
+    streams: dict[str, list[Any]],
+) -> None:
+    """What ``folded_types`` derives from placeholder events is what ``target`` answers
+    for real ones, so a group's topics never leave out an event one of its models folds."""
+    service = bootstrap(ProjectionsSettings(embedded_backend="memory"))
+    folded = {p.name: folded_types(p.model) for p in service.projectors}
+    for records in streams.values():
+        for envelope, event in records:
+            for projector in service.projectors:
+                aimed = projector.model.target(envelope, event) is not None
+                assert aimed == (event.event_type in folded[projector.name]), projector.name
 
 
 async def test_each_group_folds_its_read_models_and_serves_all_of_them(memory_client: Any) -> None:
@@ -107,3 +139,18 @@ async def test_a_groups_poison_record_is_dead_lettered_under_its_own_consumer_gr
     (letter,) = letters
     assert letter["dlt_consumer_group"] == "crm-projections.customer360+customer_rows"
     assert letter["dlt_reason"].startswith("contract violation: ")
+
+
+async def test_a_read_model_is_behind_only_the_sources_whose_events_it_folds(
+    memory_client: Any,
+) -> None:
+    """A group folding no contacts record never records a contacts position: its read
+    models are not reported behind the contacts store for it."""
+    service = bootstrap(
+        ProjectionsSettings(embedded_backend="memory"), document_client=memory_client
+    )
+    report = await service.lag.report(service.projectors)
+    assert set(report["customer360"].sources) == {"contacts", "pipeline", "tickets", "loyalty"}
+    assert set(report["deals"].sources) == {"pipeline"}
+    assert set(report["members"].sources) == {"loyalty"}
+    assert set(report["customer_rows"].sources) == {"contacts"}

@@ -1,6 +1,7 @@
 """How far behind the event stores each read model is, per source: metrics and health.
 
-For each read model (its active generation) and source: the position recorded
+For each read model (its active generation) and each source whose events it folds (a read
+model of orders is behind no contacts store; ``folded_types``): the position recorded
 (``positions``), the store's head position, and
 
 - ``events_behind``: head position minus the position folded. A position is one
@@ -37,6 +38,7 @@ from crm_contracts.loyalty import SOURCE as LOYALTY_SOURCE
 from crm_contracts.pipeline import SOURCE as PIPELINE_SOURCE
 from crm_contracts.tickets import SOURCE as TICKETS_SOURCE
 from crm_projections.application.positions import SourcePosition, source_name
+from crm_projections.domain.streams import folded_types
 from crm_runtime.documents import open_document_client
 from crm_runtime.eventstore import EventStore
 
@@ -112,6 +114,7 @@ class ProjectionLag:
         self._clients = list(clients)
         self._now = now
         self._gauges: dict[str, Gauge] = {}
+        self._folded: dict[str, set[str]] = {}
 
     @classmethod
     def of_settings(cls, settings: ProjectionsSettings, client: Any) -> ProjectionLag:
@@ -180,12 +183,18 @@ class ProjectionLag:
         generation = await projector.refresh_generation()
         await projector.positions.flush()
         recorded = await projector.positions.read(generation)
+        folded = self._folded.get(projector.name)
+        if folded is None:  # the contexts whose events it folds: it is behind no other
+            folded = {t.split(".")[1] for t in folded_types(projector.model)}
+            self._folded[projector.name] = folded
         sources = {
             name: await self._source_lag(store, recorded.get(name))
             for name, store in self._stores.items()
+            if name in folded
         }
         for name, found in recorded.items():  # a source this service was not told about
-            sources.setdefault(name, SourceLag(found.position, found.time, None, None, None))
+            if name not in self._stores:
+                sources[name] = SourceLag(found.position, found.time, None, None, None)
         lag = ReadModelLag(generation, sources)
         self._publish(projector.name, lag)
         return lag

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from typing import Any, TypeVar
 
-from crm_contracts import DomainEvent, EventMetadata
+from crm_contracts import REGISTRY, DomainEvent, EventMetadata
 from crm_contracts import loyalty as lo
 from crm_contracts import pipeline as p
 from crm_contracts import tickets as t
@@ -167,9 +167,28 @@ class ReadModel:
 
     name: str
     target: Callable[[EventMetadata, DomainEvent], Target | None]
-    """Where the event folds; None: not for this read model."""
+    """Where the event folds; None: not for this read model. Whether it is None depends on
+    the event's type alone (``folded_types``), where it folds on its fields."""
     project: Callable[[Document, EventMetadata, DomainEvent], Document]
     """The next document; given the current one (``empty`` when new), never changing it."""
     empty: Callable[[str], Document]
     routes_field: str = "document_id"
     """Name of the learnt document id in the stream routes collection."""
+
+
+def folded_types(model: ReadModel) -> frozenset[str]:
+    """The event types ``model`` folds, from the registry: its ``target`` asked about an
+    event of each type whose every field is a placeholder (whether an event folds depends
+    on its type alone; a property test checks that against real events)."""
+    metadata = _placeholder(EventMetadata)
+    return frozenset(
+        event_type
+        for event_type, kind in REGISTRY.types.items()
+        if model.target(metadata, _placeholder(kind)) is not None
+    )
+
+
+def _placeholder(kind: type[Any]) -> Any:
+    """An instance of the pydantic model ``kind`` whose every field is ``"x"``, unvalidated."""
+    construct: Any = kind.model_construct
+    return construct(**dict.fromkeys(kind.model_fields, "x"))

@@ -1,5 +1,7 @@
-"""Kafka subscriber of every context's topic: decode each CloudEvent, fold it into every read
-model, then acknowledge. The topics share the one handler and consumer group.
+"""Kafka subscriber of the contexts' topics: decode each CloudEvent, fold it into every read
+model this process folds, then acknowledge. The topics share the one handler and consumer
+group; a process folding a group of the read models (``CRM_PROJECTIONS_FOLD``) consumes only
+the topics of the events they fold, in a consumer group of its own (ADR 22).
 
 Records come in batches (at most ``BATCH_RECORDS``, whatever one fetch returns within
 ``fetch_max_wait_ms``), folded in order, then acknowledged together: one offset commit per
@@ -362,7 +364,7 @@ def register_subscribers(service: ProjectionsService) -> None:
     consumer = ProjectionConsumer(service, applied, consumer_lag, batches=batches)
 
     @service.broker.subscriber(
-        *settings.topics,
+        *service.topics,
         group_id=settings.group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
