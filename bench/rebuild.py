@@ -7,9 +7,9 @@ into a fresh projections database, as ``crm projections rebuild`` does it (a
 new generation beside the serving one, switched when caught up). The raw
 ceiling (``raw_rebuild``) reads the same commits and writes one document per
 stream with ``insert_many``, in the same run on the same store. Both run with
-Python's collector tuned as ``crm projections rebuild`` tunes it
-(``crm_runtime.collector``). If the rebuild outlasts its time limit, the rate
-of the part done is reported and the row says so.
+Python's collector tuned as ``crm projections rebuild`` tunes it, and paused while they
+fold, as ``rebuild`` pauses it (``crm_runtime.collector``). If the rebuild outlasts its
+time limit, the rate of the part done is reported and the row says so.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from bench.raw_rebuild import raw_rebuild
 from crm_projections.application.rebuild import HISTORY, Source, rebuild
 from crm_projections.bootstrap import bootstrap
 from crm_projections.config import ProjectionsSettings
-from crm_runtime.collector import tune_collector
+from crm_runtime.collector import paused, tune_collector
 from crm_runtime.documents import open_document_client
 from crm_runtime.settings import RuntimeSettings
 
@@ -78,9 +78,10 @@ async def measure_rebuild(events: int, limit: float, profile: Path | None = None
 
         collector = gc.get_threshold()
         tune_collector(settings.gc_threshold)  # as ``crm projections rebuild`` does
-        raw_seconds = await raw_rebuild(
-            [client[DATABASES[c]] for c in DATABASES], client["raw_rebuild"]
-        )
+        with paused():  # as the rebuild's folding phases run
+            raw_seconds = await raw_rebuild(
+                [client[DATABASES[c]] for c in DATABASES], client["raw_rebuild"]
+            )
 
         service = bootstrap(settings, document_client=client)
         sources = [

@@ -47,3 +47,23 @@ print(alive() is None)
 """
     )
     assert out == "True"
+
+
+def test_paused_collects_no_cycle_inside_and_restores_the_collector() -> None:
+    out = run(
+        """
+import gc, weakref
+from crm_runtime.collector import paused
+class Node: ...
+with paused():
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    alive = weakref.ref(a)
+    del a, b
+    for _ in range(100_000):
+        [[] for _ in range(3)]  # allocations that would trigger collections
+    inside = gc.isenabled(), alive() is not None
+print(inside, gc.isenabled(), gc.collect() > 0, alive() is None)
+"""
+    )
+    assert out == "(False, True) True True True"

@@ -14,6 +14,8 @@ garbage, never walked again.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 FIRST = 50_000
 """Allocations (less deallocations) between two collections of the youngest generation."""
@@ -29,3 +31,19 @@ def tune_collector(first: int = FIRST) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(first, *THRESHOLDS)
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """No cyclic collection inside: for a batch job whose heap only grows (a rebuild's
+    write-back buffers), where every full collection walks the whole heap again and the
+    thresholds cannot help (Python runs one whenever the old generation grew by a quarter).
+    Reference counting still frees what the job drops; cycles wait for the next collection
+    after it. The collector is left as it was found."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -45,6 +45,7 @@ import structlog
 from crm_contracts import REGISTRY
 from crm_projections.application.generations import Started
 from crm_projections.application.projector import Applied, Customer360Projector, Projector
+from crm_runtime.collector import paused
 from crm_runtime.eventstore import EventStore
 from crm_runtime.personal_data import SealedEvents
 
@@ -106,8 +107,9 @@ async def rebuild(
         for projector in projectors:
             building.append(await _begin(projector))
         folding = _Folding(building, sources, reached, totals, on_progress, on_phase)
-        await folding.fold(HISTORY, deferred=True)
-        await folding.fold(CATCH_UP, deferred=True)
+        with paused():  # the buffers only grow: full collections would walk them again
+            await folding.fold(HISTORY, deferred=True)
+            await folding.fold(CATCH_UP, deferred=True)
         await _call(on_phase, SWITCH, 0)
         for b in building:
             await b.live.read_models.switch(b.live.name, b.started.active, b.started.generation)
