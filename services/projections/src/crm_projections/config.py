@@ -117,7 +117,8 @@ class ProjectionsSettings(RuntimeSettings):
 
     @property
     def topics(self) -> list[str]:
-        """Every topic the read models fold, in the order the consumer subscribes."""
+        """Every context's topic. A process consumes those whose events its read models
+        fold (``ProjectionsService.topics``), in this order."""
         return [self.contacts_topic, self.pipeline_topic, self.tickets_topic, self.loyalty_topic]
 
 
