@@ -1,7 +1,9 @@
 """Steady-state lag: the projections service folding a realistic mix at a fixed rate.
 
-The projections service runs as its own process (as ``make up`` runs it) on
-the harness's broker and a fresh embedded SQLite store. The harness produces
+The projections service runs on the harness's broker and a fresh embedded
+SQLite store: by default as two processes, each folding a group of the read
+models (``GROUPS``; the second group's in a database of its own), or as one
+process folding all of them (``groups=1``, as ``make up`` runs it). The harness produces
 the records the outbox relays would publish (CloudEvents, keyed by stream,
 personal fields revealed, ``ce_position`` set) for a mixed history
 (``bench.mix``: contacts, pipeline, tickets, loyalty), open loop at a fixed
@@ -9,13 +11,15 @@ rate for a bounded time, whatever the consumer does. Records are encoded
 before the clock starts; each record's envelope time is its scheduled send
 time, its payload keeps the history's own business times.
 
-Lag is measured on probes: every customer registration in the mix (about one
-event in eight). A probe's lag runs from its *scheduled* send time to the
-first poll that finds the customer's row in ``customer_rows``, the eighth of
-the nine read models an event is folded into, so the probe was folded
-through (nearly) every read model. Records of one partition are folded in
-order, so the probes sample the lag of every event. One watcher polls the
-store for the oldest pending probes every ``poll`` seconds (at most
+Lag is measured on probes (``PROBED``): every customer registration in the mix
+(about one event in eight) and every order placed (one in fifty). A probe's
+lag runs from its *scheduled* send time to the first poll that finds its row:
+the customer's in ``customer_rows``, the order's in ``order_rows``, the last
+read model each group folds, so the probe was folded through every read model
+of its group (nearly every one with one process). Records of one partition
+are folded in order, so the probes sample the lag of every event. One watcher
+per probed read model polls the store for its oldest pending probes every
+``poll`` seconds (at most
 ``WATCH_AT_ONCE`` ids per query, so a growing backlog does not load the
 store more). Probes of the first ``warmup`` seconds are not counted. After
 the last send, the harness waits at most ``grace`` seconds; probes still
