@@ -28,7 +28,7 @@ from crm_projections.application.projector import (
     StoresProjector,
 )
 from crm_projections.config import ProjectionsSettings
-from crm_projections.domain.streams import folded_types
+from crm_projections.domain.streams import folded_contexts
 from crm_runtime.access_log import AccessLog
 from crm_runtime.auth import TokenVerifier
 from crm_runtime.documents import open_document_client
@@ -89,21 +89,10 @@ class ProjectionsService:
     @property
     def topics(self) -> list[str]:
         """The topics this process consumes: those of the contexts whose events its read
-        models fold (``folded_types``). A group that folds no contacts event does not fetch
+        models fold (``folded_contexts``). A group that folds no contacts event does not fetch
         and decode the contacts records."""
-        settings = self.settings
-        contexts = {
-            event_type.split(".")[1]
-            for projector in self.folding
-            for event_type in folded_types(projector.model)
-        }
-        by_context = {
-            "contacts": settings.contacts_topic,
-            "pipeline": settings.pipeline_topic,
-            "tickets": settings.tickets_topic,
-            "loyalty": settings.loyalty_topic,
-        }
-        return [topic for context, topic in by_context.items() if context in contexts]
+        contexts = {c for projector in self.folding for c in folded_contexts(projector.model)}
+        return [topic for c, topic in self.settings.topic_of.items() if c in contexts]
 
     def settle_lease(self) -> Lease:
         """The one replica refreshing the boards marked pending at a time, among the

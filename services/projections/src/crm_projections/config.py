@@ -119,7 +119,17 @@ class ProjectionsSettings(RuntimeSettings):
     def topics(self) -> list[str]:
         """Every context's topic. A process consumes those whose events its read models
         fold (``ProjectionsService.topics``), in this order."""
-        return [self.contacts_topic, self.pipeline_topic, self.tickets_topic, self.loyalty_topic]
+        return list(self.topic_of.values())
+
+    @property
+    def topic_of(self) -> dict[str, str]:
+        """Each context's topic, by the context's name (``contacts``, ...)."""
+        return {
+            "contacts": self.contacts_topic,
+            "pipeline": self.pipeline_topic,
+            "tickets": self.tickets_topic,
+            "loyalty": self.loyalty_topic,
+        }
 
 
 def _names(value: str, variable: str) -> list[str]:

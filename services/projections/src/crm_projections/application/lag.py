@@ -1,7 +1,7 @@
 """How far behind the event stores each read model is, per source: metrics and health.
 
 For each read model (its active generation) and each source whose events it folds (a read
-model of orders is behind no contacts store; ``folded_types``): the position recorded
+model of orders is behind no contacts store; ``folded_contexts``): the position recorded
 (``positions``), the store's head position, and
 
 - ``events_behind``: head position minus the position folded. A position is one
@@ -38,7 +38,7 @@ from crm_contracts.loyalty import SOURCE as LOYALTY_SOURCE
 from crm_contracts.pipeline import SOURCE as PIPELINE_SOURCE
 from crm_contracts.tickets import SOURCE as TICKETS_SOURCE
 from crm_projections.application.positions import SourcePosition, source_name
-from crm_projections.domain.streams import folded_types
+from crm_projections.domain.streams import folded_contexts
 from crm_runtime.documents import open_document_client
 from crm_runtime.eventstore import EventStore
 
@@ -114,7 +114,7 @@ class ProjectionLag:
         self._clients = list(clients)
         self._now = now
         self._gauges: dict[str, Gauge] = {}
-        self._folded: dict[str, set[str]] = {}
+        self._folded: dict[str, frozenset[str]] = {}
 
     @classmethod
     def of_settings(cls, settings: ProjectionsSettings, client: Any) -> ProjectionLag:
@@ -185,8 +185,7 @@ class ProjectionLag:
         recorded = await projector.positions.read(generation)
         folded = self._folded.get(projector.name)
         if folded is None:  # the contexts whose events it folds: it is behind no other
-            folded = {t.split(".")[1] for t in folded_types(projector.model)}
-            self._folded[projector.name] = folded
+            folded = self._folded[projector.name] = folded_contexts(projector.model)
         sources = {
             name: await self._source_lag(store, recorded.get(name))
             for name, store in self._stores.items()

@@ -188,6 +188,11 @@ def folded_types(model: ReadModel) -> frozenset[str]:
     )
 
 
+def folded_contexts(model: ReadModel) -> frozenset[str]:
+    """The contexts (``contacts``, ``pipeline``...) whose events ``model`` folds."""
+    return frozenset(event_type.split(".")[1] for event_type in folded_types(model))
+
+
 def _placeholder(kind: type[Any]) -> Any:
     """An instance of the pydantic model ``kind`` whose every field is ``"x"``, unvalidated."""
     construct: Any = kind.model_construct
