@@ -39,7 +39,11 @@ def main(
     rebuild_events: Annotated[int | None, typer.Option(help="Events to rebuild from.")] = None,
     rebuild_seconds: Annotated[float | None, typer.Option(help="Rebuild time limit.")] = None,
     rebuild_profile: Annotated[
-        Path | None, typer.Option(help="cProfile the rebuild into this file.")
+        Path | None, typer.Option(help="cProfile the rebuild into this file (one job).")
+    ] = None,
+    rebuild_jobs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Processes rebuilding side by side (default 2)."),
     ] = None,
     steady_rate: Annotated[
         float | None, typer.Option(help="Events/s of the steady-state lag.")
@@ -81,6 +85,7 @@ def main(
         rebuild_events=rebuild_events,
         rebuild_seconds=rebuild_seconds,
         rebuild_profile=rebuild_profile,
+        rebuild_jobs=rebuild_jobs,
         steady_rate=steady_rate,
         steady_seconds=steady_seconds,
         steady_replicas=steady_replicas,

@@ -34,6 +34,7 @@ class BenchConfig:
     # rebuild of every read model from a mixed history of the four contexts (issue #6)
     rebuild_events: int = 1_000_000
     rebuild_seconds: float = 1_800.0  # past it, the rate of the part folded is reported
+    rebuild_jobs: int = 2  # processes rebuilding side by side (crm projections rebuild --jobs)
     # steady-state lag of the projections service at a fixed event rate (issue #6)
     steady_rate: float = 2_000.0
     steady_seconds: float = 30.0

@@ -106,7 +106,9 @@ def rebuild_measure(config: BenchConfig, rebuild: RebuildResult | None) -> Measu
         mix = ", ".join(f"{context} {count}" for context, count in rebuild.mix.items())
         note = (
             f"{rebuild.events} events ({mix}), {rebuild.customers} customers, "
-            f"{rebuild.read_models} read models; target: at least half the ceiling"
+            f"{rebuild.read_models} read models in {rebuild.jobs} "
+            f"{'process' if rebuild.jobs == 1 else 'processes'} (the ceiling in one); "
+            "target: at least half the ceiling"
         )
         if not rebuild.complete:
             note += f"; PARTIAL: {rebuild.folded} folded before the {rebuild.seconds:.0f} s limit"

@@ -31,8 +31,9 @@ from bench.mix import DATABASES, by_context, mixed_history
 from bench.mix_seed import in_source_order, opener, seed_mix, stores
 from bench.raw_rebuild import raw_rebuild
 from crm_projections.application.rebuild import HISTORY, Source, rebuild
+from crm_projections.application.rebuild_jobs import Job, plan, rebuild_in_jobs
 from crm_projections.bootstrap import bootstrap
-from crm_projections.config import ProjectionsSettings
+from crm_projections.config import READ_MODELS, ProjectionsSettings
 from crm_runtime.collector import paused, tune_collector
 from crm_runtime.documents import open_document_client
 from crm_runtime.settings import RuntimeSettings
@@ -49,6 +50,7 @@ class RebuildResult:
     complete: bool
     raw_seconds: float
     read_models: int
+    jobs: int
     mix: dict[str, int] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -61,12 +63,17 @@ class RebuildResult:
         return self.events / self.raw_seconds if self.raw_seconds else 0.0
 
 
-async def measure_rebuild(events: int, limit: float, profile: Path | None = None) -> RebuildResult:
+async def measure_rebuild(
+    events: int, limit: float, profile: Path | None = None, jobs: int = 1
+) -> RebuildResult:
+    """``jobs`` > 1 rebuilds as ``crm projections rebuild --jobs`` does (a process per group
+    of read models); a profiled rebuild runs in this process (one job)."""
     scratch = tinymongo.AsyncMongoClient(backend="memory", tz_aware=True)
     try:
         await verify_shape(scratch)
     finally:
         await scratch.close()
+    jobs = 1 if profile is not None else jobs
     folder = Path(tempfile.mkdtemp(prefix="crm-bench-rebuild-"))
     settings = ProjectionsSettings(data_dir=folder, embedded_backend="sqlite")
     client = open_document_client(RuntimeSettings(data_dir=folder, embedded_backend="sqlite"))
@@ -103,13 +110,38 @@ async def measure_rebuild(events: int, limit: float, profile: Path | None = None
             if current["phase"] == HISTORY:
                 done["commits"] = commits
 
+        split = plan(READ_MODELS, jobs)
+        history_done = {job.index: 0 for job in split}
+        job_phase: dict[int, tuple[str, float]] = {}
+
+        def on_job_phase(job: Job, phase: str, total: int) -> None:
+            now = time.perf_counter()
+            if job.index in job_phase:
+                last, since = job_phase[job.index]
+                phases[f"job {job.index + 1}: {last}"] = round(now - since, 2)
+            job_phase[job.index] = (phase, now)
+
+        def on_job_progress(job: Job, commits: int, total: int) -> None:
+            if job_phase.get(job.index, ("", 0.0))[0] == HISTORY:
+                history_done[job.index] = commits
+                done["commits"] = min(history_done.values())
+
         profiler = _profiler(profile)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(limit):
-                await rebuild(
-                    service.projectors, sources, on_progress=on_progress, on_phase=on_phase
-                )
+                if len(split) == 1:
+                    await rebuild(
+                        service.projectors, sources, on_progress=on_progress, on_phase=on_phase
+                    )
+                else:
+                    await rebuild_in_jobs(
+                        settings,
+                        split,
+                        grace=0.0,
+                        on_phase=on_job_phase,
+                        on_progress=on_job_progress,
+                    )
             complete = True
         except TimeoutError:
             complete = False
@@ -117,6 +149,9 @@ async def measure_rebuild(events: int, limit: float, profile: Path | None = None
         gc.set_threshold(*collector)
         gc.unfreeze()
         on_phase("", 0)
+        for job in split:
+            if job.index in job_phase:
+                on_job_phase(job, "", 0)
         if profiler is not None and profile is not None:
             profiler.disable()
             profiler.dump_stats(profile)
@@ -131,6 +166,7 @@ async def measure_rebuild(events: int, limit: float, profile: Path | None = None
             complete=complete,
             raw_seconds=raw_seconds,
             read_models=len(service.projectors),
+            jobs=len(split),
             mix=by_context(history),
             phases=phases,
         )

@@ -139,7 +139,9 @@ class Run:
             limit = max(5.0, min(config.rebuild_seconds, left))
             results.rebuild = await self.stage(
                 "projection rebuild (mixed history, every read model)",
-                lambda: measure_rebuild(config.rebuild_events, limit, config.rebuild_profile),
+                lambda: measure_rebuild(
+                    config.rebuild_events, limit, config.rebuild_profile, config.rebuild_jobs
+                ),
                 limit + seeding,
             )
         return results

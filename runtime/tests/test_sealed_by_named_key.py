@@ -57,3 +57,26 @@ async def test_a_named_key_seals_and_opens_and_an_erasure_of_its_owner_erases(
     await vault.destroy("cus_1", at=NOW)
 
     assert (await sealed.reveal(stored(new.data))).data["body"] == ERASED
+
+
+async def test_many_events_open_by_their_named_keys_as_each_would_alone(database: Any) -> None:
+    vault = MongoKeyVault(database["data_keys"])
+    sealed = SealedEvents(PersonalDataCipher(vault), key_field=PERSONAL_KEY_FIELD)
+    other = {**DATA, "customer_id": "cus_2", "body": "Grace moved to Lyon"}
+    events = [
+        stored((await sealed.seal("tkt_1", NewEvent(TYPE, 1, DATA))).data),
+        stored((await sealed.seal("tkt_1", NewEvent(TYPE, 1, other))).data),
+        stored({**DATA, "body": "written before sealing"}),
+    ]
+    await vault.destroy("cus_2", at=NOW)
+
+    opened = await sealed.reveal_many(events)
+
+    assert opened == [await sealed.reveal(event) for event in events]
+    assert [event.data["body"] for event in opened] == [
+        DATA["body"],
+        ERASED,
+        "written before sealing",
+    ]
+    assert opened[2] is events[2]  # nothing sealed: the event itself
+    assert await sealed.reveal_many([]) == []

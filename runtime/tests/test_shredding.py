@@ -264,3 +264,57 @@ async def test_any_text_round_trips(memory_client: Any, value: str) -> None:
     sealed = await cipher.seal("cus-1", {"note": value}, ["note"])
 
     assert await cipher.reveal("cus-1", sealed, {}) == {"note": value}
+
+
+async def test_many_payloads_open_with_one_key_lookup_as_each_would_alone(
+    cipher: PersonalDataCipher, vault: MongoKeyVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await cipher.seal("cus-1", PAYLOAD, PERSONAL)
+    second = await cipher.seal("cus-2", {**PAYLOAD, "name": "Li Na"}, PERSONAL)
+    erased = await cipher.seal("cus-3", PAYLOAD, PERSONAL)
+    await vault.destroy("cus-3", at=ERASED_AT)
+    items = [
+        ("cus-1", first, HIDDEN),
+        ("cus-2", second, HIDDEN),
+        ("cus-3", erased, HIDDEN),
+        ("cus-4", {"tier": "gold"}, HIDDEN),  # nothing sealed: no key needed
+        ("cus-1", second, HIDDEN),  # cus-2's token under cus-1: refused below, alone
+    ]
+    alone = [await cipher.reveal(*item) for item in items[:4]]
+    lookups: list[Any] = []
+    keys_for = vault.keys_for
+
+    async def counted(subjects: Any) -> dict[str, bytes | None]:
+        lookups.append(sorted(subjects))
+        return await keys_for(subjects)
+
+    monkeypatch.setattr(vault, "key_for", None)  # any lookup one by one would fail
+    monkeypatch.setattr(vault, "keys_for", counted)
+
+    assert await cipher.reveal_many(items[:4]) == alone
+    assert alone[0] == PAYLOAD and alone[2] == {**PAYLOAD, "name": "[erased]", "email": "[erased]"}
+    assert lookups == [["cus-1", "cus-2", "cus-3"]]
+    with pytest.raises(SealBroken, match="'cus-1'"):
+        await cipher.reveal_many(items)
+
+
+async def test_many_payloads_refuse_a_subject_with_no_key_or_erasure(
+    cipher: PersonalDataCipher,
+) -> None:
+    sealed = await cipher.seal("cus-1", PAYLOAD, PERSONAL)
+
+    with pytest.raises(SealBroken, match=r"'cus-9'.*not erased"):
+        await cipher.reveal_many([("cus-1", sealed, HIDDEN), ("cus-9", sealed, HIDDEN)])
+
+
+async def test_the_vault_reads_many_subjects_beyond_one_query(
+    vault: MongoKeyVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("crm_runtime.shredding.LOOKUP_BATCH", 2)
+    keys = {f"cus-{n}": await vault.create_key(f"cus-{n}") for n in range(5)}
+    await vault.destroy("cus-4", at=ERASED_AT)
+    await vault.destroy("cus-never", at=ERASED_AT)
+
+    found = await vault.keys_for([*keys, "cus-never", "cus-unknown", "cus-0"])
+
+    assert found == {**keys, "cus-4": None, "cus-never": None}

@@ -95,6 +95,11 @@ class EventStore:
         self._counters = database["counters"]
         self._source = source
 
+    @property
+    def source(self) -> str:
+        """The CloudEvents ``source`` of this context's events (``/crm/contacts``...)."""
+        return self._source
+
     async def create_indexes(self) -> None:
         await self._commits.create_index([("stream_id", ASCENDING), ("first", ASCENDING)])
         await self._commits.create_index([("position", ASCENDING)], unique=True)

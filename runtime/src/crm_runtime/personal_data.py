@@ -35,6 +35,7 @@ class SealedEvents:
         self._cipher = cipher
         self._registry = registry
         self._key_field = key_field
+        self._known_placeholders: dict[str, dict[str, Any]] = {}
 
     def _key_of(self, subject: str, data: dict[str, Any]) -> str:
         """Whose key seals the event: the id in ``key_field`` when the event names one."""
@@ -45,11 +46,16 @@ class SealedEvents:
         return personal_fields(self._registry.model_for(event_type))
 
     def _placeholders(self, event_type: str) -> dict[str, Any]:
-        model = self._registry.model_for(event_type)
-        return {
-            name: ERASED if model.model_fields[name].is_required() else None
-            for name in self._personal(event_type)
-        }
+        """What each personal field of ``event_type`` reveals as after an erasure (shared:
+        read only)."""
+        known = self._known_placeholders.get(event_type)
+        if known is None:
+            model = self._registry.model_for(event_type)
+            known = self._known_placeholders[event_type] = {
+                name: ERASED if model.model_fields[name].is_required() else None
+                for name in self._personal(event_type)
+            }
+        return known
 
     async def seal(self, subject: str, event: NewEvent) -> NewEvent:
         fields = self._personal(event.type)
@@ -71,6 +77,31 @@ class SealedEvents:
         key = self._key_of(event.metadata.subject, event.data)
         data = await self._cipher.reveal(key, event.data, placeholders)
         return replace(event, data=data)
+
+    async def reveal_many(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
+        """``reveal`` of each event, in order, the keys of all their subjects read at once
+        (a rebuild opens thousands of events a second)."""
+        sealed = [
+            (index, event)
+            for index, event in enumerate(events)
+            if any(PersonalDataCipher.is_sealed(v) for v in event.data.values())
+        ]
+        if not sealed:
+            return list(events)
+        opened = await self._cipher.reveal_many(
+            [
+                (
+                    self._key_of(event.metadata.subject, event.data),
+                    event.data,
+                    self._placeholders(event.metadata.type),
+                )
+                for _, event in sealed
+            ]
+        )
+        revealed = list(events)
+        for (index, event), data in zip(sealed, opened, strict=True):
+            revealed[index] = replace(event, data=data)
+        return revealed
 
     async def reveal_fields(
         self, subject: str, data: dict[str, Any], placeholders: dict[str, Any]

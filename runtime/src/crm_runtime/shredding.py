@@ -13,9 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -26,6 +26,8 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
 TOKEN_PREFIX = "pii:v1:"
+LOOKUP_BATCH = 500
+"""Subjects ``MongoKeyVault.keys_for`` asks the store for in one query."""
 
 
 class KeyDestroyed(Exception):
@@ -66,6 +68,16 @@ class KeyVault(Protocol):
         ...
 
     async def is_destroyed(self, subject: str) -> bool: ...
+
+
+@runtime_checkable
+class BatchKeyVault(KeyVault, Protocol):
+    """A KeyVault that can also look many subjects up at once (a rebuild reads thousands)."""
+
+    async def keys_for(self, subjects: Collection[str]) -> dict[str, bytes | None]:
+        """Each subject on record: its key, or None when it was erased. Subjects never
+        given a key are left out."""
+        ...
 
 
 def _utc_now() -> datetime:
@@ -148,6 +160,17 @@ class MongoKeyVault:
         doc = await self._keys.find_one({"_id": subject})
         return doc is not None and doc.get("destroyed_at") is not None
 
+    async def keys_for(self, subjects: Collection[str]) -> dict[str, bytes | None]:
+        """Many subjects in one read per ``LOOKUP_BATCH`` of them (the cache is not used:
+        a rebuild reads each subject's key about once)."""
+        wanted = sorted(set(subjects))
+        found: dict[str, bytes | None] = {}
+        for start in range(0, len(wanted), LOOKUP_BATCH):
+            chunk = wanted[start : start + LOOKUP_BATCH]
+            async for doc in self._keys.find({"_id": {"$in": chunk}}):
+                found[doc["_id"]] = _decode_key(doc)
+        return found
+
     def _cached(self, subject: str) -> bytes | None:
         entry = self._cache.get(subject)
         if entry is None:
@@ -206,25 +229,56 @@ class PersonalDataCipher:
         Values that are not sealed pass through, so events written before sealing keep
         working. After an erasure each sealed field becomes ``placeholders.get(field)``.
         """
-        revealed = dict(data)
-        sealed = [field for field, value in revealed.items() if self.is_sealed(value)]
+        sealed = [field for field, value in data.items() if self.is_sealed(value)]
         if not sealed:
-            return revealed
+            return dict(data)
         key = await self._vault.key_for(subject)
-        if key is None:
-            if not await self._vault.is_destroyed(subject):
-                raise SealBroken(subject, sealed[0], "the subject has no key and was not erased")
-            for field in sealed:
-                revealed[field] = placeholders.get(field)
-            return revealed
-        aead = AESGCM(key)
-        for field in sealed:
-            revealed[field] = _open(aead, subject, field, revealed[field])
+        if key is None and not await self._vault.is_destroyed(subject):
+            raise SealBroken(subject, sealed[0], "the subject has no key and was not erased")
+        return _opened(subject, data, placeholders, key)
+
+    async def reveal_many(
+        self, items: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """``reveal`` of each ``(subject, data, placeholders)``, in order, with the keys of
+        all their subjects read at once when the vault can (``BatchKeyVault``)."""
+        sealed = {subject for subject, data, _ in items if _any_sealed(data)}
+        if not sealed or not isinstance(self._vault, BatchKeyVault):
+            return [await self.reveal(*item) for item in items]
+        keys = await self._vault.keys_for(sealed)
+        revealed: list[dict[str, Any]] = []
+        for subject, data, placeholders in items:
+            fields = [field for field, value in data.items() if self.is_sealed(value)]
+            if not fields:
+                revealed.append(dict(data))
+            elif subject not in keys:
+                raise SealBroken(subject, fields[0], "the subject has no key and was not erased")
+            else:
+                revealed.append(_opened(subject, data, placeholders, keys[subject]))
         return revealed
 
     @staticmethod
     def is_sealed(value: object) -> bool:
         return isinstance(value, str) and value.startswith(TOKEN_PREFIX)
+
+
+def _any_sealed(data: Mapping[str, Any]) -> bool:
+    return any(PersonalDataCipher.is_sealed(v) for v in data.values())
+
+
+def _opened(
+    subject: str, data: Mapping[str, Any], placeholders: Mapping[str, Any], key: bytes | None
+) -> dict[str, Any]:
+    """A copy of ``data`` with its sealed values opened with ``key`` (None: the subject was
+    erased, so each becomes its placeholder)."""
+    revealed = dict(data)
+    aead = None if key is None else AESGCM(key)
+    for field, value in data.items():
+        if PersonalDataCipher.is_sealed(value):
+            revealed[field] = (
+                placeholders.get(field) if aead is None else _open(aead, subject, field, value)
+            )
+    return revealed
 
 
 def _associated(subject: str, field: str) -> bytes:

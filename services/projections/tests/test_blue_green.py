@@ -294,10 +294,11 @@ async def test_a_rebuild_records_each_source_position_in_the_new_generation(
     await rebuild([rebuilding.forecast], [contacts, pipeline])
 
     positions = await rebuilding.forecast.positions.read(rebuilding.forecast.generation)
+    # the forecast folds no contacts event: the rebuild does not read that store, and the
+    # lag of the forecast counts only the pipeline's (``folded_contexts``)
     assert {name: found.position for name, found in positions.items()} == {
-        "contacts": await contacts.store.head_position(),
         "pipeline": await pipeline.store.head_position(),
     }
-    assert positions["contacts"].time == NOW
+    assert positions["pipeline"].time == NOW
     stored = [d async for d in memory_client["crm_projections"]["read_model_positions"].find({})]
     assert [d["_id"] for d in stored] == ["forecast@g1"]

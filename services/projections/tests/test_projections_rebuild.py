@@ -31,8 +31,16 @@ from crm_projections.application.boards import RowsProjector
 from crm_projections.application.generations import collection_name
 from crm_projections.application.projector import Applied
 from crm_projections.application.rebuild import Source, rebuild
+from crm_projections.application.rebuild_jobs import (
+    FOLD_COST,
+    READS,
+    RebuildFailed,
+    plan,
+    rebuild_in_jobs,
+)
 from crm_projections.bootstrap import ProjectionsService, bootstrap
-from crm_projections.config import ProjectionsSettings
+from crm_projections.config import READ_MODELS, ProjectionsSettings
+from crm_projections.domain.streams import folded_contexts
 from crm_runtime.documents import open_document_client
 from crm_runtime.eventstore import CommandContext, EventStore, NewEvent
 from crm_runtime.personal_data import SealedEvents
@@ -228,7 +236,8 @@ def test_crm_projections_rebuild_names_one_read_model_or_rebuilds_all(
     }
     one = CliRunner().invoke(cli, ["rebuild", "forecast", "--grace", "0"], env=env)
     assert one.exit_code == 0, one.output
-    assert "forecast rebuilt: 12 events read, 2 applied; generation 1 serves" in one.output
+    # the forecast folds no contacts event: the contacts store is not read
+    assert "forecast rebuilt: 8 events read, 2 applied; generation 1 serves" in one.output
     for phase in ("history", "catch-up", "switch", "after switch", "final catch-up"):
         assert f"forecast: {phase}" in one.output
     assert [row["_id"] for row in asyncio.run(read("forecast", "forecast"))] == ["opp_1"]
@@ -244,3 +253,133 @@ def test_crm_projections_rebuild_names_one_read_model_or_rebuilds_all(
     unknown = CliRunner().invoke(cli, ["rebuild", "leaderboard"], env=env)
     assert unknown.exit_code == 2
     assert "not a read model" in unknown.output
+
+
+def test_a_rebuild_in_two_jobs_builds_what_one_process_builds(tmp_path: Path) -> None:
+    env = {
+        "CRM_DATA_DIR": str(tmp_path),
+        "CRM_EMBEDDED_BACKEND": "sqlite",
+        "COLUMNS": "200",
+        "CRM_PROJECTIONS_GC_THRESHOLD": "0",
+    }
+    store = RuntimeSettings(data_dir=tmp_path, embedded_backend="sqlite")
+    settings = ProjectionsSettings(data_dir=tmp_path, embedded_backend="sqlite")
+
+    async def seeded() -> None:
+        client = open_document_client(store)
+        try:
+            await seed(client)
+        finally:
+            await client.close()
+
+    async def served() -> dict[str, list[dict[str, Any]]]:
+        client = open_document_client(store)
+        service = bootstrap(settings, document_client=client)
+        try:
+            return await snapshot(service)
+        finally:
+            await service.close()
+
+    asyncio.run(seeded())
+    alone = CliRunner().invoke(cli, ["rebuild", "--grace", "0"], env=env)
+    assert alone.exit_code == 0, alone.output
+    in_one = asyncio.run(served())
+
+    split = CliRunner().invoke(cli, ["rebuild", "--grace", "0", "--jobs", "2"], env=env)
+
+    assert split.exit_code == 0, split.output
+    assert asyncio.run(served()) == in_one
+    for job in plan(READ_MODELS, 2):
+        label = f"job {job.index + 1} ({' + '.join(job.read_models)})"
+        for phase in ("history", "catch-up", "switch", "after switch", "final catch-up"):
+            assert f"{label}: {phase}" in split.output
+    assert "customer360 rebuilt: 12 events read, 11 applied; generation 2 serves" in split.output
+    assert "forecast rebuilt: 8 events read, 2 applied; generation 2 serves" in split.output
+
+
+def test_a_job_that_fails_says_why_and_leaves_its_old_generation_serving(
+    tmp_path: Path,
+) -> None:
+    store = RuntimeSettings(data_dir=tmp_path, embedded_backend="sqlite")
+    settings = ProjectionsSettings(data_dir=tmp_path, embedded_backend="sqlite")
+
+    async def seeded_then_vault_lost() -> None:
+        client = open_document_client(store)
+        try:
+            await seed(client)
+            await client["crm_keys"]["data_keys"].delete_many({})
+        finally:
+            await client.close()
+
+    async def generations() -> dict[str, Any]:
+        client = open_document_client(store)
+        try:
+            database = client["crm_projections"]
+            found = [d async for d in database["read_models"].find({})]
+            names = await database.list_collection_names()
+            return {
+                "active": {d["_id"]: d.get("active", 0) for d in found},
+                "built": sorted(n for n in names if re.search(r"__g[1-9][0-9]*$", n)),
+            }
+        finally:
+            await client.close()
+
+    asyncio.run(seeded_then_vault_lost())
+    jobs = plan(["forecast", "customer360"], 2)
+    assert [job.read_models for job in jobs] == [("customer360",), ("forecast",)]
+
+    # The 360 opens the customers' sealed names, whose keys are lost; the forecast opens
+    # nothing sealed (it folds no event with a personal field).
+    with pytest.raises(RebuildFailed) as failed:
+        asyncio.run(rebuild_in_jobs(settings, jobs, grace=0))
+
+    assert list(failed.value.failures) == [0]
+    assert "SealBroken" in str(failed.value) and "not erased" in str(failed.value)
+    assert str(failed.value).startswith("job 1: ")
+    after = asyncio.run(generations())
+    assert after["active"] == {"customer360": 0, "forecast": 1}
+    assert after["built"] == ["forecast__g1"]  # the 360's unfinished generation is gone
+    env = {"CRM_DATA_DIR": str(tmp_path), "CRM_EMBEDDED_BACKEND": "sqlite", "COLUMNS": "200"}
+    cli_run = CliRunner().invoke(cli, ["rebuild", "customer360", "--jobs", "3"], env=env)
+    assert cli_run.exit_code == 1
+    assert "rebuild failed: job 1: SealBroken" in cli_run.output
+
+
+def test_jobs_share_the_read_models_by_cost_each_in_fold_order(
+    projections: ProjectionsService,
+) -> None:
+    assert {p.name: folded_contexts(p.model) for p in projections.projectors} == READS
+    assert set(FOLD_COST) == set(READ_MODELS)
+    two = plan(READ_MODELS, 2)
+    assert sorted(name for job in two for name in job.read_models) == sorted(READ_MODELS)
+    # the 360 reads every store and costs most: the rows of customers (contacts, which it
+    # reads anyway) go with it, the rest to the other job
+    assert [job.read_models for job in two] == [
+        ("customer360", "customer_rows"),
+        ("receivables_by_rep", "forecast", "stores", "deals", "tickets", "members", "order_rows"),
+    ]
+    for jobs in (1, 2, 3, 5, 20):
+        split = plan(READ_MODELS, jobs)
+        assert 1 <= len(split) <= jobs
+        assert [j.index for j in split] == list(range(len(split)))
+        assert all(
+            list(j.read_models) == sorted(j.read_models, key=READ_MODELS.index) for j in split
+        )
+        assert sorted(n for j in split for n in j.read_models) == sorted(READ_MODELS)
+        assert plan(READ_MODELS, jobs) == split  # the same every time
+    assert [job.read_models for job in plan(["forecast", "forecast"], 4)] == [("forecast",)]
+    assert [job.read_models for job in plan(READ_MODELS, 1)] == [READ_MODELS]
+    with pytest.raises(ValueError, match="at least one job"):
+        plan(READ_MODELS, 0)
+    with pytest.raises(ValueError, match="not read models: leaderboard"):
+        plan(["leaderboard"], 2)
+
+
+def test_many_read_models_are_placed_one_by_one_into_the_cheapest_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("crm_projections.application.rebuild_jobs.PLANNED", 0)
+    split = plan(READ_MODELS, 2)
+    assert sorted(n for j in split for n in j.read_models) == sorted(READ_MODELS)
+    assert len(split) == 2
+    assert "customer360" in split[0].read_models

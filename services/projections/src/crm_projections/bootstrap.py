@@ -11,6 +11,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NoOpTracer, Tracer
 from prometheus_client import CollectorRegistry
 
+from crm_contracts.contacts import SOURCE as CONTACTS_SOURCE
+from crm_contracts.keys import personal_key_field
+from crm_contracts.loyalty import SOURCE as LOYALTY_SOURCE
+from crm_contracts.pipeline import SOURCE as PIPELINE_SOURCE
+from crm_contracts.tickets import SOURCE as TICKETS_SOURCE
 from crm_projections.application.analytics import (
     customers_projector,
     deals_projector,
@@ -27,13 +32,17 @@ from crm_projections.application.projector import (
     ReceivablesProjector,
     StoresProjector,
 )
+from crm_projections.application.rebuild import Source
 from crm_projections.config import ProjectionsSettings
 from crm_projections.domain.streams import folded_contexts
 from crm_runtime.access_log import AccessLog
 from crm_runtime.auth import TokenVerifier
 from crm_runtime.documents import open_document_client
+from crm_runtime.eventstore import EventStore
 from crm_runtime.kafka import build_broker
 from crm_runtime.leases import Lease
+from crm_runtime.personal_data import SealedEvents
+from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
 from crm_runtime.telemetry import build_tracer_provider, spans_exported
 
 SERVICE = "crm-projections"
@@ -172,3 +181,27 @@ def bootstrap(
 
     register_subscribers(service)
     return service
+
+
+def open_sources(settings: ProjectionsSettings) -> tuple[list[Source], list[Any]]:
+    """Where a rebuild reads the history: each context's event store (in its own deployment
+    when ``CRM_<CONTEXT>_MONGODB_URL`` names one, ours by default) with the key vault that
+    opens its sealed personal fields; and the clients opened, for the caller to close."""
+    sources: list[Source] = []
+    clients: list[Any] = []
+    for url, database, source in (
+        (settings.contacts_mongodb_url, settings.contacts_database, CONTACTS_SOURCE),
+        (settings.pipeline_mongodb_url, settings.pipeline_database, PIPELINE_SOURCE),
+        (settings.tickets_mongodb_url, settings.tickets_database, TICKETS_SOURCE),
+        (settings.loyalty_mongodb_url, settings.loyalty_database, LOYALTY_SOURCE),
+    ):
+        client = open_document_client(
+            settings.model_copy(update={"mongodb_url": url or settings.mongodb_url}),
+            app_name="crm-rebuild",
+        )
+        clients.append(client)
+        vault = MongoKeyVault(client[settings.contacts_keys_database]["data_keys"])
+        # Whose key opens a context's personal fields is part of its contract.
+        sealed = SealedEvents(PersonalDataCipher(vault), key_field=personal_key_field(source))
+        sources.append(Source(EventStore(client[database], source=source), sealed))
+    return sources, clients

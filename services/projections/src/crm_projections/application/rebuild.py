@@ -28,6 +28,14 @@ first event, which names its document, comes before the ones that do not).
 Streams of different stores may fold in any order relative to each other: the
 read models accept that (a customer's pipeline streams may come before its
 registration).
+
+Only what the read models being rebuilt fold is opened and parsed: a context's store
+none of them folds an event of is not read (the forecast reads no contacts store), and
+an event of a type none of them folds is only counted (``streams.folded_types``: whether
+a read model folds an event depends on its type alone). Commits are read
+``CHUNK_COMMITS`` at a time, and the sealed fields of a chunk's events are opened with
+one read of their subjects' keys (``SealedEvents.reveal_many``). ``rebuild_jobs`` runs
+groups of read models in processes side by side.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ import asyncio
 import contextlib
 import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,9 +52,11 @@ import structlog
 
 from crm_contracts import REGISTRY
 from crm_projections.application.generations import Started
+from crm_projections.application.positions import source_name
 from crm_projections.application.projector import Applied, Customer360Projector, Projector
+from crm_projections.domain.streams import folded_types
 from crm_runtime.collector import paused
-from crm_runtime.eventstore import EventStore
+from crm_runtime.eventstore import Commit, EventStore, StoredEvent
 from crm_runtime.personal_data import SealedEvents
 
 log = structlog.get_logger("crm.projections.rebuild")
@@ -59,6 +69,8 @@ GRACE = "grace"
 FINAL_CATCH_UP = "final catch-up"
 DROP = "drop old generation"
 HEARTBEAT_SECONDS = 5.0
+CHUNK_COMMITS = 256
+"""Commits read before folding them, their sealed fields opened with one key lookup."""
 
 
 @dataclass(frozen=True)
@@ -191,50 +203,92 @@ class _Folding:
         self._on_progress = on_progress
         self._on_phase = on_phase
         self._beat = time.monotonic()
+        self._done = 0
+        self._views = [b.view for b in building]
+        folds = [(view, folded_types(view.model)) for view in self._views]
+        self._folders: dict[str, list[Projector]] = {
+            event_type: [view for view, types in folds if event_type in types]
+            for event_type in REGISTRY.types
+        }
+        """The views folding each event type the registry knows (an unknown type is parsed,
+        which refuses it)."""
+        contexts = {event_type.split(".")[1] for _, types in folds for event_type in types}
+        known = {event_type.split(".")[1] for event_type in REGISTRY.types}
+        self._read = [
+            source_name(source.store.source) in contexts
+            or source_name(source.store.source) not in known
+            for source in sources
+        ]
+        """Whether to read each source: not the store of a context none of the views folds
+        events of (a store of another name is read)."""
 
     async def fold(self, phase: str, *, deferred: bool) -> None:
-        heads = [await source.store.head_position() for source in self._sources]
+        heads = [
+            await source.store.head_position() if read else 0
+            for source, read in zip(self._sources, self._read, strict=True)
+        ]
         total = sum(max(0, h - r) for h, r in zip(heads, self._reached, strict=True))
         await _call(self._on_phase, phase, total)
-        views = [b.view for b in self._building]
         if deferred:
-            for view in views:
+            for view in self._views:
                 await view.begin_rebuild()
-        done = 0
+        self._done = 0
         for index, source in enumerate(self._sources):
+            if not self._read[index]:
+                continue
+            chunk: list[Commit] = []
             commits = source.store.read_all(after_position=self._reached[index])
             async with contextlib.aclosing(commits):
                 async for commit in commits:
                     if commit.position > heads[index]:
                         break
-                    await self._fold_commit(source, commit.position, commit.events, views)
-                    done += commit.position - self._reached[index]
-                    self._reached[index] = commit.position
-                    await _call(self._on_progress, done, total)
-                    await self._heartbeat()
+                    chunk.append(commit)
+                    if len(chunk) >= CHUNK_COMMITS:
+                        await self._fold_chunk(index, chunk, total)
+                        chunk = []
+            if chunk:
+                await self._fold_chunk(index, chunk, total)
         if deferred:
-            for view in views:
+            for view in self._views:
                 await view.end_rebuild()
-        for view in views:
+        for view in self._views:
             await view.positions.flush()
 
-    async def _fold_commit(
-        self, source: Source, position: int, events: Sequence[Any], views: list[Projector]
-    ) -> None:
+    async def _fold_chunk(self, index: int, commits: list[Commit], total: int) -> None:
+        """Fold commits of source ``index`` in order: the events some view folds are opened
+        (their sealed fields with one key lookup) and parsed, the others only counted."""
+        source = self._sources[index]
+        kept = [
+            event
+            for commit in commits
+            for event in commit.events
+            if self._folders.get(event.metadata.type) != []
+        ]
+        opened = iter(await source.sealed.reveal_many(kept) if source.sealed else kept)
+        for commit in commits:
+            await self._fold_commit(commit, opened)
+            self._done += commit.position - self._reached[index]
+            self._reached[index] = commit.position
+            await _call(self._on_progress, self._done, total)
+        await self._heartbeat()
+
+    async def _fold_commit(self, commit: Commit, opened: Iterator[StoredEvent]) -> None:
         latest = None
-        for sealed_event in events:
-            stored = await source.sealed.reveal(sealed_event) if source.sealed else sealed_event
+        for stored in commit.events:
             metadata = stored.metadata
-            event = REGISTRY.parse(metadata.type, metadata.schema_version, stored.data)
-            for view in views:
-                outcome = await view.fold_pinned(metadata, event)
-                self._totals[view.name] += outcome is Applied.APPLIED
+            views = self._folders.get(metadata.type)
+            if views != []:
+                data = next(opened).data
+                event = REGISTRY.parse(metadata.type, metadata.schema_version, data)
+                for view in views or ():
+                    outcome = await view.fold_pinned(metadata, event)
+                    self._totals[view.name] += outcome is Applied.APPLIED
             self._totals["events"] += 1
             if latest is None or metadata.time > latest.time:
                 latest = metadata
         if latest is not None:  # every event of a commit has its commit's position
-            for view in views:
-                view.positions.note(view.generation, latest.source, position, latest.time)
+            for view in self._views:
+                view.positions.note(view.generation, latest.source, commit.position, latest.time)
 
     async def _heartbeat(self) -> None:
         if time.monotonic() - self._beat < HEARTBEAT_SECONDS:

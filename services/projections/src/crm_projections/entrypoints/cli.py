@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,19 +16,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from crm_contracts.contacts import SOURCE as CONTACTS_SOURCE
-from crm_contracts.keys import personal_key_field
-from crm_contracts.loyalty import SOURCE as LOYALTY_SOURCE
-from crm_contracts.pipeline import SOURCE as PIPELINE_SOURCE
-from crm_contracts.tickets import SOURCE as TICKETS_SOURCE
 from crm_projections.application.generations import SWITCH_GRACE
-from crm_projections.application.rebuild import Source, rebuild
-from crm_projections.config import ProjectionsSettings
+from crm_projections.application.rebuild import rebuild
+from crm_projections.application.rebuild_jobs import Job, RebuildFailed, plan, rebuild_in_jobs
+from crm_projections.config import READ_MODELS, ProjectionsSettings
 from crm_runtime.collector import tune_collector
-from crm_runtime.documents import open_document_client
-from crm_runtime.eventstore import EventStore
-from crm_runtime.personal_data import SealedEvents
-from crm_runtime.shredding import MongoKeyVault, PersonalDataCipher
 
 cli = typer.Typer(help="Operate the read models.", no_args_is_help=True)
 
@@ -51,65 +43,84 @@ def rebuild_command(
             "process moves to the new one first (more than a second).",
         ),
     ] = SWITCH_GRACE,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes rebuilding side by side, each a group of the read models of about "
+            "equal cost; each reads the whole history. Up to one per core.",
+        ),
+    ] = 1,
 ) -> None:
     """Rebuild read models from the event stores of every context into a new generation
     of collections, while the current one keeps serving; switch when caught up."""
     settings = ProjectionsSettings()
+    if name is not None and name not in READ_MODELS:
+        raise typer.BadParameter(
+            f"{name!r} is not a read model; one of: {', '.join(READ_MODELS)}", param_hint="NAME"
+        )
+    names = list(READ_MODELS) if name is None else [name]
     tune_collector(settings.gc_threshold)
-    asyncio.run(_rebuild(settings, name, grace=grace))
+    if jobs == 1:
+        asyncio.run(_rebuild(settings, names, grace=grace))
+    else:
+        asyncio.run(_rebuild_in_jobs(settings, plan(names, jobs), grace=grace))
+
+
+class _Bars:
+    """A progress bar per phase of each job, on stderr."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._current: dict[str, TaskID] = {}
+
+    def phase(self, label: str, phase: str, total: int) -> None:
+        self.finish(label)
+        self._current[label] = self._progress.add_task(f"{label}: {phase}", total=total or None)
+
+    def advance(self, label: str, done: int, total: int) -> None:
+        self._progress.update(self._current[label], completed=done, total=total)
+
+    def finish(self, label: str | None = None) -> None:
+        """Show the current phase of ``label`` (of every job when None) as done."""
+        done = self._current.values() if label is None else [self._current.get(label)]
+        for task in self._progress.tasks:
+            if task.id in done:
+                total = task.total or 1
+                self._progress.update(task.id, total=total, completed=total)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
 
 
 async def _rebuild(
-    settings: ProjectionsSettings, name: str | None = None, *, grace: float = SWITCH_GRACE
+    settings: ProjectionsSettings, names: list[str], *, grace: float = SWITCH_GRACE
 ) -> None:
-    from crm_projections.bootstrap import bootstrap
+    from crm_projections.bootstrap import bootstrap, open_sources
 
     service = bootstrap(settings)
-    known = [p.name for p in service.projectors]
-    if name is not None and name not in known:
-        await service.close()
-        raise typer.BadParameter(
-            f"{name!r} is not a read model; one of: {', '.join(known)}", param_hint="NAME"
-        )
-    projectors = [p for p in service.projectors if name is None or p.name == name]
-    clients: list[Any] = []
-    sources = [
-        _source(settings, clients, url, database, source)
-        for url, database, source in (
-            (settings.contacts_mongodb_url, settings.contacts_database, CONTACTS_SOURCE),
-            (settings.pipeline_mongodb_url, settings.pipeline_database, PIPELINE_SOURCE),
-            (settings.tickets_mongodb_url, settings.tickets_database, TICKETS_SOURCE),
-            (settings.loyalty_mongodb_url, settings.loyalty_database, LOYALTY_SOURCE),
-        )
-    ]
+    projectors = [p for p in service.projectors if p.name in names]
+    sources, clients = open_sources(settings)
     console = Console(stderr=True)
-    names = " + ".join(p.name for p in projectors)
+    label = " + ".join(p.name for p in projectors)
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
-            tasks: list[TaskID] = []
-
-            def finish_phase() -> None:
-                if tasks:
-                    total = progress.tasks[-1].total or 1
-                    progress.update(tasks[-1], total=total, completed=total)
-
-            def on_phase(phase: str, total: int) -> None:
-                finish_phase()
-                tasks.append(progress.add_task(f"{names}: {phase}", total=total or None))
-
-            def on_progress(done: int, total: int) -> None:
-                progress.update(tasks[-1], completed=done, total=total)
-
+        with _progress(console) as progress:
+            bars = _Bars(progress)
             totals = await rebuild(
-                projectors, sources, on_progress=on_progress, on_phase=on_phase, grace=grace
+                projectors,
+                sources,
+                on_progress=lambda done, total: bars.advance(label, done, total),
+                on_phase=lambda phase, total: bars.phase(label, phase, total),
+                grace=grace,
             )
-            finish_phase()
+            bars.finish()
         for projector in projectors:
             console.print(
                 f"{projector.name} rebuilt: {totals['events']} events read, "
@@ -121,16 +132,37 @@ async def _rebuild(
         await service.close()
 
 
-def _source(
-    settings: ProjectionsSettings, clients: list[Any], url: str | None, database: str, source: str
-) -> Source:
-    """A context's event store (its own deployment, or ours by default) and its key vault."""
-    client = open_document_client(
-        settings.model_copy(update={"mongodb_url": url or settings.mongodb_url}),
-        app_name="crm-rebuild",
-    )
-    clients.append(client)
-    vault = MongoKeyVault(client[settings.contacts_keys_database]["data_keys"])
-    # Whose key opens a context's personal fields is part of its contract.
-    sealed = SealedEvents(PersonalDataCipher(vault), key_field=personal_key_field(source))
-    return Source(EventStore(client[database], source=source), sealed)
+async def _rebuild_in_jobs(
+    settings: ProjectionsSettings, jobs: list[Job], *, grace: float = SWITCH_GRACE
+) -> None:
+    from crm_projections.bootstrap import bootstrap
+
+    console = Console(stderr=True)
+    labels = {job.index: f"job {job.index + 1} ({' + '.join(job.read_models)})" for job in jobs}
+    with _progress(console) as progress:
+        bars = _Bars(progress)
+        try:
+            totals = await rebuild_in_jobs(
+                settings,
+                jobs,
+                grace=grace,
+                on_phase=lambda job, phase, total: bars.phase(labels[job.index], phase, total),
+                on_progress=lambda job, done, total: bars.advance(labels[job.index], done, total),
+            )
+        except RebuildFailed as error:
+            console.print(f"[red]rebuild failed[/red]: {error}")
+            raise typer.Exit(1) from None
+        bars.finish()
+    service = bootstrap(settings)
+    try:
+        for job in jobs:
+            read = totals[job.index]["events"]
+            for projector in service.projectors:
+                if projector.name in job.read_models:
+                    console.print(
+                        f"{projector.name} rebuilt: {read} events read, "
+                        f"{totals[job.index][projector.name]} applied; generation "
+                        f"{await projector.refresh_generation()} serves"
+                    )
+    finally:
+        await service.close()

@@ -1,0 +1,292 @@
+"""A rebuild split between processes, each rebuilding a group of the read models (ADR 23).
+
+Every read model is rebuilt on its own generation and switched on its own
+(``application.rebuild``), so groups of them can be rebuilt side by side: each
+job is a process of its own (``multiprocessing``'s spawn start method: a clean
+interpreter, nothing of the parent's event loop or connections), which reads the
+whole history from the event stores and folds only its group's read models. The
+Python folds, not the store, are the rebuild's cost, so on N cores N jobs rebuild
+in about the time of the heaviest group. Each job pays the reading, opening and
+parsing of every event again.
+
+Groups are made by ``plan``: the read models' measured costs (``COST``), heaviest
+first, each into the lightest group so far. A job reports its phases and progress
+to the parent through a queue (progress at most every ``REPORT_SECONDS``); a job that
+fails abandons its own unswitched generations (``rebuild`` does) and reports why; a
+job that dies outright is noticed by its exit code. The parent fails when any job
+did, after all have stopped: groups already switched stay switched (each is a
+complete rebuild), the others go on serving their old generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import queue
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from crm_projections.config import READ_MODELS, ProjectionsSettings
+
+log = structlog.get_logger("crm.projections.rebuild")
+
+READS: dict[str, frozenset[str]] = {
+    "customer360": frozenset({"contacts", "pipeline", "tickets", "loyalty"}),
+    "receivables_by_rep": frozenset({"pipeline"}),
+    "forecast": frozenset({"pipeline"}),
+    "stores": frozenset({"loyalty"}),
+    "deals": frozenset({"pipeline"}),
+    "tickets": frozenset({"tickets"}),
+    "members": frozenset({"loyalty"}),
+    "customer_rows": frozenset({"contacts"}),
+    "order_rows": frozenset({"pipeline"}),
+}
+"""The contexts whose events each read model folds (``streams.folded_contexts``, which a
+test holds this to): a job reads, opens and parses the events of these stores only."""
+READ_COST: dict[str, float] = {"contacts": 4.0, "pipeline": 1.0, "tickets": 0.6, "loyalty": 0.4}
+FOLD_COST: dict[str, float] = {
+    "customer360": 5.2,
+    "customer_rows": 1.0,
+    "receivables_by_rep": 0.3,
+    "forecast": 0.6,
+    "stores": 0.1,
+    "deals": 1.4,
+    "tickets": 1.5,
+    "members": 1.5,
+    "order_rows": 1.4,
+}
+"""CPU-seconds a rebuild of 100,000 events of the bench's mix spends reading, opening and
+parsing each context's events (``READ_COST``), and folding each read model (``FOLD_COST``),
+fitted to rebuilds of each read model alone and of groups of them (2026-12-07). Only
+their ratios matter."""
+PLANNED = 12
+"""Up to this many read models, ``plan`` tries every grouping; beyond, it places them one
+by one."""
+REPORT_SECONDS = 0.2
+POLL_SECONDS = 0.2
+STOP_SECONDS = 30.0
+"""How long a job is given to stop (its generations abandoned) once the parent stops."""
+
+
+class RebuildFailed(RuntimeError):
+    """One or more jobs of a rebuild failed; ``failures`` maps each job to its reason."""
+
+    def __init__(self, failures: dict[int, str]) -> None:
+        super().__init__(
+            "; ".join(f"job {job + 1}: {reason.strip()}" for job, reason in failures.items())
+        )
+        self.failures = failures
+
+
+@dataclass(frozen=True)
+class Job:
+    """One process of a rebuild: its number and the read models it rebuilds."""
+
+    index: int
+    read_models: tuple[str, ...]
+
+
+def plan(read_models: Sequence[str], jobs: int) -> list[Job]:
+    """At most ``jobs`` groups of ``read_models``, none empty, each in fold order
+    (``READ_MODELS``): the grouping whose heaviest job costs least, the CPU of all jobs
+    counted a little too (two jobs that read the same store each read it). A job's cost is
+    its stores' ``READ_COST`` plus its read models' ``FOLD_COST``. Deterministic: the same
+    names, the same groups."""
+    if jobs < 1:
+        raise ValueError(f"a rebuild needs at least one job, not {jobs}")
+    unknown = [name for name in read_models if name not in READ_MODELS]
+    if unknown:
+        raise ValueError(f"not read models: {', '.join(unknown)}")
+    chosen = sorted(dict.fromkeys(read_models), key=READ_MODELS.index)
+    if len(chosen) <= PLANNED:
+        groups = min(_groupings(chosen, jobs), key=_score)
+    else:
+        groups = _placed(chosen, jobs)
+    ordered = sorted(
+        (tuple(sorted(g, key=READ_MODELS.index)) for g in groups if g),
+        key=lambda g: READ_MODELS.index(g[0]),
+    )
+    return [Job(index, group) for index, group in enumerate(ordered)]
+
+
+def _cost(group: Sequence[str]) -> float:
+    contexts = set().union(*(READS[name] for name in group))
+    return sum(READ_COST[c] for c in contexts) + sum(FOLD_COST[name] for name in group)
+
+
+def _score(groups: list[list[str]]) -> tuple[float, float]:
+    costs = [_cost(group) for group in groups]
+    return (round(max(costs) + 0.1 * sum(costs), 6), len(groups))
+
+
+def _groupings(names: list[str], jobs: int) -> Iterator[list[list[str]]]:
+    """Every way to split ``names`` into at most ``jobs`` non-empty groups, each once."""
+    if not names:
+        yield []
+        return
+    first, rest = names[0], names[1:]
+    for grouping in _groupings(rest, jobs):
+        for index in range(len(grouping)):
+            yield [*grouping[:index], [first, *grouping[index]], *grouping[index + 1 :]]
+        if len(grouping) < jobs:
+            yield [[first], *grouping]
+
+
+def _placed(names: list[str], jobs: int) -> list[list[str]]:
+    """Each read model, heaviest first, into the group it makes least costly."""
+    groups: list[list[str]] = [[] for _ in range(jobs)]
+    for name in sorted(names, key=lambda n: (-_cost([n]), READ_MODELS.index(n))):
+        best = min(range(jobs), key=lambda g: (_cost([*groups[g], name]), g))
+        groups[best].append(name)
+    return [group for group in groups if group]
+
+
+async def rebuild_in_jobs(
+    settings: ProjectionsSettings,
+    jobs: Sequence[Job],
+    *,
+    grace: float,
+    on_phase: Callable[[Job, str, int], Any] = lambda job, phase, total: None,
+    on_progress: Callable[[Job, int, int], Any] = lambda job, done, total: None,
+) -> dict[int, dict[str, int]]:
+    """Run each of ``jobs`` in a process of its own, with ``settings`` (as given, not read
+    again from the environment); answers, per job, what ``rebuild`` answered there (the
+    events read and, per read model, the events applied). Raises ``RebuildFailed`` when
+    any job failed."""
+    context = multiprocessing.get_context("spawn")
+    reports: Any = context.Queue()
+    processes = {
+        job.index: context.Process(
+            target=_run_job,
+            args=(settings, job, grace, reports),
+            name=f"crm-rebuild-{job.index + 1}",
+            daemon=True,
+        )
+        for job in jobs
+    }
+    by_index = {job.index: job for job in jobs}
+    totals: dict[int, dict[str, int]] = {}
+    failures: dict[int, str] = {}
+    finished: set[int] = set()
+    for process in processes.values():
+        process.start()
+    stopped = False
+    try:
+        while len(finished) < len(processes):
+            report = await asyncio.to_thread(_next_report, reports)
+            if report is None:
+                for index, process in processes.items():
+                    if index not in finished and process.exitcode is not None:
+                        await asyncio.to_thread(_drain, reports, totals, failures)
+                        if index not in totals and index not in failures:
+                            failures[index] = f"the process exited with {process.exitcode}"
+                        finished.add(index)
+                continue
+            kind, index, *values = report
+            job = by_index[index]
+            if kind == "phase":
+                on_phase(job, values[0], values[1])
+            elif kind == "progress":
+                on_progress(job, values[0], values[1])
+            elif kind == "done":
+                totals[index] = values[0]
+                finished.add(index)
+            elif kind == "failed":
+                failures[index] = values[0]
+                finished.add(index)
+        stopped = True
+    finally:
+        for process in processes.values():
+            if not stopped and process.is_alive():
+                process.terminate()  # the job abandons its generations (``_run_job``)
+        for process in processes.values():
+            await asyncio.to_thread(process.join, STOP_SECONDS)
+        reports.close()
+    if failures:
+        raise RebuildFailed(dict(sorted(failures.items())))
+    return dict(sorted(totals.items()))
+
+
+def _next_report(reports: Any) -> tuple[Any, ...] | None:
+    try:
+        report: tuple[Any, ...] = reports.get(timeout=POLL_SECONDS)
+        return report
+    except queue.Empty:
+        return None
+
+
+def _drain(reports: Any, totals: dict[int, dict[str, int]], failures: dict[int, str]) -> None:
+    """What a job that exited still left in the queue: its outcome, if it sent one."""
+    while True:
+        try:
+            kind, index, *values = reports.get_nowait()
+        except queue.Empty:
+            return
+        if kind == "done":
+            totals[index] = values[0]
+        elif kind == "failed":
+            failures[index] = values[0]
+
+
+def _run_job(settings: ProjectionsSettings, job: Job, grace: float, reports: Any) -> None:
+    """A job's process: rebuild its group, report how it went."""
+    from crm_runtime.collector import tune_collector
+
+    signal.signal(signal.SIGTERM, _stop)
+    tune_collector(settings.gc_threshold)
+    try:
+        totals = asyncio.run(_job(settings, job, grace, reports))
+    except BaseException as error:  # reported, then the process ends with an error
+        log.exception("rebuild job failed", job=job.index + 1, read_models=job.read_models)
+        reports.put(("failed", job.index, _reason(error)))
+        raise SystemExit(1) from None
+    reports.put(("done", job.index, totals))
+
+
+def _stop(signum: int, frame: Any) -> None:
+    """SIGTERM in a job: stop as Ctrl-C would, so ``rebuild`` abandons what it built."""
+    raise KeyboardInterrupt
+
+
+def _reason(error: BaseException) -> str:
+    """What the parent says of a job's failure: the error's kind and message."""
+    message = str(error).strip()
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+async def _job(
+    settings: ProjectionsSettings, job: Job, grace: float, reports: Any
+) -> dict[str, int]:
+    from crm_projections.application.rebuild import rebuild
+    from crm_projections.bootstrap import bootstrap, open_sources
+
+    service = bootstrap(settings)
+    projectors = [p for p in service.projectors if p.name in job.read_models]
+    sources, clients = open_sources(settings)
+    last = {"at": 0.0}
+
+    def on_phase(phase: str, total: int) -> None:
+        reports.put(("phase", job.index, phase, total))
+        last["at"] = 0.0
+
+    def on_progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done >= total or now - last["at"] >= REPORT_SECONDS:
+            last["at"] = now
+            reports.put(("progress", job.index, done, total))
+
+    try:
+        return await rebuild(
+            projectors, sources, on_progress=on_progress, on_phase=on_phase, grace=grace
+        )
+    finally:
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+        await service.close()
