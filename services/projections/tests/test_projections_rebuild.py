@@ -140,6 +140,17 @@ async def snapshot(service: ProjectionsService) -> dict[str, list[dict[str, Any]
     return found
 
 
+async def seed_folder(store: RuntimeSettings, *, vault_lost: bool = False) -> None:
+    """``seed`` into the embedded store's files (``vault_lost``: then its data keys lost)."""
+    client = open_document_client(store)
+    try:
+        await seed(client)
+        if vault_lost:
+            await client["crm_keys"]["data_keys"].delete_many({})
+    finally:
+        await client.close()
+
+
 @pytest.fixture
 def projections(
     memory_client: Any, tracer_provider: TracerProvider, tmp_path: Path
@@ -209,13 +220,6 @@ def test_crm_projections_rebuild_names_one_read_model_or_rebuilds_all(
 ) -> None:
     store = RuntimeSettings(data_dir=tmp_path, embedded_backend="sqlite")
 
-    async def seeded() -> None:
-        client = open_document_client(store)
-        try:
-            await seed(client)
-        finally:
-            await client.close()
-
     async def read(collection: str, read_model: str) -> list[dict[str, Any]]:
         """The collection in the generation the read model serves from."""
         client = open_document_client(store)
@@ -227,7 +231,7 @@ def test_crm_projections_rebuild_names_one_read_model_or_rebuilds_all(
         finally:
             await client.close()
 
-    asyncio.run(seeded())
+    asyncio.run(seed_folder(store))
     env = {
         "CRM_DATA_DIR": str(tmp_path),
         "CRM_EMBEDDED_BACKEND": "sqlite",
@@ -265,13 +269,6 @@ def test_a_rebuild_in_two_jobs_builds_what_one_process_builds(tmp_path: Path) ->
     store = RuntimeSettings(data_dir=tmp_path, embedded_backend="sqlite")
     settings = ProjectionsSettings(data_dir=tmp_path, embedded_backend="sqlite")
 
-    async def seeded() -> None:
-        client = open_document_client(store)
-        try:
-            await seed(client)
-        finally:
-            await client.close()
-
     async def served() -> dict[str, list[dict[str, Any]]]:
         client = open_document_client(store)
         service = bootstrap(settings, document_client=client)
@@ -280,7 +277,7 @@ def test_a_rebuild_in_two_jobs_builds_what_one_process_builds(tmp_path: Path) ->
         finally:
             await service.close()
 
-    asyncio.run(seeded())
+    asyncio.run(seed_folder(store))
     alone = CliRunner().invoke(cli, ["rebuild", "--grace", "0"], env=env)
     assert alone.exit_code == 0, alone.output
     in_one = asyncio.run(served())
@@ -303,14 +300,6 @@ def test_a_job_that_fails_says_why_and_leaves_its_old_generation_serving(
     store = RuntimeSettings(data_dir=tmp_path, embedded_backend="sqlite")
     settings = ProjectionsSettings(data_dir=tmp_path, embedded_backend="sqlite")
 
-    async def seeded_then_vault_lost() -> None:
-        client = open_document_client(store)
-        try:
-            await seed(client)
-            await client["crm_keys"]["data_keys"].delete_many({})
-        finally:
-            await client.close()
-
     async def generations() -> dict[str, Any]:
         client = open_document_client(store)
         try:
@@ -324,7 +313,7 @@ def test_a_job_that_fails_says_why_and_leaves_its_old_generation_serving(
         finally:
             await client.close()
 
-    asyncio.run(seeded_then_vault_lost())
+    asyncio.run(seed_folder(store, vault_lost=True))
     jobs = plan(["forecast", "customer360"], 2)
     assert [job.read_models for job in jobs] == [("customer360",), ("forecast",)]
 

@@ -4,18 +4,18 @@ Every read model is rebuilt on its own generation and switched on its own
 (``application.rebuild``), so groups of them can be rebuilt side by side: each
 job is a process of its own (``multiprocessing``'s spawn start method: a clean
 interpreter, nothing of the parent's event loop or connections), which reads the
-whole history from the event stores and folds only its group's read models. The
-Python folds, not the store, are the rebuild's cost, so on N cores N jobs rebuild
-in about the time of the heaviest group. Each job pays the reading, opening and
-parsing of every event again.
+stores its group folds events of and folds only its group's read models. The
+Python work (opening, parsing, folding), not the store, is the rebuild's cost, so on
+N cores N jobs rebuild in about the time of the heaviest job. Two jobs that fold the
+same context each read its store.
 
-Groups are made by ``plan``: the read models' measured costs (``COST``), heaviest
-first, each into the lightest group so far. A job reports its phases and progress
-to the parent through a queue (progress at most every ``REPORT_SECONDS``); a job that
-fails abandons its own unswitched generations (``rebuild`` does) and reports why; a
-job that dies outright is noticed by its exit code. The parent fails when any job
-did, after all have stopped: groups already switched stay switched (each is a
-complete rebuild), the others go on serving their old generation.
+Groups are made by ``plan`` from measured costs (``READ_COST`` per store read,
+``FOLD_COST`` per read model). A job reports its phases and progress to the parent
+through a queue (progress at most every ``REPORT_SECONDS``); a job that fails abandons
+its own unswitched generations (``rebuild`` does) and reports why; a job that dies
+outright is noticed by its exit code. The parent fails when any job did, after all
+have stopped: read models already switched stay switched (each is a complete rebuild),
+the others go on serving their old generation.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def _cost(group: Sequence[str]) -> float:
     return sum(READ_COST[c] for c in contexts) + sum(FOLD_COST[name] for name in group)
 
 
-def _score(groups: list[list[str]]) -> tuple[float, float]:
+def _score(groups: list[list[str]]) -> tuple[float, int]:
     costs = [_cost(group) for group in groups]
     return (round(max(costs) + 0.1 * sum(costs), 6), len(groups))
 

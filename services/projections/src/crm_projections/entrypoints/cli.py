@@ -48,7 +48,7 @@ def rebuild_command(
         typer.Option(
             min=1,
             help="Processes rebuilding side by side, each a group of the read models of about "
-            "equal cost; each reads the whole history. Up to one per core.",
+            "equal cost; each reads the stores its group folds events of. Up to one per core.",
         ),
     ] = 1,
 ) -> None:
