@@ -33,22 +33,37 @@ from typing import Any
 import structlog
 
 from crm_projections.config import READ_MODELS, ProjectionsSettings
+from crm_projections.domain import (
+    customer360,
+    customer_rows,
+    deal_rows,
+    forecast,
+    member_rows,
+    order_rows,
+    receivables,
+    stores,
+    ticket_rows,
+)
+from crm_projections.domain.streams import folded_contexts
 
 log = structlog.get_logger("crm.projections.rebuild")
 
 READS: dict[str, frozenset[str]] = {
-    "customer360": frozenset({"contacts", "pipeline", "tickets", "loyalty"}),
-    "receivables_by_rep": frozenset({"pipeline"}),
-    "forecast": frozenset({"pipeline"}),
-    "stores": frozenset({"loyalty"}),
-    "deals": frozenset({"pipeline"}),
-    "tickets": frozenset({"tickets"}),
-    "members": frozenset({"loyalty"}),
-    "customer_rows": frozenset({"contacts"}),
-    "order_rows": frozenset({"pipeline"}),
+    model.name: folded_contexts(model)
+    for model in (
+        customer360.MODEL,
+        receivables.MODEL,
+        forecast.MODEL,
+        stores.MODEL,
+        deal_rows.MODEL,
+        ticket_rows.MODEL,
+        member_rows.MODEL,
+        customer_rows.MODEL,
+        order_rows.MODEL,
+    )
 }
-"""The contexts whose events each read model folds (``streams.folded_contexts``, which a
-test holds this to): a job reads, opens and parses the events of these stores only."""
+"""The contexts whose events each read model folds (``streams.folded_contexts``): a job
+reads, opens and parses the events of these stores only."""
 READ_COST: dict[str, float] = {"contacts": 4.0, "pipeline": 1.0, "tickets": 0.6, "loyalty": 0.4}
 FOLD_COST: dict[str, float] = {
     "customer360": 5.2,
