@@ -64,6 +64,14 @@ def main(
             "lag: 2 (default) splits them in two processes, 1 folds all in one.",
         ),
     ] = None,
+    steady_fetch_min_bytes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="CRM_PROJECTIONS_FETCH_MIN_BYTES of the projections processes for the steady "
+            "lag (default 1, the service's default).",
+        ),
+    ] = None,
     only: Annotated[
         str | None,
         typer.Option(help="Stages to run, comma-separated: kafka,system,store,rebuild,lag."),
@@ -90,6 +98,7 @@ def main(
         steady_seconds=steady_seconds,
         steady_replicas=steady_replicas,
         steady_groups=steady_groups,
+        steady_fetch_min_bytes=steady_fetch_min_bytes,
         stages=tuple(x.strip() for x in only.split(",") if x.strip()) if only else None,
         kafka_records=kafka_records,
         budget_seconds=budget,

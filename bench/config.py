@@ -43,6 +43,7 @@ class BenchConfig:
     steady_poll_seconds: float = 0.02
     steady_replicas: int = 1  # projections processes in the consumer group (3 partitions)
     steady_groups: int = 2  # 1: one process folds every read model; 2: two groups of them
+    steady_fetch_min_bytes: int = 1  # CRM_PROJECTIONS_FETCH_MIN_BYTES of the projections
     # which stages run (kafka, system, store, rebuild, lag)
     stages: tuple[str, ...] = ("kafka", "system", "store", "rebuild", "lag")
     rebuild_profile: Path | None = None  # cProfile the rebuild into this file

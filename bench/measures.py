@@ -140,6 +140,8 @@ def steady_measures(
             if steady.groups == 1
             else f"{steady.groups} projections processes, each folding a group of read models"
         )
+        if steady.fetch_min_bytes > 1:
+            shape += f", fetches of at least {steady.fetch_min_bytes:,} bytes"
         note = (
             f"{steady.probes} probes ({by}) over {steady.seconds:g} s, {steady.produced} "
             f"records, {shape}; target p99 < 1 s"

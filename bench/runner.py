@@ -122,6 +122,7 @@ class Run:
                         config.startup_seconds,
                         config.steady_replicas,
                         config.steady_groups,
+                        config.steady_fetch_min_bytes,
                     ),
                     self._steady_limit(),
                 )

@@ -88,6 +88,7 @@ class SteadyLagResult:
     lag: Latencies = field(default_factory=lambda: Latencies.of([]))
     lag_by: dict[str, Latencies] = field(default_factory=dict)  # per probed read model
     groups: int = 1  # projections processes folding groups of read models (GROUPS)
+    fetch_min_bytes: int = 1  # what each projections fetch waited for
     unseen: int = 0  # probes not visible when the grace ran out (counted as waited)
     fold_rate: float | None = None  # records/s from the first send to the last probe seen
     acknowledged: int = 0  # records the consumer group had committed when the grace ended
@@ -172,10 +173,13 @@ async def measure_steady_lag(
     startup_seconds: float,
     replicas: int = 1,
     groups: int = 1,
+    fetch_min_bytes: int = 1,
 ) -> SteadyLagResult:
     """``replicas`` processes folding every read model in one consumer group, or (``groups``
-    2) one process per group of ``GROUPS``."""
-    result = SteadyLagResult(rate=rate, seconds=seconds, warmup=warmup, groups=groups)
+    2) one process per group of ``GROUPS``; each waits for ``fetch_min_bytes`` per fetch."""
+    result = SteadyLagResult(
+        rate=rate, seconds=seconds, warmup=warmup, groups=groups, fetch_min_bytes=fetch_min_bytes
+    )
     count = round(rate * (seconds + warmup))
     sample, probes = records(count)
     environments = group_settings(groups)
@@ -188,6 +192,7 @@ async def measure_steady_lag(
         startup_seconds,
         replicas={"projections": replicas} if groups == 1 else None,
         groups=environments if groups > 1 else (),
+        environment={"CRM_PROJECTIONS_FETCH_MIN_BYTES": str(fetch_min_bytes)},
     ) as system:
         placed = settings[0]
         watchers = {

@@ -67,11 +67,13 @@ async def running_system(
     *,
     replicas: Mapping[str, int] | None = None,
     groups: Sequence[Mapping[str, str]] = (),
+    environment: Mapping[str, str] | None = None,
 ) -> AsyncIterator[RunningSystem]:
     """The components as ``crm up`` plans them; ``replicas`` runs more processes of a
     component (``projections-2``... on ports of their own), as a Deployment scaled out;
     ``groups`` runs one projections process per entry, each with that environment on top
-    (the read models it folds, where they are kept), as one Deployment per group."""
+    (the read models it folds, where they are kept), as one Deployment per group;
+    ``environment`` is set for every process."""
     data_dir = Path(tempfile.mkdtemp(prefix="crm-bench-system-"))
     env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
     env.update({variable: str(free_port()) for variable in PORTS.values()})
@@ -80,6 +82,7 @@ async def running_system(
         CRM_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         CRM_RATE_LIMIT=RATE_LIMIT,
     )
+    env.update(environment or {})
     stack = Stack.plan(env)
     stack.processes = [p for p in stack.processes if p.name in components]
     for name, count in (replicas or {}).items():

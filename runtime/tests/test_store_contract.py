@@ -469,3 +469,63 @@ def test_a_writer_waits_for_the_file_lock_at_most_the_busy_timeout(
     finally:
         holder.close()
         waiter.close()
+
+
+async def test_other_tasks_run_while_a_long_cursor_is_read(database: Any) -> None:
+    """A driver awaits the server for each batch of a cursor; the embedded store lets the
+    loop run between two batches too, so a long read does not hold up a consumer."""
+    await database.rows.insert_many([{"_id": i, "n": i} for i in range(2_000)])
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    try:
+        before = turns
+        seen = [row["n"] async for row in database.rows.find({}).sort("_id", ASCENDING)]
+        during = turns - before
+    finally:
+        task.cancel()
+    assert seen == list(range(2_000))
+    assert during >= 2
+
+
+async def test_cursor_lengths_limits_and_skips_across_batches(database: Any) -> None:
+    await database.rows.insert_many([{"_id": i, "even": i % 2 == 0} for i in range(1_500)])
+    cursor = database.rows.find({"even": True}).sort("_id", ASCENDING)
+    first = await cursor.to_list(length=600)
+    rest = await cursor.to_list(length=None)
+    assert [r["_id"] for r in first + rest] == list(range(0, 1_500, 2))
+    assert await cursor.to_list(length=10) == []
+    limited = database.rows.find({}).sort("_id", ASCENDING).skip(400).limit(700)
+    assert [r["_id"] async for r in limited] == list(range(400, 1_100))
+    small = database.rows.find({"even": False}).sort("_id", ASCENDING).limit(3)
+    assert [r["_id"] for r in await small.to_list(length=None)] == [1, 3, 5]
+
+
+async def test_an_embedded_cursor_returns_what_was_stored_when_it_started(tmp_path: Path) -> None:
+    """Writes between two batches of a cursor (the loop runs there) change nothing it
+    returns: each document comes once, as it was stored when the cursor started."""
+    from crm_runtime.embedded_store import CURSOR_BATCH
+
+    client = open_document_client(RuntimeSettings(data_dir=tmp_path / "store"))
+    try:
+        rows = client["shared"]["rows"]
+        count = 3 * CURSOR_BATCH
+        await rows.create_index([("n", ASCENDING)])
+        await rows.insert_many([{"_id": i, "n": i, "v": 0} for i in range(count)])
+        seen: list[tuple[int, int]] = []
+        async for row in rows.find({"n": {"$gte": 0}}).sort("n", ASCENDING):
+            seen.append((row["_id"], row["v"]))
+            if len(seen) == CURSOR_BATCH:  # between two batches: move every row, add some
+                await rows.update_many({}, {"$set": {"v": 1}, "$inc": {"n": count}})
+                await rows.insert_many([{"_id": count + i, "n": i, "v": 2} for i in range(5)])
+        assert seen == [(i, 0) for i in range(count)]
+        assert await rows.count_documents({"v": 1}) == count
+    finally:
+        await client.close()

@@ -23,6 +23,8 @@ process's transaction waits at most ``BUSY_TIMEOUT_MS``.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import os
 import re
 import sqlite3
@@ -71,6 +73,8 @@ except ImportError:  # pragma: no cover - not POSIX: SQLite's own lock alone
 DUPLICATE_KEY = 11000
 BUSY_TIMEOUT_MS = 30_000
 REMEMBERED = 8192
+CURSOR_BATCH = 500
+"""Documents a cursor decodes at a time (``EmbeddedCursor``)."""
 """Documents a connection keeps decoded after writing them (see ``_Database.remember``)."""
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,119}$")
 
@@ -442,15 +446,49 @@ class _Database:
         """``select``, each document with the BSON it is stored as; ``remembered``: a
         document this connection remembers as stored in these bytes is that copy, shared, so
         the caller must not change it (the update path, which only reads it)."""
+        return list(self.selecting(collection, query, sort, skip, limit, remembered=remembered))
+
+    def selecting(
+        self,
+        collection: str,
+        query: Mapping[str, Any],
+        sort: Sequence[tuple[str, int]] = (),
+        skip: int = 0,
+        limit: int = 0,
+        *,
+        remembered: bool = False,
+        snapshot: bool = False,
+    ) -> Iterator[tuple[dict[str, Any], bytes]]:
+        """``select_stored`` one document at a time: each is decoded and matched when it is
+        asked for (unless a sort the index does not give needs them all first), so a
+        ``limit`` stops reading early. ``snapshot``: the stored rows the query reads are all
+        fetched when it starts, for a caller that writes between two documents (a cursor
+        between two batches): what it yields is what was stored then."""
         if collection not in self.collections:
             self.refresh()
             if collection not in self.collections:
-                return []
+                return iter(())
         rows, ordered = self._candidates(collection, query, list(sort))
+        if snapshot:
+            rows = list(rows)
+        matching = self._matching(collection, query, rows, remembered)
+        if sort and not ordered:
+            found = list(matching)
+            order = [doc for doc, _ in found]
+            q.sort_documents(order, list(sort))
+            stored = {id(doc): blob for doc, blob in found}
+            matching = iter([(doc, stored[id(doc)]) for doc in order])
+        return itertools.islice(matching, skip, skip + limit if limit else None)
+
+    def _matching(
+        self,
+        collection: str,
+        query: Mapping[str, Any],
+        rows: Iterable[tuple[Any, bytes]],
+        remembered: bool,
+    ) -> Iterator[tuple[dict[str, Any], bytes]]:
         exact = self._decided_by_index(collection, query)
         plain = _plain_filter(query)
-        wanted = skip + limit if limit and (ordered or not sort) else 0
-        found: list[tuple[dict[str, Any], bytes]] = []
         seen: set[Any] = set()
         for key, blob in rows:
             if key in seen:
@@ -465,17 +503,7 @@ class _Database:
             else:
                 selected = q.matches(doc, query)
             if selected:
-                found.append((doc, blob))
-                if wanted and len(found) >= wanted:
-                    break
-        if sort and not ordered:
-            order = [doc for doc, _ in found]
-            q.sort_documents(order, list(sort))
-            stored = {id(doc): blob for doc, blob in found}
-            found = [(doc, stored[id(doc)]) for doc in order]
-        if skip or limit:
-            found = found[skip : skip + limit if limit else None]
-        return found
+                yield doc, blob
 
     def count(self, collection: str, query: Mapping[str, Any]) -> int:
         if collection not in self.collections:
@@ -1449,7 +1477,13 @@ def _index_spec(keys: Any, options: Mapping[str, Any]) -> IndexSpec:
 
 
 class EmbeddedCursor:
-    """``find()``: lazy until iterated; sort/skip/limit chain as in PyMongo."""
+    """``find()``: lazy until iterated; sort/skip/limit chain as in PyMongo.
+
+    As a driver fetches a cursor's documents in batches, awaiting the server for each,
+    the documents are decoded ``CURSOR_BATCH`` at a time and the event loop runs between
+    two batches, so reading many documents does not hold up the process's other tasks
+    (a consumer waiting for its records) until the last is decoded. What the cursor
+    returns is what was stored when it started (``_Database.selecting``)."""
 
     def __init__(
         self,
@@ -1466,7 +1500,9 @@ class EmbeddedCursor:
         self._sort = sort
         self._skip = skip
         self._limit = limit
-        self._results: deque[dict[str, Any]] | None = None
+        self._source: Iterator[tuple[dict[str, Any], bytes]] | None = None
+        self._batch: deque[dict[str, Any]] = deque()
+        self._exhausted = False
 
     def sort(self, key_or_list: Any, direction: int | None = None) -> EmbeddedCursor:
         self._sort = _sort_spec(key_or_list, direction)
@@ -1480,30 +1516,51 @@ class EmbeddedCursor:
         self._limit = abs(int(limit))
         return self
 
-    def _run(self) -> deque[dict[str, Any]]:
-        if self._results is None:
-            found = self._collection._read().select(
-                self._collection.name, self._query, self._sort, self._skip, self._limit
+    async def _next_batch(self) -> bool:
+        """Decode the next batch of documents; False when none is left."""
+        if self._exhausted:
+            return False
+        if self._source is None:
+            # a limit that one batch holds is read at once, stopping at the limit
+            whole = self._limit > 0 and self._skip + self._limit <= CURSOR_BATCH
+            self._source = self._collection._read().selecting(
+                self._collection.name,
+                self._query,
+                self._sort,
+                self._skip,
+                self._limit,
+                snapshot=not whole,
             )
-            self._results = deque(q.project(doc, self._projection) for doc in found)
-        return self._results
+        else:
+            await asyncio.sleep(0)  # the loop runs between two batches, as between getMores
+        taken = [doc for doc, _ in itertools.islice(self._source, CURSOR_BATCH)]
+        if len(taken) < CURSOR_BATCH:
+            self._exhausted = True
+            self._source = None
+        self._batch.extend(q.project(doc, self._projection) for doc in taken)
+        return bool(taken)
 
     def __aiter__(self) -> EmbeddedCursor:
         return self
 
     async def __anext__(self) -> dict[str, Any]:
-        results = self._run()
-        if not results:
+        if not self._batch and not await self._next_batch():
             raise StopAsyncIteration
-        return results.popleft()
+        return self._batch.popleft()
 
     async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
-        results = self._run()
-        count = len(results) if length is None else min(length, len(results))
-        return [results.popleft() for _ in range(count)]
+        found: list[dict[str, Any]] = []
+        while length is None or len(found) < length:
+            if not self._batch and not await self._next_batch():
+                break
+            wanted = len(self._batch) if length is None else length - len(found)
+            found.extend(self._batch.popleft() for _ in range(min(wanted, len(self._batch))))
+        return found
 
     async def close(self) -> None:
-        self._results = deque()
+        self._batch.clear()
+        self._source = None
+        self._exhausted = True
 
 
 class EmbeddedListCursor:

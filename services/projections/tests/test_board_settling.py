@@ -64,6 +64,33 @@ async def stored(memory_client: Any, board_id: str) -> Document | None:
     return found
 
 
+async def test_a_settle_lets_other_tasks_run_between_two_boards(
+    deals: RowsProjector, memory_client: Any
+) -> None:
+    """Summaries are CPU work: a settle round gives the loop back between two boards, so a
+    consumer sharing the process is not held up until the last board is written."""
+    for n in range(3):
+        await fold(deals, won_deal(f"opp_{n}"))
+    turns = 0
+
+    async def consumer() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(consumer())
+    await asyncio.sleep(0)
+    try:
+        before = turns
+        refreshed = await deals.refresh_pending()
+        during = turns - before
+    finally:
+        task.cancel()
+    assert refreshed == 6
+    assert during >= refreshed - 1
+
+
 async def test_a_fold_marks_its_boards_and_a_settle_refreshes_each_once(
     deals: RowsProjector, memory_client: Any
 ) -> None:

@@ -250,6 +250,24 @@ async def test_the_retry_budget_comes_from_the_environment(
         assert dead.headers["dlt_reason"].startswith("failed 3 times: OutOfOrder")
 
 
+def test_the_fetch_waits_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, memory_client: Any, tracer_provider: Any
+) -> None:
+    """The broker holds a fetch until ``fetch_min_bytes`` of records or ``fetch_max_wait_ms``
+    (FastStream hands both to the aiokafka consumer it builds)."""
+    monkeypatch.setenv("CRM_PROJECTIONS_FETCH_MIN_BYTES", "32768")
+    monkeypatch.setenv("CRM_PROJECTIONS_FETCH_MAX_WAIT_MS", "50")
+    settings = ProjectionsSettings(embedded_backend="memory")
+    service = bootstrap(settings, document_client=memory_client, tracer_provider=tracer_provider)
+    (subscriber,) = service.broker.subscribers
+    consumer_options = subscriber._connection_args  # what AIOKafkaConsumer is given
+    assert consumer_options["fetch_min_bytes"] == 32768
+    assert consumer_options["fetch_max_wait_ms"] == 50
+    monkeypatch.setenv("CRM_PROJECTIONS_FETCH_MIN_BYTES", "0")
+    with pytest.raises(ValueError, match="CRM_PROJECTIONS_FETCH_MIN_BYTES"):
+        ProjectionsSettings(embedded_backend="memory")
+
+
 def store_down_once(monkeypatch: pytest.MonkeyPatch, projector: Any) -> None:
     """The read model's store unreachable for one delivery: the batch's one pass fails to
     read, and so does the fold of the record on its own; the next delivery finds it up."""

@@ -37,7 +37,21 @@ class ProjectionsSettings(RuntimeSettings):
     dead_letter_topic: str = Field(
         default="crm.projections.dlt", alias="CRM_PROJECTIONS_DEAD_LETTER_TOPIC"
     )
-    fetch_max_wait_ms: int = Field(default=100, alias="CRM_PROJECTIONS_FETCH_MAX_WAIT_MS")
+    fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        alias="CRM_PROJECTIONS_FETCH_MAX_WAIT_MS",
+        description="How long the broker may hold a fetch for fetch_min_bytes to arrive.",
+    )
+    fetch_min_bytes: int = Field(
+        default=1,
+        ge=1,
+        alias="CRM_PROJECTIONS_FETCH_MIN_BYTES",
+        description=(
+            "Bytes of records a fetch waits for (at most fetch_max_wait_ms): larger batches "
+            "cost less per record, for up to fetch_max_wait_ms of lag."
+        ),
+    )
     max_attempts: int = Field(default=5, alias="CRM_PROJECTIONS_MAX_ATTEMPTS")
     settle_lease_seconds: float = Field(
         default=10.0,

@@ -265,6 +265,7 @@ class RowsProjector(Projector):
                 content = self.boards[name].summarise(key, rows)
                 if not await self._replace_board(boards.get(f"{name}:{key}"), name, key, content):
                     await self.refresh(name, key)  # another refresh won: read its rows again
+                await asyncio.sleep(0)  # a summary is CPU work: the consumer may run between two
 
     async def _refresh_pending_of(self, query: dict[str, Any]) -> None:
         """Refresh now the boards that marks list and ``query`` (on a board id) selects; the

@@ -371,6 +371,8 @@ def register_subscribers(service: ProjectionsService) -> None:
         batch=True,
         max_records=BATCH_RECORDS,
         batch_timeout_ms=settings.fetch_max_wait_ms,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        fetch_min_bytes=settings.fetch_min_bytes,
         decoder=_bodies,
     )
     async def on_batch(message: KafkaMessage) -> None:
