@@ -29,6 +29,7 @@ from pymongo.errors import BulkWriteError
 
 from crm_runtime.documents import is_duplicate_key, open_document_client
 from crm_runtime.settings import RuntimeSettings
+from crm_runtime.testing import loop_turns
 
 
 async def test_unique_index_violation_is_a_duplicate_key_error(database: Any) -> None:
@@ -475,22 +476,9 @@ async def test_other_tasks_run_while_a_long_cursor_is_read(database: Any) -> Non
     """A driver awaits the server for each batch of a cursor; the embedded store lets the
     loop run between two batches too, so a long read does not hold up a consumer."""
     await database.rows.insert_many([{"_id": i, "n": i} for i in range(2_000)])
-    turns = 0
-
-    async def other_task() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(other_task())
-    await asyncio.sleep(0)
-    try:
-        before = turns
+    async with loop_turns() as turns:
         seen = [row["n"] async for row in database.rows.find({}).sort("_id", ASCENDING)]
-        during = turns - before
-    finally:
-        task.cancel()
+        during = turns()
     assert seen == list(range(2_000))
     assert during >= 2
 

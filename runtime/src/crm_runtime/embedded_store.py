@@ -303,7 +303,7 @@ class _Database:
 
     def remember(self, collection: str, key: Any, blob: bytes, doc: dict[str, Any]) -> None:
         """Keep ``doc``, just written as ``blob``, decoded: an update that finds exactly
-        these bytes stored reads it back without decoding them (``select_stored``). Only
+        these bytes stored reads it back without decoding them (``selecting``). Only
         for a document nothing outside the store holds, so nothing changes it; a write by
         another process (or one rolled back) stores other bytes, and the copy is ignored."""
         remembered = self._remembered
@@ -430,23 +430,8 @@ class _Database:
     def select(
         self, collection: str, query: Mapping[str, Any], *order: Any
     ) -> list[dict[str, Any]]:
-        """The documents ``query`` selects; ``order``: sort, skip, limit (``select_stored``)."""
-        return [doc for doc, _ in self.select_stored(collection, query, *order)]
-
-    def select_stored(
-        self,
-        collection: str,
-        query: Mapping[str, Any],
-        sort: Sequence[tuple[str, int]] = (),
-        skip: int = 0,
-        limit: int = 0,
-        *,
-        remembered: bool = False,
-    ) -> list[tuple[dict[str, Any], bytes]]:
-        """``select``, each document with the BSON it is stored as; ``remembered``: a
-        document this connection remembers as stored in these bytes is that copy, shared, so
-        the caller must not change it (the update path, which only reads it)."""
-        return list(self.selecting(collection, query, sort, skip, limit, remembered=remembered))
+        """The documents ``query`` selects; ``order``: sort, skip, limit (``selecting``)."""
+        return [doc for doc, _ in self.selecting(collection, query, *order)]
 
     def selecting(
         self,
@@ -459,11 +444,14 @@ class _Database:
         remembered: bool = False,
         snapshot: bool = False,
     ) -> Iterator[tuple[dict[str, Any], bytes]]:
-        """``select_stored`` one document at a time: each is decoded and matched when it is
-        asked for (unless a sort the index does not give needs them all first), so a
-        ``limit`` stops reading early. ``snapshot``: the stored rows the query reads are all
-        fetched when it starts, for a caller that writes between two documents (a cursor
-        between two batches): what it yields is what was stored then."""
+        """The documents ``query`` selects, each with the BSON it is stored as, one at a time:
+        each is decoded and matched when it is asked for (unless a sort the index does not
+        give needs them all first), so a ``limit`` stops reading early. ``remembered``: a
+        document this connection remembers as stored in these bytes is that copy, shared, so
+        the caller must not change it (the update path, which only reads it). ``snapshot``:
+        the stored rows the query reads are all fetched when it starts, for a caller that
+        writes between two documents (a cursor between two batches): what it yields is what
+        was stored then."""
         if collection not in self.collections:
             self.refresh()
             if collection not in self.collections:
@@ -1264,8 +1252,8 @@ class EmbeddedCollection:
         matched = modified = 0
         upserted: Any = None
         store.ensure_collection(self.name)
-        targets = store.select_stored(
-            self.name, query, sort or (), 0, 0 if many else 1, remembered=True
+        targets = list(
+            store.selecting(self.name, query, sort or (), 0, 0 if many else 1, remembered=True)
         )
         for before, stored in targets:
             after = self._changed(before, change, replace)

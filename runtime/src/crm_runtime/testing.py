@@ -2,8 +2,8 @@
 
 In-memory wiring for ``bootstrap``, a clock the test moves, settings with a signing key of
 the test's own, callers with real tokens, a publisher that records what a relay sends, the
-relay process read back from Kafka, reading problem+json answers, and an app served from a
-loop of its own for synchronous property-based tests.
+relay process read back from Kafka, reading problem+json answers, an app served from a
+loop of its own for synchronous property-based tests, and counting the event loop's turns.
 """
 
 from __future__ import annotations
@@ -79,6 +79,27 @@ class Clock:
 
 
 # --- wiring ----------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def loop_turns() -> AsyncIterator[Callable[[], int]]:
+    """How many times another task got the event loop while the block ran: a task that
+    counts its turns runs beside it (``turns()`` reads the count so far)."""
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    start = turns
+    try:
+        yield lambda: turns - start
+    finally:
+        task.cancel()
 
 
 def memory_document_client() -> Any:

@@ -26,6 +26,7 @@ from crm_projections.domain import customer_rows, member_rows, order_rows, ticke
 from crm_projections.domain.streams import Document, ReadModel
 from crm_runtime.embedded_query import matches
 from crm_runtime.leases import Lease
+from crm_runtime.testing import loop_turns
 
 NOV = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 DEC = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
@@ -71,22 +72,9 @@ async def test_a_settle_lets_other_tasks_run_between_two_boards(
     consumer sharing the process is not held up until the last board is written."""
     for n in range(3):
         await fold(deals, won_deal(f"opp_{n}"))
-    turns = 0
-
-    async def consumer() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(consumer())
-    await asyncio.sleep(0)
-    try:
-        before = turns
+    async with loop_turns() as turns:
         refreshed = await deals.refresh_pending()
-        during = turns - before
-    finally:
-        task.cancel()
+        during = turns()
     assert refreshed == 6
     assert during >= refreshed - 1
 
