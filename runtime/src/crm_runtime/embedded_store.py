@@ -73,9 +73,9 @@ except ImportError:  # pragma: no cover - not POSIX: SQLite's own lock alone
 DUPLICATE_KEY = 11000
 BUSY_TIMEOUT_MS = 30_000
 REMEMBERED = 8192
+"""Documents a connection keeps decoded after writing them (see ``_Database.remember``)."""
 CURSOR_BATCH = 500
 """Documents a cursor decodes at a time (``EmbeddedCursor``)."""
-"""Documents a connection keeps decoded after writing them (see ``_Database.remember``)."""
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,119}$")
 
 
