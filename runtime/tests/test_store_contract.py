@@ -517,3 +517,42 @@ async def test_an_embedded_cursor_returns_what_was_stored_when_it_started(tmp_pa
         assert await rows.count_documents({"v": 1}) == count
     finally:
         await client.close()
+
+
+async def test_a_limited_embedded_cursor_reads_up_to_its_limit_as_stored_when_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A limit longer than a batch (``EventStore.read_all``'s 1,000 commits): writes
+    between two batches change nothing it returns, and no stored row past the limit is
+    fetched, so reading a store batch after batch costs each batch, not the whole rest."""
+    from crm_runtime import embedded_store
+
+    fetched = {"rows": 0}
+    candidates = embedded_store._Database._candidates
+
+    def counted(self: Any, collection: str, query: Any, sort: Any) -> Any:
+        rows, ordered = candidates(self, collection, query, sort)
+
+        def each() -> Any:
+            for row in rows:
+                fetched["rows"] += 1
+                yield row
+
+        return (each() if "n" in query else rows), ordered  # the find's, not the updates'
+
+    client = open_document_client(RuntimeSettings(data_dir=tmp_path / "store"))
+    try:
+        rows = client["shared"]["rows"]
+        count, limit = 10 * embedded_store.CURSOR_BATCH, 3 * embedded_store.CURSOR_BATCH
+        await rows.create_index([("n", ASCENDING)])
+        await rows.insert_many([{"_id": i, "n": i, "v": 0} for i in range(count)])
+        monkeypatch.setattr(embedded_store._Database, "_candidates", counted)
+        seen: list[tuple[int, int]] = []
+        async for row in rows.find({"n": {"$gt": 99}}).sort("n", ASCENDING).limit(limit):
+            seen.append((row["_id"], row["v"]))
+            if len(seen) == embedded_store.CURSOR_BATCH:
+                await rows.update_many({}, {"$set": {"v": 1}})
+        assert seen == [(i, 0) for i in range(100, 100 + limit)]
+        assert fetched["rows"] <= limit + 1
+    finally:
+        await client.close()

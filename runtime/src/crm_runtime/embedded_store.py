@@ -449,15 +449,19 @@ class _Database:
         give needs them all first), so a ``limit`` stops reading early. ``remembered``: a
         document this connection remembers as stored in these bytes is that copy, shared, so
         the caller must not change it (the update path, which only reads it). ``snapshot``:
-        the stored rows the query reads are all fetched when it starts, for a caller that
-        writes between two documents (a cursor between two batches): what it yields is what
-        was stored then."""
+        what it yields is what was stored when it started, for a caller that writes between
+        two documents (a cursor between two batches). Without a limit, the stored rows the
+        query reads are all fetched then (and decoded as asked for); with a limit the
+        candidates give in order, the documents up to the limit are read then, and no row
+        past them is fetched (a batch of ``EventStore.read_all`` reads its batch, not the
+        rest of the store)."""
         if collection not in self.collections:
             self.refresh()
             if collection not in self.collections:
                 return iter(())
         rows, ordered = self._candidates(collection, query, list(sort))
-        if snapshot:
+        bounded = bool(limit) and (ordered or not sort)
+        if snapshot and not bounded:
             rows = list(rows)
         matching = self._matching(collection, query, rows, remembered)
         if sort and not ordered:
@@ -466,6 +470,8 @@ class _Database:
             q.sort_documents(order, list(sort))
             stored = {id(doc): blob for doc, blob in found}
             matching = iter([(doc, stored[id(doc)]) for doc in order])
+        elif snapshot and bounded:
+            matching = iter(list(itertools.islice(matching, skip + limit)))
         return itertools.islice(matching, skip, skip + limit if limit else None)
 
     def _matching(
@@ -1509,15 +1515,13 @@ class EmbeddedCursor:
         if self._exhausted:
             return False
         if self._source is None:
-            # a limit that one batch holds is read at once, stopping at the limit
-            whole = self._limit > 0 and self._skip + self._limit <= CURSOR_BATCH
             self._source = self._collection._read().selecting(
                 self._collection.name,
                 self._query,
                 self._sort,
                 self._skip,
                 self._limit,
-                snapshot=not whole,
+                snapshot=True,
             )
         else:
             await asyncio.sleep(0)  # the loop runs between two batches, as between getMores
