@@ -204,6 +204,37 @@ async def test_insert_many_reports_duplicates_as_a_bulk_write_error(database: An
     assert sorted(d["_id"] for d in await database.things.find({}).to_list(None)) == ["a", "b"]
 
 
+async def test_unordered_insert_many_writes_all_but_the_duplicates(database: Any) -> None:
+    """Duplicates within the batch too (of ``_id`` and of a unique key): each is a write
+    error naming its index, every other document is written with its index entries."""
+    await database.things.create_index([("key", ASCENDING)], unique=True)
+    await database.things.create_index([("tags", ASCENDING)])
+    await database.things.insert_one({"_id": "a", "key": 1})
+    with pytest.raises(BulkWriteError) as unordered:
+        await database.things.insert_many(
+            [
+                {"_id": "b", "key": 2, "tags": ["x", "x", "y"]},
+                {"_id": "c", "key": 2, "tags": ["x"]},
+                {"_id": "b", "key": 9},
+                {"_id": "d", "key": 3, "tags": ["y"]},
+                {"_id": "e", "key": 1},
+            ],
+            ordered=False,
+        )
+    details = unordered.value.details
+    assert [e["index"] for e in details["writeErrors"]] == [1, 2, 4]
+    assert details["nInserted"] == 2
+
+    async def ids(query: dict[str, Any]) -> list[str]:
+        return sorted(d["_id"] for d in await database.things.find(query).to_list(None))
+
+    assert await ids({}) == ["a", "b", "d"]
+    assert (await ids({"tags": "x"}), await ids({"tags": "y"})) == (["b"], ["b", "d"])
+    assert (await ids({"key": 2}), await ids({"key": 9})) == (["b"], [])
+    await database.things.insert_many([{"_id": "f", "key": 4, "tags": ["x"]}, {"_id": "g"}])
+    assert await ids({"tags": "x"}) == ["b", "f"]
+
+
 async def test_bulk_write_counts_guarded_replaces_and_reports_duplicates(database: Any) -> None:
     """The live projections write a batch's documents with one ``bulk_write``: inserts of new
     documents and replaces guarded by the revision read; a replace whose guard no longer

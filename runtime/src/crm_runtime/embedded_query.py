@@ -10,6 +10,7 @@ millisecond precision, tuples are lists.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 import struct
@@ -569,23 +570,22 @@ def _field_sort_key(doc: Mapping[str, Any], path: str, descending: bool) -> tupl
 def index_key(value: Any) -> bytes:
     """A byte string that sorts like the BSON value among other index keys (SQLite BLOB)."""
     rank = type_rank(value)
-    head = bytes((rank,))
-    if rank == _NULL:
-        return head
+    if rank == _STRING:
+        return _STRING_HEAD + str(value).encode("utf-8")
     if rank == _NUMBER:
         number = float(value.to_decimal()) if isinstance(value, bson.Decimal128) else float(value)
         if math.isnan(number):
-            return head
-        bits = struct.unpack(">Q", struct.pack(">d", number))[0]
-        bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
-        return head + struct.pack(">Q", bits)
-    if rank == _STRING:
-        return head + str(value).encode("utf-8")
-    if rank == _BOOL:
-        return head + (b"\x01" if value else b"\x00")
+            return _NUMBER_HEAD
+        (bits,) = _UNSIGNED.unpack(_DOUBLE.pack(number))
+        return _NUMBER_HEAD + _UNSIGNED.pack(bits ^ _ALL_BITS if bits >> 63 else bits | _SIGN)
     if rank == _DATE:
         millis = int(value) if isinstance(value, DatetimeMS) else _millis(value)
-        return head + struct.pack(">Q", (millis + (1 << 63)) & 0xFFFFFFFFFFFFFFFF)
+        return _DATE_HEAD + _UNSIGNED.pack((millis + _SIGN) & _ALL_BITS)
+    head = bytes((rank,))
+    if rank == _NULL:
+        return head
+    if rank == _BOOL:
+        return head + (b"\x01" if value else b"\x00")
     if rank == _OID:
         return head + bytes(value.binary)
     if rank == _BINARY:
@@ -593,6 +593,9 @@ def index_key(value: Any) -> bytes:
     return head + bson.encode({"": value})
 
 
+_STRING_HEAD, _NUMBER_HEAD, _DATE_HEAD = bytes((_STRING,)), bytes((_NUMBER,)), bytes((_DATE,))
+_DOUBLE, _UNSIGNED = struct.Struct(">d"), struct.Struct(">Q")
+_SIGN, _ALL_BITS = 1 << 63, 0xFFFFFFFFFFFFFFFF
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -610,6 +613,9 @@ def index_entries(doc: Mapping[str, Any], fields: list[str]) -> Iterator[tuple[b
     arrays = 0
     for field in fields:
         values = _top_values(doc, field)
+        if len(values) == 1 and not isinstance(values[0], list):  # one value, most often
+            per_field.append([index_key(values[0])])
+            continue
         keys: list[bytes] = []
         for value in values or [None]:
             if isinstance(value, list):
@@ -622,7 +628,7 @@ def index_entries(doc: Mapping[str, Any], fields: list[str]) -> Iterator[tuple[b
         per_field.append(list(dict.fromkeys(keys)))
     if arrays > 1 and len(fields) > 1:
         raise OperationFailure("cannot index parallel arrays", code=171)
-    yield from _product(per_field)
+    return itertools.product(*per_field)
 
 
 def same_index_values(
@@ -654,15 +660,6 @@ def _identical(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return list(a) == list(b) and all(_identical(a[k], b[k]) for k in a)
     return bool(a == b)
-
-
-def _product(per_field: list[list[bytes]]) -> Iterator[tuple[bytes, ...]]:
-    if not per_field:
-        yield ()
-        return
-    for head in per_field[0]:
-        for rest in _product(per_field[1:]):
-            yield (head, *rest)
 
 
 def has_any_field(doc: Mapping[str, Any], fields: list[str]) -> bool:

@@ -29,7 +29,7 @@ import os
 import re
 import sqlite3
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -193,7 +193,9 @@ class _Database:
         self._schema = -1
         self.collections: set[str] = set()
         self.indexes: dict[str, list[IndexSpec]] = {}
-        self._remembered: dict[tuple[str, Any], tuple[bytes, dict[str, Any]]] = {}
+        self._remembered: OrderedDict[tuple[str, Any], tuple[bytes, dict[str, Any]]] = (
+            OrderedDict()
+        )  # the oldest first: evicting it is O(1), as a plain dict's first key is not
         self._lock = None if path is None or fcntl is None else _WriteLock(path)
         with self._transaction():
             self.conn.execute(
@@ -301,16 +303,46 @@ class _Database:
         if remember:
             self.remember(collection, key, blob, doc)
 
+    def insert_all(self, collection: str, prepared: Sequence[tuple[dict[str, Any], bytes]]) -> bool:
+        """Insert every document of ``prepared`` (each with its BSON) and remember each (see
+        ``remember``): one statement for the documents and one per index, not one each per
+        document. False, with nothing written, when one would be a duplicate key (the caller
+        then inserts them one at a time, to say which)."""
+        keys = [_id_key(doc["_id"]) for doc, _ in prepared]
+        conn = self.conn
+        conn.execute("SAVEPOINT everything")
+        try:
+            conn.executemany(
+                f"INSERT INTO {self.table(collection)} (id, doc) VALUES (?, ?)",
+                [(key, blob) for key, (_, blob) in zip(keys, prepared, strict=True)],
+            )
+            for spec in self.indexes.get(collection, []):
+                rows = [
+                    (*entry, key)
+                    for key, (doc, _) in zip(keys, prepared, strict=True)
+                    for entry in spec.entries(doc)
+                ]
+                if rows:
+                    conn.executemany(self._adding(collection, spec), rows)
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO everything")
+            conn.execute("RELEASE everything")
+            return False
+        conn.execute("RELEASE everything")
+        for key, (doc, blob) in zip(keys, prepared, strict=True):
+            self.remember(collection, key, blob, doc)
+        return True
+
     def remember(self, collection: str, key: Any, blob: bytes, doc: dict[str, Any]) -> None:
         """Keep ``doc``, just written as ``blob``, decoded: an update that finds exactly
         these bytes stored reads it back without decoding them (``selecting``). Only
         for a document nothing outside the store holds, so nothing changes it; a write by
         another process (or one rolled back) stores other bytes, and the copy is ignored."""
         remembered = self._remembered
-        remembered.pop((collection, key), None)
-        if len(remembered) >= REMEMBERED:
-            del remembered[next(iter(remembered))]
         remembered[(collection, key)] = (blob, doc)
+        remembered.move_to_end((collection, key))
+        if len(remembered) > REMEMBERED:
+            remembered.popitem(last=False)
 
     def replace(
         self,
@@ -355,16 +387,19 @@ class _Database:
         rows = [(*entry, key) for entry in entries]
         if not rows:
             return
-        marks = ", ".join("?" * (len(spec.keys) + 1))
-        verb = "INSERT" if spec.unique else "INSERT OR IGNORE"
         try:
-            self.conn.executemany(
-                f"{verb} INTO {self.index_table(collection, spec.name)} VALUES ({marks})", rows
-            )
+            self.conn.executemany(self._adding(collection, spec), rows)
         except sqlite3.IntegrityError:
             values = {f: q.path_values(doc, f)[0] for f in spec.fields}
             values = {f: None if v is q.MISSING else v for f, v in values.items()}
             raise _duplicate(collection, spec.name, values) from None
+
+    def _adding(self, collection: str, spec: IndexSpec) -> str:
+        """The statement that adds entries to ``spec``'s index (a unique one refuses a
+        duplicate; another ignores an entry a multikey document repeats)."""
+        marks = ", ".join("?" * (len(spec.keys) + 1))
+        verb = "INSERT" if spec.unique else "INSERT OR IGNORE"
+        return f"{verb} INTO {self.index_table(collection, spec.name)} VALUES ({marks})"
 
     def _remove_entries(
         self, collection: str, spec: IndexSpec, key: Any, entries: Iterable[tuple[bytes, ...]]
@@ -1026,16 +1061,19 @@ class EmbeddedCollection:
             store.insert(self.name, *prepared[index], remember=True)
             return {"nInserted": 1}
 
+        done: list[tuple[int, dict[str, Any]]] = []
+        errors: list[dict[str, Any]] = []
         with store.write():
             store.ensure_collection(self.name)
-            done, errors = _each_in_savepoints(
-                store,
-                len(prepared),
-                insert,
-                documents.__getitem__,
-                ordered=ordered,
-                collection=self.name,
-            )
+            if not store.insert_all(self.name, prepared):  # a duplicate: one at a time
+                done, errors = _each_in_savepoints(
+                    store,
+                    len(prepared),
+                    insert,
+                    documents.__getitem__,
+                    ordered=ordered,
+                    collection=self.name,
+                )
         if errors:
             raise BulkWriteError(
                 {
