@@ -279,10 +279,17 @@ async def _job(
     settings: ProjectionsSettings, job: Job, grace: float, reports: Any
 ) -> dict[str, int]:
     from crm_projections.application.rebuild import rebuild
-    from crm_projections.bootstrap import bootstrap, open_sources
+    from crm_projections.bootstrap import SERVICE, fold_tracer, open_sources, projectors
+    from crm_runtime.documents import open_document_client
+    from crm_runtime.telemetry import build_tracer_provider
 
-    service = bootstrap(settings)
-    projectors = [p for p in service.projectors if p.name in job.read_models]
+    provider = build_tracer_provider(SERVICE)
+    client = open_document_client(settings, app_name="crm-rebuild")
+    chosen = [
+        projector
+        for projector in projectors(settings, client, fold_tracer(provider, given=False)).values()
+        if projector.name in job.read_models
+    ]
     sources, clients = open_sources(settings)
     last = {"at": 0.0}
 
@@ -298,10 +305,10 @@ async def _job(
 
     try:
         return await rebuild(
-            projectors, sources, on_progress=on_progress, on_phase=on_phase, grace=grace
+            chosen, sources, on_progress=on_progress, on_phase=on_phase, grace=grace
         )
     finally:
-        for client in clients:
+        for opened in [*clients, client]:
             with contextlib.suppress(Exception):
-                await client.close()
-        await service.close()
+                await opened.close()
+        provider.shutdown()  # the spans of the phases after the switch, when exported
