@@ -36,7 +36,7 @@ from typing import Any
 from crm_contracts import DomainEvent, EventMetadata
 from crm_contracts import pipeline as p
 from crm_projections.domain.money import money
-from crm_projections.domain.periods import BOARD_GRANULARITIES, period_of, periods_of, utc
+from crm_projections.domain.periods import board_keys_of, periods_of, utc
 from crm_projections.domain.streams import (
     Document,
     ReadModel,
@@ -158,9 +158,7 @@ def periods(row: Document) -> list[str]:
 
 
 def period_keys(moments: Iterable[datetime]) -> list[str]:
-    return sorted(
-        {f"{g.value}:{period_of(moment, g)}" for moment in moments for g in BOARD_GRANULARITIES}
-    )
+    return sorted({key for moment in moments for key in board_keys_of(moment)})
 
 
 def touched(before: Document, after: Document) -> list[str]:

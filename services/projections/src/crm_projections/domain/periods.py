@@ -53,6 +53,16 @@ def _period_of_day(day: date, granularity: Granularity) -> str:
             return f"{day.year}"
 
 
+def board_keys_of(moment: datetime) -> tuple[str, ...]:
+    """The board keys of a moment: ``week:2026-W48``, ``month:2026-11``, ``quarter:2026-Q4``."""
+    return _board_keys_of_day(utc(moment).astimezone(UTC).date())
+
+
+@functools.lru_cache(maxsize=16_384)
+def _board_keys_of_day(day: date) -> tuple[str, ...]:
+    return tuple(f"{g.value}:{_period_of_day(day, g)}" for g in BOARD_GRANULARITIES)
+
+
 def periods_of(moment: datetime) -> dict[str, str]:
     """The week, month and quarter of a moment, keyed by granularity."""
     return dict(_periods_of_day(utc(moment).astimezone(UTC).date()))
