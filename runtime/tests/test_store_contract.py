@@ -270,6 +270,96 @@ async def test_bulk_write_counts_guarded_replaces_and_reports_duplicates(databas
     assert (await database.views.find_one({"_id": "a"}))["revision"] == 2
 
 
+async def test_a_bulk_write_of_inserts_and_guarded_replaces_keeps_every_index(
+    database: Any,
+) -> None:
+    """A batch of folds writes only inserts and replaces guarded by ``_id`` and revision
+    (the embedded store writes such a batch with a few statements): the outcome is that of
+    each operation in turn, the index entries follow every change (multikey ones too), and
+    a duplicate insert leaves the batch written one operation at a time."""
+    views = database.views
+    await views.create_index([("team", ASCENDING)])
+    await views.create_index([("tags", ASCENDING), ("team", ASCENDING)])
+    await views.insert_many(
+        [
+            {"_id": "a", "revision": 1, "team": "n", "tags": ["x", "y"]},
+            {"_id": "b", "revision": 4, "team": "s", "tags": ["y"]},
+            {"_id": "c", "revision": 2, "team": "s", "tags": []},
+        ]
+    )
+    result = await views.bulk_write(
+        [
+            ReplaceOne({"_id": "a", "revision": 1}, {"_id": "a", "revision": 2, "team": "s"}),
+            ReplaceOne({"_id": "b", "revision": 3}, {"_id": "b", "revision": 4, "team": "n"}),
+            ReplaceOne({"revision": 2, "_id": "c"}, {"revision": 2, "team": "s", "tags": []}),
+            InsertOne({"_id": "d", "revision": 1, "team": "n", "tags": ["x", "x", "z"]}),
+            ReplaceOne({"_id": "e", "revision": 1}, {"_id": "e", "revision": 2}),
+        ],
+        ordered=True,
+    )
+    assert (result.inserted_count, result.matched_count, result.modified_count) == (1, 2, 1)
+
+    async def ids(query: dict[str, Any]) -> list[str]:
+        return [d["_id"] async for d in views.find(query).sort("_id", 1)]
+
+    assert await ids({"team": "s"}) == ["a", "b", "c"]
+    assert await ids({"team": "n"}) == ["d"]
+    assert (await ids({"tags": "x"}), await ids({"tags": "y"})) == (["d"], ["b"])
+    assert await ids({"tags": "z", "team": "n"}) == ["d"]
+    assert await views.find_one({"_id": "a"}) == {"_id": "a", "revision": 2, "team": "s"}
+    assert await views.find_one({"_id": "c"}) == {
+        "_id": "c",
+        "revision": 2,
+        "team": "s",
+        "tags": [],
+    }
+    with pytest.raises(BulkWriteError) as raised:
+        await views.bulk_write(
+            [
+                ReplaceOne({"_id": "a", "revision": 2}, {"_id": "a", "revision": 3, "team": "n"}),
+                InsertOne({"_id": "b", "revision": 1}),
+                InsertOne({"_id": "f", "revision": 1, "team": "n"}),
+            ],
+            ordered=False,
+        )
+    assert is_duplicate_key(raised.value)
+    details = raised.value.details
+    assert (details["nInserted"], details["nMatched"], details["nModified"]) == (1, 1, 1)
+    assert [error["index"] for error in details["writeErrors"]] == [1]
+    assert await ids({"team": "n"}) == ["a", "d", "f"]
+    assert (await views.find_one({"_id": "b"}))["revision"] == 4
+
+
+async def test_a_bulk_write_naming_a_document_twice_does_each_operation_in_turn(
+    database: Any,
+) -> None:
+    """Two operations on one document, or a unique index two replaces trade a value of:
+    the second sees what the first wrote, as on MongoDB."""
+    await database.views.insert_one({"_id": "a", "revision": 1})
+    result = await database.views.bulk_write(
+        [
+            ReplaceOne({"_id": "a", "revision": 1}, {"_id": "a", "revision": 2}),
+            ReplaceOne({"_id": "a", "revision": 2}, {"_id": "a", "revision": 3}),
+            ReplaceOne({"_id": "a", "revision": 2}, {"_id": "a", "revision": 9}),
+        ]
+    )
+    assert (result.matched_count, result.modified_count) == (2, 2)
+    assert (await database.views.find_one({"_id": "a"}))["revision"] == 3
+    await database.ranks.create_index([("place", ASCENDING)], unique=True)
+    await database.ranks.insert_many([{"_id": "p", "place": 1}, {"_id": "q", "place": 2}])
+    with pytest.raises(BulkWriteError) as raised:
+        await database.ranks.bulk_write(
+            [
+                ReplaceOne({"_id": "p"}, {"_id": "p", "place": 2}),
+                ReplaceOne({"_id": "q"}, {"_id": "q", "place": 3}),
+            ],
+            ordered=False,
+        )
+    assert [error["index"] for error in raised.value.details["writeErrors"]] == [0]
+    places = {d["_id"]: d["place"] async for d in database.ranks.find({})}
+    assert places == {"p": 1, "q": 3}
+
+
 async def test_a_replace_that_changes_nothing_matches_but_modifies_nothing(
     database: Any,
 ) -> None:

@@ -193,3 +193,41 @@ def test_recounted_keys_are_those_either_side_has_more_of(old: list[int], new: l
     found = recounted(before, after)
     assert sorted(found) == sorted(((after - before) + (before - after)).keys())
     assert len(found) == len(set(found))
+
+
+def _any_contacts_event(kind: int, n: int, day: int) -> c.DomainEvent:
+    """One event of customer ``cus_1``'s stream after its registration, by ``kind``."""
+    stages = list(S)
+    return [
+        lambda: changed("cus_1", name=f"Name {n}"),
+        lambda: interaction("cus_1", n % 90, at=days(day)),
+        lambda: stage_changed("cus_1", stages[n % len(stages)]),
+        lambda: purchase_recorded("cus_1", f"ord_{n % 4}", at=days(day)),
+        lambda: c.CustomersMerged(
+            customer_id="cus_1", merged_id=f"cus_{n}", order_ids=(f"ord_m{n % 3}",)
+        ),
+        lambda: c.CustomerMergedInto(customer_id="cus_1", survivor_id="cus_9"),
+        lambda: c.CustomerErased(customer_id="cus_1"),
+    ][kind]()
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 400), st.integers(-30, 120)), max_size=12)
+)
+def test_each_fold_keeps_the_periods_of_every_fact_and_touches_the_boards_it_recounted(
+    steps: list[tuple[int, int, int]],
+) -> None:
+    """Whatever the event, the row's ``periods`` are those of all its facts and its
+    ``touched`` those of the points and facts the event changed, as computed from the row
+    before and after (``project`` takes a shorter way for the events that count nothing)."""
+    events = [_any_contacts_event(kind, n, day) for kind, n, day in steps]
+    stream = at_times(
+        numbered("cus_1", registered("cus_1"), *events),
+        *(days(i * 3) for i in range(len(events) + 1)),
+    )
+    before = customer_rows.empty("cus_1")
+    for metadata, event in stream:
+        after = customer_rows.project(before, metadata, event)
+        assert after["periods"] == customer_rows.periods(after)
+        assert after["touched"] == customer_rows.touched(before, after)
+        before = after

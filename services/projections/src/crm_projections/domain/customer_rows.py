@@ -51,6 +51,16 @@ ACTIVE = frozenset({Stage.CUSTOMER.value, Stage.REPEAT_CUSTOMER.value, Stage.AT_
 """The stages of a customer the churn rate counts as not yet lost."""
 TRACKED = (Stage.CUSTOMER, Stage.REPEAT_CUSTOMER, Stage.AT_RISK, Stage.CHURNED)
 
+COUNTED = (
+    c.CustomerRegistered,
+    c.CustomerLifecycleStageChanged,
+    c.CustomerPurchaseRecorded,
+    c.CustomersMerged,
+    c.CustomerMergedInto,
+)
+"""The events that may change a row's facts or flow points (``facts``, ``flow_points``):
+the others leave its periods as they were and touch no board."""
+
 Spell = tuple[datetime, datetime | None]
 """[start, end) of a state; end None: still in it."""
 
@@ -93,8 +103,11 @@ def project(document: Document, metadata: EventMetadata, event: DomainEvent) -> 
                     "last_interaction_at": utc(event.at),
                     "last_interaction_id": event.interaction_id,
                 }
-    row["periods"] = periods(row)
-    row["touched"] = touched(document, row)
+    if isinstance(event, COUNTED) or "periods" not in document:
+        row["periods"] = periods(row)
+        row["touched"] = touched(document, row)
+    else:  # no fact and no flow point changed: the same periods, no board touched
+        row["touched"] = []
     return row
 
 
