@@ -503,3 +503,53 @@ def test_the_store_ranking_orders_every_store_by_its_measure_then_id(
             order = [(-(v or 0), e["store_id"]) for v, e in zip(values, ranking, strict=True)]
             assert order == sorted(order)
             assert all(e["rank_change"] == 0 for e in ranking)
+
+
+_ENDS = sorted(
+    {
+        lb.bounds(key.partition(":")[2])[1]
+        for day in range(-60, 60)
+        for key in lb.stores_keys({"enrolled_at": OCT + timedelta(days=day)})
+    }
+)
+_moments = st.integers(0, 200).map(
+    lambda step: OCT - timedelta(days=60) + timedelta(hours=step * 13)
+) | st.sampled_from(_ENDS)  # a move or an enrolment just at a period's end, too
+_member_rows = st.lists(
+    st.fixed_dictionaries(
+        {
+            "customer_id": st.uuids().map(str),
+            "enrolled_at": st.none() | _moments,
+            "home_store_id": st.none() | st.sampled_from(["sto_a", "sto_b"]),
+            "home_stores": st.lists(
+                st.fixed_dictionaries(
+                    {"store_id": st.sampled_from(["sto_a", "sto_b", "sto_c"]), "since": _moments}
+                ),
+                max_size=4,
+            ),
+            "second_order_at": st.none() | _moments,
+        }
+    ),
+    max_size=12,
+)
+_period_keys = st.sets(
+    st.integers(0, 120)
+    .map(lambda day: OCT - timedelta(days=40) + timedelta(days=day))
+    .flatmap(lambda moment: st.sampled_from(sorted(lb.stores_keys({"enrolled_at": moment})))),
+    max_size=10,
+)
+
+
+@given(_member_rows, _period_keys)
+def test_the_stores_boards_of_many_periods_at_once_are_each_periods_own(
+    rows: list[Document], keys: set[str]
+) -> None:
+    """A rebuild summarises every period's stores board from one pass over the members
+    (``stores_summaries``): each is what ``stores_summary`` gives over the rows its
+    ``select`` picks (members moving store before, between and after the periods' ends)."""
+    together = lb.stores_summaries(keys, rows)
+    one_by_one = {
+        key: lb.stores_summary(key, [row for row in rows if lb.stores_selects(row, {key})])
+        for key in keys
+    }
+    assert together == one_by_one

@@ -43,7 +43,8 @@ def _board(
 ) -> BoardSpec:
     """The board ``name`` of a domain module that names its parts ``<stem>_keys``,
     ``<stem>_select`` and ``<stem>_summary`` (and ``<stem>_selects`` when its ``select``
-    picks other rows than those its ``keys`` name)."""
+    picks other rows than those its ``keys`` name, ``<stem>_summaries`` when it summarises
+    many keys at once)."""
     stem = stem or name
     return BoardSpec(
         name,
@@ -52,6 +53,7 @@ def _board(
         getattr(module, f"{stem}_summary"),
         indexes=tuple(tuple(index) for index in indexes),
         selects=getattr(module, f"{stem}_selects", None),
+        summarise_many=getattr(module, f"{stem}_summaries", None),
     )
 
 
