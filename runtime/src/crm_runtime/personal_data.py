@@ -19,7 +19,7 @@ from crm_contracts import REGISTRY, EventRegistry
 from crm_contracts.registry import personal_fields
 from crm_runtime.eventstore import NewEvent, StoredEvent
 from crm_runtime.outbox import EventPublisher
-from crm_runtime.shredding import PersonalDataCipher
+from crm_runtime.shredding import PersonalDataCipher, sealed_fields
 
 ERASED = "[erased]"
 
@@ -71,7 +71,7 @@ class SealedEvents:
         return await self._cipher.seal(subject, data, fields)
 
     async def reveal(self, event: StoredEvent) -> StoredEvent:
-        if not any(PersonalDataCipher.is_sealed(v) for v in event.data.values()):
+        if not sealed_fields(event.data):
             return event
         placeholders = self._placeholders(event.metadata.type)
         key = self._key_of(event.metadata.subject, event.data)
@@ -81,11 +81,7 @@ class SealedEvents:
     async def reveal_many(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
         """``reveal`` of each event, in order, the keys of all their subjects read at once
         (a rebuild opens thousands of events a second)."""
-        sealed = [
-            (index, event)
-            for index, event in enumerate(events)
-            if any(PersonalDataCipher.is_sealed(v) for v in event.data.values())
-        ]
+        sealed = [(index, event) for index, event in enumerate(events) if sealed_fields(event.data)]
         if not sealed:
             return list(events)
         opened = await self._cipher.reveal_many(
@@ -100,7 +96,7 @@ class SealedEvents:
         )
         revealed = list(events)
         for (index, event), data in zip(sealed, opened, strict=True):
-            revealed[index] = replace(event, data=data)
+            revealed[index] = StoredEvent(event.metadata, data, event.position, event.traceparent)
         return revealed
 
     async def reveal_fields(

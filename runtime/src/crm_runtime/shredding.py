@@ -229,32 +229,32 @@ class PersonalDataCipher:
         Values that are not sealed pass through, so events written before sealing keep
         working. After an erasure each sealed field becomes ``placeholders.get(field)``.
         """
-        sealed = [field for field, value in data.items() if self.is_sealed(value)]
+        sealed = sealed_fields(data)
         if not sealed:
             return dict(data)
         key = await self._vault.key_for(subject)
         if key is None and not await self._vault.is_destroyed(subject):
             raise SealBroken(subject, sealed[0], "the subject has no key and was not erased")
-        return _opened(subject, data, placeholders, key)
+        return _opened(subject, data, placeholders, key, sealed)
 
     async def reveal_many(
         self, items: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]]
     ) -> list[dict[str, Any]]:
         """``reveal`` of each ``(subject, data, placeholders)``, in order, with the keys of
         all their subjects read at once when the vault can (``BatchKeyVault``)."""
-        sealed = {subject for subject, data, _ in items if _any_sealed(data)}
+        fields = [sealed_fields(data) for _, data, _ in items]
+        sealed = {subject for (subject, _, _), found in zip(items, fields, strict=True) if found}
         if not sealed or not isinstance(self._vault, BatchKeyVault):
             return [await self.reveal(*item) for item in items]
         keys = await self._vault.keys_for(sealed)
         revealed: list[dict[str, Any]] = []
-        for subject, data, placeholders in items:
-            fields = [field for field, value in data.items() if self.is_sealed(value)]
-            if not fields:
+        for (subject, data, placeholders), found in zip(items, fields, strict=True):
+            if not found:
                 revealed.append(dict(data))
             elif subject not in keys:
-                raise SealBroken(subject, fields[0], "the subject has no key and was not erased")
+                raise SealBroken(subject, found[0], "the subject has no key and was not erased")
             else:
-                revealed.append(_opened(subject, data, placeholders, keys[subject]))
+                revealed.append(_opened(subject, data, placeholders, keys[subject], found))
         return revealed
 
     @staticmethod
@@ -262,22 +262,33 @@ class PersonalDataCipher:
         return isinstance(value, str) and value.startswith(TOKEN_PREFIX)
 
 
-def _any_sealed(data: Mapping[str, Any]) -> bool:
-    return any(PersonalDataCipher.is_sealed(v) for v in data.values())
+def sealed_fields(data: Mapping[str, Any]) -> list[str]:
+    """The top-level fields of ``data`` whose values are sealed (``is_sealed``), in order."""
+    return [
+        field
+        for field, value in data.items()
+        if isinstance(value, str) and value.startswith(TOKEN_PREFIX)
+    ]
 
 
 def _opened(
-    subject: str, data: Mapping[str, Any], placeholders: Mapping[str, Any], key: bytes | None
+    subject: str,
+    data: Mapping[str, Any],
+    placeholders: Mapping[str, Any],
+    key: bytes | None,
+    sealed: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """A copy of ``data`` with its sealed values opened with ``key`` (None: the subject was
-    erased, so each becomes its placeholder)."""
+    """A copy of ``data`` with its sealed values (``sealed``: those fields, found already)
+    opened with ``key`` (None: the subject was erased, so each becomes its placeholder)."""
     revealed = dict(data)
-    aead = None if key is None else AESGCM(key)
-    for field, value in data.items():
-        if PersonalDataCipher.is_sealed(value):
-            revealed[field] = (
-                placeholders.get(field) if aead is None else _open(aead, subject, field, value)
-            )
+    fields = sealed_fields(data) if sealed is None else sealed
+    if key is None:
+        for field in fields:
+            revealed[field] = placeholders.get(field)
+        return revealed
+    aead = AESGCM(key)
+    for field in fields:
+        revealed[field] = _open(aead, subject, field, data[field])
     return revealed
 
 
