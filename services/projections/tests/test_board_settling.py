@@ -282,6 +282,20 @@ def assert_selected_in_agrees(specs: Sequence[BoardSpec], rows: Iterable[Documen
             }, (spec.name, row["_id"])
 
 
+def assert_summarised_agrees(specs: Sequence[BoardSpec], rows: Iterable[Document]) -> None:
+    """What a scan gives each key of a board kind (``summarised``: key by key, or all at once
+    with ``summarise_many``) is its summary over the rows its ``select`` picks."""
+    rows = list(rows)
+    for spec in specs:
+        keys = {key for row in rows for key in spec.keys(row)}
+        keys |= {key for row in rows for key in row.get("periods", [])}
+        keys |= {"week:2030-W01", "month:2030-01", "quarter:2030-Q1", "month:2000-01"}
+        assert spec.summarised(keys, rows) == {
+            key: spec.summarise(key, [row for row in rows if matches(row, spec.select(key))])
+            for key in keys
+        }, spec.name
+
+
 def folded_rows(model: ReadModel, streams: dict[str, list[Any]]) -> list[Document]:
     rows = Folded(model)
     for records in streams.values():
@@ -295,7 +309,9 @@ def test_a_scan_puts_members_in_the_boards_their_select_picks(
     streams: dict[str, list[Any]],
 ) -> None:
     specs = (analytics.POINTS, analytics.STORE_RANKING)
-    assert_selected_in_agrees(specs, folded_rows(member_rows.MODEL, streams))
+    rows = folded_rows(member_rows.MODEL, streams)
+    assert_selected_in_agrees(specs, rows)
+    assert_summarised_agrees(specs, rows)
 
 
 @settings(max_examples=40, deadline=None)
@@ -304,7 +320,9 @@ def test_a_scan_puts_tickets_in_the_boards_their_select_picks(
     streams: dict[str, list[Any]],
 ) -> None:
     specs = (analytics.AGENTS, analytics.SERVICE, analytics.SURVEYS)
-    assert_selected_in_agrees(specs, folded_rows(ticket_rows.MODEL, streams))
+    rows = folded_rows(ticket_rows.MODEL, streams)
+    assert_selected_in_agrees(specs, rows)
+    assert_summarised_agrees(specs, rows)
 
 
 @settings(max_examples=40, deadline=None)

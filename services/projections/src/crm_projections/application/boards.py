@@ -120,11 +120,20 @@ class BoardSpec:
         count, each once)."""
         if self.summarise_many is not None:
             return self.summarise_many(keys, rows)
+        return {
+            key: self.summarise(key, found) for key, found in self.selected_rows(keys, rows).items()
+        }
+
+    def selected_rows(
+        self, keys: Collection[str], rows: Iterable[Document]
+    ) -> dict[str, list[Document]]:
+        """The rows of each of ``keys``: each of ``rows`` put in every key whose ``select``
+        picks it (``selected_in``)."""
         selected: dict[str, list[Document]] = {key: [] for key in keys}
         for row in rows:
             for key in self.selected_in(row, keys):
                 selected[key].append(row)
-        return {key: self.summarise(key, found) for key, found in selected.items()}
+        return selected
 
     def reads_changed(self, before: Document, after: Document) -> bool:
         """Whether a fold from ``before`` to ``after`` changed a field this board reads."""
@@ -256,7 +265,9 @@ class RowsProjector(Projector):
     async def _refresh_together(self, board_ids: Sequence[str]) -> None:
         """Refresh many boards from one read of their rows: each row is read once (a deal of
         the week is in the month's and the quarter's boards, on the sales, lost and funnel
-        boards alike) and put in every board whose ``select`` picks it. The boards' revisions
+        boards alike) and put in every board whose ``select`` picks it, or given with the
+        keys to a board kind that summarises many at once (``BoardSpec.summarise_many``: the
+        stores boards, each of which counts every member enrolled by then). The boards' revisions
         are read before the rows, so a board another refresh wrote meanwhile is refreshed
         again on its own (``refresh``), as two racing refreshes resolve."""
         wanted = sorted(
@@ -275,12 +286,20 @@ class RowsProjector(Projector):
             found = self._board_documents.find({"_id": {"$in": ids}})
             boards = {board["_id"]: board async for board in found}
             query = {"$or": [self.boards[name].select(key) for name, key in wanted]}
-            selected = await self._rows_of(wanted, query)
-            for (name, key), rows in selected.items():
-                content = self.boards[name].summarise(key, rows)
-                if not await self._replace_board(boards.get(f"{name}:{key}"), name, key, content):
-                    await self.refresh(name, key)  # another refresh won: read its rows again
-                await asyncio.sleep(0)  # a summary is CPU work: the consumer may run between two
+            rows = [row async for row in self.documents.find(query)]
+            keys: dict[str, list[str]] = defaultdict(list)
+            for name, key in wanted:
+                keys[name].append(key)
+            for name, among in keys.items():
+                spec = self.boards[name]
+                many = None if spec.summarise_many is None else spec.summarise_many(among, rows)
+                selected = spec.selected_rows(among, rows) if many is None else {}
+                for key in among:
+                    content = spec.summarise(key, selected[key]) if many is None else many[key]
+                    board = boards.get(f"{name}:{key}")
+                    if not await self._replace_board(board, name, key, content):
+                        await self.refresh(name, key)  # another refresh won: read its rows again
+                    await asyncio.sleep(0)  # a summary is CPU work: the consumer may run meanwhile
 
     async def _refresh_pending_of(self, query: dict[str, Any]) -> None:
         """Refresh now the boards that marks list and ``query`` (on a board id) selects; the
@@ -309,22 +328,6 @@ class RowsProjector(Projector):
             return
         for name, key in sorted(touched):
             await here.refresh(name, key)
-
-    async def _rows_of(
-        self, boards: Collection[tuple[str, str]], query: dict[str, Any]
-    ) -> dict[tuple[str, str], list[Document]]:
-        """The rows of each of ``boards`` (name, key) from one read of the rows ``query``
-        selects (at least every row they count): each row read once and put in every board
-        whose ``select`` picks it (``BoardSpec.selected_in``)."""
-        keys: dict[str, set[str]] = defaultdict(set)
-        for name, key in boards:
-            keys[name].add(key)
-        selected: dict[tuple[str, str], list[Document]] = {board: [] for board in boards}
-        async for row in self.documents.find(query):
-            for name, among in keys.items():
-                for key in self.boards[name].selected_in(row, among):
-                    selected[(name, key)].append(row)
-        return selected
 
     async def _summarise_all(self, touched: set[tuple[str, str]]) -> None:
         """Summarise many boards from one scan of the rows: each row is read once and put
