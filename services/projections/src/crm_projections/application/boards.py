@@ -331,7 +331,8 @@ class RowsProjector(Projector):
 
     async def _summarise_all(self, touched: set[tuple[str, str]]) -> None:
         """Summarise many boards from one scan of the rows: each row is read once and put
-        in every touched board whose ``select`` picks it. Only for a generation no other
+        in every touched board whose ``select`` picks it, or given with the keys to a kind
+        that summarises many at once (``BoardSpec.summarised``). Only for a generation no other
         process writes (a rebuild's deferred phase): the rows cannot change meanwhile."""
         with self._tracer_for_boards.start_as_current_span(
             f"{self.name}.summarise", attributes={"crm.boards": len(touched)}
