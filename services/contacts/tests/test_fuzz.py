@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import hypothesis
 from contacts_testing import ACCESS_LOG, CUSTOMERS
-from hypothesis import HealthCheck, Phase, given
+from hypothesis import HealthCheck, Phase, example, given
 from hypothesis import strategies as st
 
 from crm_contacts.application import handlers
@@ -365,6 +365,8 @@ def test_erasing_with_anything(tmp_path: Path) -> None:
 
         @FUZZ
         @given(caller=callers, customer_id=customer_ids, body=bodies("request_reference"))
+        # an id holding a seeded phone number: the 404 names it, which is no leak
+        @example(caller=TYPICAL_CALLERS[4], customer_id="+493090182099", body=None)
         def erase(caller: Caller | str | None, customer_id: str, body: Body | None) -> None:
             path = f"{CUSTOMERS}/{quote(customer_id, safe='')}/erasure"
             answer = contacts.send("POST", path, caller, body)
