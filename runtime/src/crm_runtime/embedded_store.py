@@ -187,9 +187,6 @@ class _Database:
             timeout=BUSY_TIMEOUT_MS / 1000,
         )
         self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        if path is not None:
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
         self._schema = -1
         self.collections: set[str] = set()
         self.indexes: dict[str, list[IndexSpec]] = {}
@@ -197,6 +194,8 @@ class _Database:
             OrderedDict()
         )  # the oldest first: evicting it is O(1), as a plain dict's first key is not
         self._lock = None if path is None or fcntl is None else _WriteLock(path)
+        if path is not None:
+            self._write_ahead()
         with self._transaction():
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS _crm_catalog ("
@@ -204,6 +203,22 @@ class _Database:
                 "PRIMARY KEY (collection, name))"
             )
             self.conn.execute("CREATE TABLE IF NOT EXISTS _crm_collections (name TEXT PRIMARY KEY)")
+
+    def _write_ahead(self) -> None:
+        """Put the file in write-ahead-log mode, under the file's write lock. A new file
+        starts in rollback mode, and switching needs SQLite's exclusive lock: two connections
+        switching at once each hold the shared lock the other waits on, and SQLite answers
+        one of them "database is locked" at once, without waiting (the processes of a
+        rebuild's jobs open a new database together). Taken in turns, the first switches and
+        the others find the file switched already."""
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+        self.conn.execute("PRAGMA synchronous=NORMAL")
 
     def close(self) -> None:
         self.conn.close()
