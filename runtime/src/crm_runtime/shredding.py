@@ -264,11 +264,7 @@ class PersonalDataCipher:
 
 def sealed_fields(data: Mapping[str, Any]) -> list[str]:
     """The top-level fields of ``data`` whose values are sealed (``is_sealed``), in order."""
-    return [
-        field
-        for field, value in data.items()
-        if isinstance(value, str) and value.startswith(TOKEN_PREFIX)
-    ]
+    return [field for field, value in data.items() if PersonalDataCipher.is_sealed(value)]
 
 
 def _opened(

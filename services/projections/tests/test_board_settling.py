@@ -283,14 +283,14 @@ def assert_selected_in_agrees(specs: Sequence[BoardSpec], rows: Iterable[Documen
 
 
 def assert_summarised_agrees(specs: Sequence[BoardSpec], rows: Iterable[Document]) -> None:
-    """What a scan gives each key of a board kind (``summarised``: key by key, or all at once
+    """What a scan gives each key of a board kind (``summaries``: key by key, or all at once
     with ``summarise_many``) is its summary over the rows its ``select`` picks."""
     rows = list(rows)
     for spec in specs:
         keys = {key for row in rows for key in spec.keys(row)}
         keys |= {key for row in rows for key in row.get("periods", [])}
         keys |= {"week:2030-W01", "month:2030-01", "quarter:2030-Q1", "month:2000-01"}
-        assert spec.summarised(keys, rows) == {
+        assert dict(spec.summaries(keys, rows)) == {
             key: spec.summarise(key, [row for row in rows if matches(row, spec.select(key))])
             for key in keys
         }, spec.name

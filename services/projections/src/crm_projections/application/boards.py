@@ -51,7 +51,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,14 +115,18 @@ class BoardSpec:
             return set(self.selects(row, keys))
         return {key for key in self.keys(row) if key in keys}
 
-    def summarised(self, keys: Collection[str], rows: list[Document]) -> dict[str, Document]:
-        """The content of each of ``keys``' boards, from ``rows`` (at least every row they
-        count, each once)."""
+    def summaries(
+        self, keys: Collection[str], rows: list[Document]
+    ) -> Iterator[tuple[str, Document]]:
+        """Each of ``keys`` with its board's content, from ``rows`` (at least every row they
+        count, each once), in sorted key order: all at once with ``summarise_many``, else
+        each summarised as it is asked for (a live refresh lets the loop run between two)."""
         if self.summarise_many is not None:
-            return self.summarise_many(keys, rows)
-        return {
-            key: self.summarise(key, found) for key, found in self.selected_rows(keys, rows).items()
-        }
+            many = self.summarise_many(keys, rows)
+            yield from sorted(many.items())
+            return
+        for key, found in sorted(self.selected_rows(keys, rows).items()):
+            yield key, self.summarise(key, found)
 
     def selected_rows(
         self, keys: Collection[str], rows: Iterable[Document]
@@ -287,15 +291,8 @@ class RowsProjector(Projector):
             boards = {board["_id"]: board async for board in found}
             query = {"$or": [self.boards[name].select(key) for name, key in wanted]}
             rows = [row async for row in self.documents.find(query)]
-            keys: dict[str, list[str]] = defaultdict(list)
-            for name, key in wanted:
-                keys[name].append(key)
-            for name, among in keys.items():
-                spec = self.boards[name]
-                many = None if spec.summarise_many is None else spec.summarise_many(among, rows)
-                selected = spec.selected_rows(among, rows) if many is None else {}
-                for key in among:
-                    content = spec.summarise(key, selected[key]) if many is None else many[key]
+            for name, among in _keys_by_board(wanted).items():
+                for key, content in self.boards[name].summaries(among, rows):
                     board = boards.get(f"{name}:{key}")
                     if not await self._replace_board(board, name, key, content):
                         await self.refresh(name, key)  # another refresh won: read its rows again
@@ -332,18 +329,14 @@ class RowsProjector(Projector):
     async def _summarise_all(self, touched: set[tuple[str, str]]) -> None:
         """Summarise many boards from one scan of the rows: each row is read once and put
         in every touched board whose ``select`` picks it, or given with the keys to a kind
-        that summarises many at once (``BoardSpec.summarised``). Only for a generation no other
+        that summarises many at once (``BoardSpec.summaries``). Only for a generation no other
         process writes (a rebuild's deferred phase): the rows cannot change meanwhile."""
         with self._tracer_for_boards.start_as_current_span(
             f"{self.name}.summarise", attributes={"crm.boards": len(touched)}
         ):
             rows = [row async for row in self.documents.find({})]
-            keys: dict[str, set[str]] = defaultdict(set)
-            for name, key in touched:
-                keys[name].add(key)
-            for name, among in sorted(keys.items()):
-                contents = self.boards[name].summarised(among, rows)
-                for key, content in sorted(contents.items()):
+            for name, among in _keys_by_board(touched).items():
+                for key, content in self.boards[name].summaries(among, rows):
                     await self._write_board(name, key, content)
 
     async def refresh(self, name: str, key: str) -> None:
@@ -423,6 +416,14 @@ class RowsProjector(Projector):
         await super().drop()
         if self.generation == 0:
             await self._board_documents.delete_many({"board": {"$in": sorted(self.boards)}})
+
+
+def _keys_by_board(boards: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """The keys of each board name among ``(name, key)`` pairs, names and keys sorted."""
+    keys: dict[str, set[str]] = defaultdict(set)
+    for name, key in boards:
+        keys[name].add(key)
+    return {name: sorted(keys[name]) for name in sorted(keys)}
 
 
 async def keep_settled(
