@@ -32,8 +32,11 @@ from crm_projections.application.generations import collection_name
 from crm_projections.application.projector import Applied
 from crm_projections.application.rebuild import Source, rebuild
 from crm_projections.application.rebuild_jobs import (
+    CONTEXTS,
     FOLD_COST,
+    PART_COST,
     READS,
+    Job,
     RebuildFailed,
     plan,
     rebuild_in_jobs,
@@ -287,7 +290,7 @@ def test_a_rebuild_in_two_jobs_builds_what_one_process_builds(tmp_path: Path) ->
     assert split.exit_code == 0, split.output
     assert asyncio.run(served()) == in_one
     for job in plan(READ_MODELS, 2):
-        label = f"job {job.index + 1} ({' + '.join(job.read_models)})"
+        label = f"job {job.index + 1} ({job.label})"
         for phase in ("history", "catch-up", "switch", "after switch", "final catch-up"):
             assert f"{label}: {phase}" in split.output
     assert "customer360 rebuilt: 12 events read, 11 applied; generation 2 serves" in split.output
@@ -309,13 +312,17 @@ def test_a_job_that_fails_says_why_and_leaves_its_old_generation_serving(
             return {
                 "active": {d["_id"]: d.get("active", 0) for d in found},
                 "built": sorted(n for n in names if re.search(r"__g[1-9][0-9]*$", n)),
+                "parts": sorted(n for n in names if "__part_" in n),
             }
         finally:
             await client.close()
 
     asyncio.run(seed_folder(store, vault_lost=True))
     jobs = plan(["forecast", "customer360"], 2)
-    assert [job.read_models for job in jobs] == [("customer360",), ("forecast",)]
+    assert [job.label for job in jobs] == [
+        "customer360 (contacts, loyalty)",
+        "customer360 (pipeline, tickets) + forecast",
+    ]
 
     # The 360 opens the customers' sealed names, whose keys are lost; the forecast opens
     # nothing sealed (it folds no event with a personal field).
@@ -328,10 +335,41 @@ def test_a_job_that_fails_says_why_and_leaves_its_old_generation_serving(
     after = asyncio.run(generations())
     assert after["active"] == {"customer360": 0, "forecast": 1}
     assert after["built"] == ["forecast__g1"]  # the 360's unfinished generation is gone
+    assert after["parts"] == []  # and the part the other job folded of it
     env = {"CRM_DATA_DIR": str(tmp_path), "CRM_EMBEDDED_BACKEND": "sqlite", "COLUMNS": "200"}
     cli_run = CliRunner().invoke(cli, ["rebuild", "customer360", "--jobs", "3"], env=env)
     assert cli_run.exit_code == 1
     assert "rebuild failed: job 1: SealBroken" in cli_run.output
+
+
+def covered(jobs: list[Job]) -> dict[str, list[tuple[str, ...]]]:
+    """Per read model, the contexts each job folding it folds of it (all, when whole)."""
+    held: dict[str, list[tuple[str, ...]]] = {}
+    for job in jobs:
+        parts = {part.read_model: part for part in job.parts}
+        for name in job.read_models:
+            whole = tuple(c for c in CONTEXTS if c in READS[name])
+            held.setdefault(name, []).append(parts[name].contexts if name in parts else whole)
+    return held
+
+
+def assert_every_context_folded_once(jobs: list[Job], names: list[str] | tuple[str, ...]) -> None:
+    held = covered(jobs)
+    assert sorted(held) == sorted(set(names))
+    for name, shares in held.items():
+        contexts = [c for share in shares for c in share]
+        assert sorted(contexts) == sorted(READS[name]), name
+        split = [part for job in jobs for part in job.parts if part.read_model == name]
+        if len(shares) > 1:  # split: one part per job, one owner, each knowing all parts
+            assert PART_COST.get(name) and len(split) == len(shares)
+            assert [part.owner for part in split].count(True) == 1
+            assert all(set(part.every) == set(shares) for part in split)
+            owner = next(part for part in split if part.owner)
+            assert min(CONTEXTS.index(c) for c in owner.contexts) == min(
+                CONTEXTS.index(c) for c in contexts
+            )
+        else:
+            assert split == []
 
 
 def test_jobs_share_the_read_models_by_cost_each_in_fold_order(
@@ -339,13 +377,17 @@ def test_jobs_share_the_read_models_by_cost_each_in_fold_order(
 ) -> None:
     assert {p.name: folded_contexts(p.model) for p in projections.projectors} == READS
     assert set(FOLD_COST) == set(READ_MODELS)
+    for name, costs in PART_COST.items():  # a part's costs add up to the whole's
+        assert set(costs) == READS[name]
+        assert sum(costs.values()) == pytest.approx(FOLD_COST[name])
     two = plan(READ_MODELS, 2)
-    assert sorted(name for job in two for name in job.read_models) == sorted(READ_MODELS)
-    # the 360 reads every store and costs most: the rows of customers (contacts, which it
-    # reads anyway) go with it, the rest to the other job
-    assert [job.read_models for job in two] == [
-        ("customer360", "customer_rows"),
-        ("receivables_by_rep", "forecast", "stores", "deals", "tickets", "members", "order_rows"),
+    assert_every_context_folded_once(two, READ_MODELS)
+    # the 360 reads every store and costs most: it is split by context, each job reading
+    # half the stores (the customer rows go with the contacts, the tickets with the tickets)
+    assert [job.label for job in two] == [
+        "customer360 (contacts, loyalty) + stores + members + customer_rows",
+        "customer360 (pipeline, tickets) + receivables_by_rep + forecast + deals + tickets"
+        " + order_rows",
     ]
     for jobs in (1, 2, 3, 5, 20):
         split = plan(READ_MODELS, jobs)
@@ -354,10 +396,11 @@ def test_jobs_share_the_read_models_by_cost_each_in_fold_order(
         assert all(
             list(j.read_models) == sorted(j.read_models, key=READ_MODELS.index) for j in split
         )
-        assert sorted(n for j in split for n in j.read_models) == sorted(READ_MODELS)
+        assert_every_context_folded_once(split, READ_MODELS)
         assert plan(READ_MODELS, jobs) == split  # the same every time
     assert [job.read_models for job in plan(["forecast", "forecast"], 4)] == [("forecast",)]
     assert [job.read_models for job in plan(READ_MODELS, 1)] == [READ_MODELS]
+    assert plan(READ_MODELS, 1)[0].parts == ()  # one job: nothing to combine
     with pytest.raises(ValueError, match="at least one job"):
         plan(READ_MODELS, 0)
     with pytest.raises(ValueError, match="not read models: leaderboard"):
@@ -369,6 +412,6 @@ def test_many_read_models_are_placed_one_by_one_into_the_cheapest_group(
 ) -> None:
     monkeypatch.setattr("crm_projections.application.rebuild_jobs.PLANNED", 0)
     split = plan(READ_MODELS, 2)
-    assert sorted(n for j in split for n in j.read_models) == sorted(READ_MODELS)
+    assert_every_context_folded_once(split, READ_MODELS)
     assert len(split) == 2
     assert "customer360" in split[0].read_models

@@ -35,9 +35,11 @@ event's source position (``positions``), so the read model's lag is measurable.
 from __future__ import annotations
 
 import copy
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import datetime
 from enum import Enum
 from typing import Any, Self
 
@@ -64,6 +66,11 @@ BUFFERED = 250_000
 enough for every document of a 1,000,000-event history (about 2.6 GB for all nine read
 models), since a smaller buffer writes and re-reads a long-lived document once per flush."""
 WRITE_BATCH = 500
+PARTS = "rebuild_parts"
+"""Per part of a read model a rebuild folds in another job (``Projector.part``): how far it
+read each source once written, or why it failed."""
+ABANDONED = "~abandoned"
+"""The name under which the owner of a rebuild's parts says it gave up."""
 RECENT = 4096
 """Documents a live projector keeps as it last wrote them, per read model (``Recent``): a
 replaced document was nearly always written within the last ten batches."""
@@ -360,6 +367,7 @@ class Projector:
         self._views: dict[int, Self] = {}
         self._collections: dict[str, Any] = {}
         self._recent = Recent()
+        self._part: str | None = None
 
     @property
     def name(self) -> str:
@@ -402,9 +410,112 @@ class Projector:
     def _pinned_here(self) -> None:
         """Reset what a pinned copy must not share with the projector it was copied from."""
 
+    def part(self, run: str, name: str) -> Self:
+        """This read model's part ``name`` of the rebuild ``run``: the documents folded from
+        some contexts' streams only, in collections of their own (``{base}__part_{run}_{name}``),
+        for the job that owns the rebuild to combine (``take_part``). It notes no positions."""
+        if self.model.combine is None:
+            raise ValueError(f"{self.name} cannot be rebuilt in parts: its model has no combine")
+        view = copy.copy(self)
+        view._pinned = 0
+        view._views = {}
+        view._buffer = None
+        view._recent = Recent()
+        view._collections = {}
+        view._part = f"{run}_{name}"
+        view._pinned_here()
+        return view
+
+    async def publish_part(
+        self, run: str, name: str, reached: dict[str, tuple[int, datetime | None]]
+    ) -> None:
+        """Part ``name`` of ``run`` is written: how far it read each source."""
+        await self._database[PARTS].replace_one(
+            {"_id": _part_id(self.name, run, name)},
+            {
+                "_id": _part_id(self.name, run, name),
+                "reached": {s: {"position": p, "time": t} for s, (p, t) in reached.items()},
+            },
+            upsert=True,
+        )
+
+    async def part_failed(self, run: str, name: str, reason: str) -> None:
+        """Part ``name`` of ``run`` will not be written: the owner stops waiting for it."""
+        await self._database[PARTS].replace_one(
+            {"_id": _part_id(self.name, run, name)},
+            {"_id": _part_id(self.name, run, name), "failed": reason},
+            upsert=True,
+        )
+
+    async def published_part(self, run: str, name: str) -> dict[str, Any] | None:
+        """What ``publish_part`` (or ``part_failed``) said of part ``name``, if anything yet."""
+        found: dict[str, Any] | None = await self._database[PARTS].find_one(
+            {"_id": _part_id(self.name, run, name)}
+        )
+        return found
+
+    async def take_part(self, run: str, name: str) -> None:
+        """Combine part ``name`` of ``run`` into this generation's documents and routes,
+        during a rebuild's deferred phase (``ReadModel.combine``), then drop the part."""
+        buffer, combine = self._buffer, self.model.combine
+        if buffer is None or combine is None:
+            raise RuntimeError(f"{self.name}: a part is taken into a rebuild's buffer")
+        part = self.part(run, name)
+        async for document in part.documents.find({}):
+            document_id = document["_id"]
+            mine = await buffer.get(self._documents, document_id)
+            buffer.put(document_id, document if mine is None else combine([mine, document]))
+            if buffer.full:
+                await self.flush_buffer(keep=False)
+        if self._routes_collection is not None:
+            field = self.model.routes_field
+            async for route in part.collection(self._routes_collection).find({}):
+                buffer.routes[route["_id"]] = str(route[field])
+                buffer.new_routes.append({"_id": route["_id"], field: route[field]})
+        await part.drop_part(run, name)
+
+    async def abandon_parts(self, run: str) -> None:
+        """The owner of ``run``'s parts gives up: said first, so that a part written after
+        the drop sees it and drops itself (``parts_abandoned``), then every part dropped."""
+        said = {"_id": _part_id(self.name, run, ABANDONED), "abandoned": True}
+        await self._database[PARTS].replace_one({"_id": said["_id"]}, said, upsert=True)
+        await self.drop_parts(but=run)
+        for collection in await self._database.list_collection_names():
+            if f"__part_{run}_" in str(collection):
+                await self._database[str(collection)].drop()
+
+    async def parts_abandoned(self, run: str) -> bool:
+        """Whether the owner of ``run``'s parts gave up (``abandon_parts``)."""
+        found = await self._database[PARTS].find_one({"_id": _part_id(self.name, run, ABANDONED)})
+        return found is not None
+
+    async def drop_part(self, run: str, name: str) -> None:
+        """Drop part ``name`` of ``run``: its collections and what was said of it."""
+        suffix = f"__part_{run}_{name}"
+        for base in self.bases():
+            await self._database[f"{base}{suffix}"].drop()
+        await self._database[PARTS].delete_one({"_id": _part_id(self.name, run, name)})
+
+    async def drop_parts(self, *, but: str | None = None) -> None:
+        """Drop the parts of every rebuild of this read model (but those of run ``but``):
+        left by a rebuild that was killed, or by the run that just failed."""
+        prefixes = [f"{base}__part_" for base in self.bases()]
+        kept = None if but is None else f"__part_{but}_"
+        for collection in await self._database.list_collection_names():
+            name = str(collection)
+            if any(name.startswith(p) for p in prefixes) and (kept is None or kept not in name):
+                await self._database[name].drop()
+        mine = {"_id": {"$regex": f"^{re.escape(self.name)}:"}}
+        async for said in self._database[PARTS].find(mine):
+            if but is None or not str(said["_id"]).startswith(f"{self.name}:{but}:"):
+                await self._database[PARTS].delete_one({"_id": said["_id"]})
+
     def collection(self, base: str) -> Any:
-        """The collection ``base`` of this projector's generation."""
-        name = collection_name(base, self.generation)
+        """The collection ``base`` of this projector's generation (of its part, for a part)."""
+        if self._part is not None:
+            name = f"{base}__part_{self._part}"
+        else:
+            name = collection_name(base, self.generation)
         found = self._collections.get(name)
         if found is None:
             found = self._collections[name] = self._database[name]
@@ -675,6 +786,10 @@ class Projector:
         for name in self.collection_names():
             await self._database[name].drop()
         await self.positions.drop(self.generation)
+
+
+def _part_id(read_model: str, run: str, name: str) -> str:
+    return f"{read_model}:{run}:{name}"
 
 
 async def _empty(collection: Any) -> bool:

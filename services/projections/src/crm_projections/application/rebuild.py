@@ -46,6 +46,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -71,6 +72,37 @@ DROP = "drop old generation"
 HEARTBEAT_SECONDS = 5.0
 CHUNK_COMMITS = 256
 """Commits read before folding them, their sealed fields opened with one key lookup."""
+PART_POLL_SECONDS = 0.2
+"""How often the owner of a split read model looks whether the other parts are written."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """A read model whose rebuild is split between jobs by context (``ReadModel.combine``,
+    ``rebuild_jobs.plan``): this job folds the events of ``contexts`` in the history phase;
+    ``every`` lists the contexts of each part, this one's among them.
+
+    The ``owner`` builds the generation as a whole read model would, but its history folds
+    only its own contexts. At the end of that phase it waits for the other parts, combines
+    them into its documents and routes (``Projector.take_part``), and goes on from the
+    positions each reached; from the catch-up on it folds every context. Any other part is
+    folded into collections of its own (``Projector.part``) in the history phase, written,
+    and published with the positions it reached (``Projector.publish_part``); its job has
+    nothing more to do for that read model."""
+
+    read_model: str
+    contexts: tuple[str, ...]
+    owner: bool
+    every: tuple[tuple[str, ...], ...]
+
+    @property
+    def name(self) -> str:
+        return "-".join(self.contexts)
+
+    @property
+    def others(self) -> list[str]:
+        """The names of the other parts."""
+        return ["-".join(contexts) for contexts in self.every if contexts != self.contexts]
 
 
 @dataclass(frozen=True)
@@ -100,9 +132,14 @@ async def rebuild(
     on_progress: Callable[[int, int], Any] = lambda done, total: None,
     on_phase: Callable[[str, int], Any] = lambda phase, total: None,
     grace: float = 0.0,
+    parts: Sequence[Part] = (),
+    run: str = "",
 ) -> dict[str, int]:
     """Build every read model of ``projectors`` anew from the full history of every
     source, beside the generation that serves, and switch to it when caught up.
+
+    ``parts``: the read models of ``projectors`` this job folds a part of (``Part``), the
+    rebuild ``run`` naming the parts of all its jobs.
 
     ``on_phase(phase, total)`` announces each phase (``total``: store positions to fold,
     0 for the phases that fold nothing); ``on_progress(done, total)`` follows the
@@ -112,15 +149,25 @@ async def rebuild(
     ``SWITCH_GRACE``), 0 for a process on its own.
     Answers the events read and, per read model, the events applied.
     """
+    of = {part.read_model: part for part in parts}
+    if parts and not run:
+        raise ValueError("a rebuild in parts needs the name of its run")
     totals = {"events": 0, **{projector.name: 0 for projector in projectors}}
     building: list[_Building] = []
+    helping: list[tuple[Projector, Part]] = []
     reached = [0] * len(sources)
     try:
         for projector in projectors:
-            building.append(await _begin(projector))
+            part = of.get(projector.name)
+            if part is not None and not part.owner:
+                helping.append((projector.part(run, part.name), part))
+                continue
+            building.append(await _begin(projector, part, run))
         folding = _Folding(building, sources, reached, totals, on_progress, on_phase)
+        folding.split(of, helping, run)
         with paused():  # the buffers only grow: full collections would walk them again
             await folding.fold(HISTORY, deferred=True)
+            folding.split({}, [], run)
             await folding.fold(CATCH_UP, deferred=True)
         await _call(on_phase, SWITCH, 0)
         for b in building:
@@ -137,10 +184,12 @@ async def rebuild(
         await _call(on_phase, GRACE, 0)
         await asyncio.sleep(grace)
         await folding.fold(FINAL_CATCH_UP, deferred=False)
-    except BaseException:
+    except BaseException as error:
+        for view, part in helping:
+            await _abandon_part(view, part, run, error)
         for b in building:
             if not b.switched:
-                await _abandon(b)
+                await _abandon(b, run if b.live.name in of else None)
         raise
     await _call(on_phase, DROP, 0)
     views = [b.view for b in building]
@@ -159,9 +208,13 @@ async def _call(callback: Callable[..., Any], *args: Any) -> None:
         await answer
 
 
-async def _begin(projector: Projector) -> _Building:
-    """A new generation to build into, the leftovers of interrupted runs dropped."""
+async def _begin(projector: Projector, part: Part | None, run: str) -> _Building:
+    """A new generation to build into, the leftovers of interrupted runs dropped (and the
+    parts they left, for a read model that combines parts: those of ``run`` are this run's,
+    being written by other jobs)."""
     started = await projector.read_models.begin(projector.name)
+    if projector.model.combine is not None:
+        await projector.drop_parts(but=run if part is not None else None)
     leftovers = set(started.leftovers) | await projector.stored_generations()
     for generation in sorted(leftovers - {started.active, started.generation}):
         log.info("dropping a leftover generation", read_model=projector.name, generation=generation)
@@ -173,15 +226,30 @@ async def _begin(projector: Projector) -> _Building:
     return _Building(projector, view, started)
 
 
-async def _abandon(building: _Building) -> None:
-    """Drop a generation that will never serve (best effort: the next run drops it too)."""
+async def _abandon(building: _Building, run: str | None) -> None:
+    """Drop a generation that will never serve, and the parts of ``run`` it was to combine
+    (best effort: the next run drops them too)."""
     name, generation = building.live.name, building.started.generation
     try:
+        if run is not None:
+            await building.live.abandon_parts(run)
         await building.view.drop()
         await building.live.read_models.abandon(name, generation)
         log.warning("rebuild abandoned; the active generation serves", read_model=name)
     except Exception:
         log.exception("could not drop an abandoned generation", read_model=name)
+
+
+async def _abandon_part(view: Projector, part: Part, run: str, error: BaseException) -> None:
+    """A part that will not be written: its owner is told why, what was written is dropped
+    (best effort: the owner's job fails or is stopped too, and the next run drops it)."""
+    try:
+        reason = f"{type(error).__name__}: {error}".strip().rstrip(":")
+        await view.part_failed(run, part.name, reason)
+        for base in view.bases():
+            await view.collection(base).drop()
+    except Exception:
+        log.exception("could not drop an abandoned part", read_model=view.name, part=part.name)
 
 
 class _Folding:
@@ -199,13 +267,42 @@ class _Folding:
         self._building = building
         self._sources = sources
         self._reached = reached
+        self._times: list[datetime | None] = [None] * len(sources)
         self._totals = totals
         self._on_progress = on_progress
         self._on_phase = on_phase
         self._beat = time.monotonic()
         self._done = 0
         self._views = [b.view for b in building]
-        folds = [(view, folded_types(view.model)) for view in self._views]
+        """The views whose positions are noted: every one but other jobs' parts."""
+        self._names = [source_name(source.store.source) for source in sources]
+        self._owned: list[tuple[Projector, Part]] = []
+        self._helping: list[tuple[Projector, Part]] = []
+        self._run = ""
+        self.split({}, [], "")
+
+    def split(
+        self, parts: dict[str, Part], helping: list[tuple[Projector, Part]], run: str
+    ) -> None:
+        """What the next phase folds: the views of ``building`` (those of ``parts``' owned
+        read models only their part's contexts) and the parts in ``helping``; with no
+        parts, every view all it folds (after the history phase of a split rebuild)."""
+        self._owned = [(view, parts[view.name]) for view in self._views if view.name in parts]
+        self._helping = helping
+        self._run = run
+        self._folding = [*self._views, *(view for view, _ in helping)]
+        limits = {id(view): set(part.contexts) for view, part in [*self._owned, *helping]}
+        folds = [
+            (
+                view,
+                {
+                    t
+                    for t in folded_types(view.model)
+                    if id(view) not in limits or t.split(".")[1] in limits[id(view)]
+                },
+            )
+            for view in self._folding
+        ]
         self._folders: dict[str, list[Projector]] = {
             event_type: [view for view, types in folds if event_type in types]
             for event_type in REGISTRY.types
@@ -214,11 +311,7 @@ class _Folding:
         which refuses it)."""
         contexts = {event_type.split(".")[1] for _, types in folds for event_type in types}
         known = {event_type.split(".")[1] for event_type in REGISTRY.types}
-        self._read = [
-            source_name(source.store.source) in contexts
-            or source_name(source.store.source) not in known
-            for source in sources
-        ]
+        self._read = [name in contexts or name not in known for name in self._names]
         """Whether to read each source: not the store of a context none of the views folds
         events of (a store of another name is read)."""
 
@@ -227,10 +320,14 @@ class _Folding:
             await source.store.head_position() if read else 0
             for source, read in zip(self._sources, self._read, strict=True)
         ]
-        total = sum(max(0, h - r) for h, r in zip(heads, self._reached, strict=True))
+        total = sum(
+            max(0, head - at)
+            for head, at, read in zip(heads, self._reached, self._read, strict=True)
+            if read
+        )
         await _call(self._on_phase, phase, total)
         if deferred:
-            for view in self._views:
+            for view in self._folding:
                 await view.begin_rebuild()
         self._done = 0
         for index, source in enumerate(self._sources):
@@ -249,10 +346,52 @@ class _Folding:
             if chunk:
                 await self._fold_chunk(index, chunk, total)
         if deferred:
-            for view in self._views:
+            for view, part in self._owned:
+                await self._take_parts(view, part)
+            for view in self._folding:
                 await view.end_rebuild()
+            for view, part in self._helping:
+                await self._publish(view, part)
         for view in self._views:
             await view.positions.flush()
+
+    async def _take_parts(self, view: Projector, part: Part) -> None:
+        """Wait for the other parts of ``view``'s read model, combine each into its
+        documents, and go on from the positions each reached: a source this job read too
+        from the lower of the two (the folds of what both read again are duplicates)."""
+        waiting = part.others
+        while waiting:
+            for name in list(waiting):
+                said = await view.published_part(self._run, name)
+                if said is None:
+                    continue
+                if "failed" in said:
+                    raise RuntimeError(f"{view.name}: part {name} failed: {said['failed']}")
+                await view.take_part(self._run, name)
+                for source, mark in said["reached"].items():
+                    index = self._names.index(source)
+                    position = int(mark["position"])
+                    if self._read[index]:
+                        position = min(position, self._reached[index])
+                    self._reached[index] = position
+                    if mark.get("time") is not None:
+                        view.positions.note(view.generation, source, position, mark["time"])
+                waiting.remove(name)
+            if waiting:
+                await self._heartbeat(force=False)
+                await asyncio.sleep(PART_POLL_SECONDS)
+
+    async def _publish(self, view: Projector, part: Part) -> None:
+        """The part is written: say how far it read each source of its contexts. An owner
+        that gave up first (``Projector.abandon_parts``) will not take it: it is dropped."""
+        reached = {
+            name: (self._reached[index], self._times[index])
+            for index, name in enumerate(self._names)
+            if self._read[index] and name in part.contexts
+        }
+        await view.publish_part(self._run, part.name, reached)
+        if await view.parts_abandoned(self._run):
+            await view.drop_part(self._run, part.name)
 
     async def _fold_chunk(self, index: int, commits: list[Commit], total: int) -> None:
         """Fold commits of source ``index`` in order: the events some view folds are opened
@@ -266,13 +405,17 @@ class _Folding:
         ]
         opened = iter(await source.sealed.reveal_many(kept) if source.sealed else kept)
         for commit in commits:
-            await self._fold_commit(commit, opened)
+            latest = await self._fold_commit(commit, opened)
+            if latest is not None:
+                known = self._times[index]
+                self._times[index] = latest if known is None else max(known, latest)
             self._done += commit.position - self._reached[index]
             self._reached[index] = commit.position
             await _call(self._on_progress, self._done, total)
         await self._heartbeat()
 
-    async def _fold_commit(self, commit: Commit, opened: Iterator[StoredEvent]) -> None:
+    async def _fold_commit(self, commit: Commit, opened: Iterator[StoredEvent]) -> datetime | None:
+        """Fold one commit; answers the time of its latest event."""
         latest = None
         for stored in commit.events:
             metadata = stored.metadata
@@ -286,12 +429,14 @@ class _Folding:
             self._totals["events"] += 1
             if latest is None or metadata.time > latest.time:
                 latest = metadata
-        if latest is not None:  # every event of a commit has its commit's position
-            for view in self._views:
-                view.positions.note(view.generation, latest.source, commit.position, latest.time)
+        if latest is None:
+            return None
+        for view in self._views:  # every event of a commit has its commit's position
+            view.positions.note(view.generation, latest.source, commit.position, latest.time)
+        return latest.time
 
-    async def _heartbeat(self) -> None:
-        if time.monotonic() - self._beat < HEARTBEAT_SECONDS:
+    async def _heartbeat(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() - self._beat < HEARTBEAT_SECONDS:
             return
         self._beat = time.monotonic()
         for b in self._building:

@@ -26,12 +26,14 @@ import multiprocessing
 import queue
 import signal
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
+from crm_projections.application.rebuild import Part
 from crm_projections.config import READ_MODELS, ProjectionsSettings
 from crm_projections.domain import (
     customer360,
@@ -64,25 +66,34 @@ READS: dict[str, frozenset[str]] = {
 }
 """The contexts whose events each read model folds (``streams.folded_contexts``): a job
 reads, opens and parses the events of these stores only."""
-READ_COST: dict[str, float] = {"contacts": 4.0, "pipeline": 1.0, "tickets": 0.6, "loyalty": 0.4}
+READ_COST: dict[str, float] = {"contacts": 1.7, "pipeline": 0.8, "tickets": 1.0, "loyalty": 0.3}
 FOLD_COST: dict[str, float] = {
-    "customer360": 5.2,
-    "customer_rows": 1.0,
+    "customer360": 3.4,
+    "customer_rows": 1.8,
     "receivables_by_rep": 0.3,
-    "forecast": 0.6,
+    "forecast": 0.5,
     "stores": 0.1,
-    "deals": 1.4,
-    "tickets": 1.5,
-    "members": 1.5,
-    "order_rows": 1.4,
+    "deals": 1.1,
+    "tickets": 0.7,
+    "members": 1.0,
+    "order_rows": 0.9,
 }
 """CPU-seconds a rebuild of 100,000 events of the bench's mix spends reading, opening and
 parsing each context's events (``READ_COST``), and folding each read model (``FOLD_COST``),
-fitted to rebuilds of each read model alone and of groups of them (2026-12-07). Only
-their ratios matter."""
-PLANNED = 12
-"""Up to this many read models, ``plan`` tries every grouping; beyond, it places them one
-by one."""
+fitted to rebuilds of each read model alone and of groups of them (2026-12-07, ADR 27).
+Only their ratios matter."""
+PART_COST: dict[str, dict[str, float]] = {
+    "customer360": {"contacts": 1.1, "pipeline": 1.2, "tickets": 0.5, "loyalty": 0.6},
+}
+"""For a read model whose documents combine from parts (``ReadModel.combine``): what folding
+the events of each context costs, as ``FOLD_COST`` (they add up to it)."""
+COMBINE_COST = 0.3
+"""What the job that owns a split read model spends reading and combining each other part."""
+CONTEXTS = tuple(READ_COST)
+"""The contexts in a fixed order: the job folding a split read model's first context owns it."""
+PLANNED = 5_000
+"""Up to this many groupings, ``plan`` tries every one; beyond, it places the read models
+(and parts) one by one."""
 REPORT_SECONDS = 0.2
 POLL_SECONDS = 0.2
 STOP_SECONDS = 30.0
@@ -101,43 +112,141 @@ class RebuildFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Job:
-    """One process of a rebuild: its number and the read models it rebuilds."""
+    """One process of a rebuild: its number, the read models it rebuilds (in fold order)
+    and, of those split between jobs, the part it folds (``parts``)."""
 
     index: int
     read_models: tuple[str, ...]
+    parts: tuple[Part, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``customer360 (contacts, tickets) + customer_rows``: what the job rebuilds."""
+        parts = {part.read_model: part for part in self.parts}
+        return " + ".join(
+            f"{name} ({', '.join(parts[name].contexts)})" if name in parts else name
+            for name in self.read_models
+        )
 
 
 def plan(read_models: Sequence[str], jobs: int) -> list[Job]:
     """At most ``jobs`` groups of ``read_models``, none empty, each in fold order
     (``READ_MODELS``): the grouping whose heaviest job costs least, the CPU of all jobs
     counted a little too (two jobs that read the same store each read it). A job's cost is
-    its stores' ``READ_COST`` plus its read models' ``FOLD_COST``. Deterministic: the same
-    names, the same groups."""
+    its stores' ``READ_COST`` plus its read models' ``FOLD_COST``. A read model of
+    ``PART_COST`` may be split by context between jobs: each job folds the events of its
+    contexts in the history phase, and the job with the first context (``CONTEXTS``) owns
+    it (``Part``), combining the others' parts (``COMBINE_COST`` each). Deterministic: the
+    same names, the same groups."""
     if jobs < 1:
         raise ValueError(f"a rebuild needs at least one job, not {jobs}")
     unknown = [name for name in read_models if name not in READ_MODELS]
     if unknown:
         raise ValueError(f"not read models: {', '.join(unknown)}")
     chosen = sorted(dict.fromkeys(read_models), key=READ_MODELS.index)
-    if len(chosen) <= PLANNED:
-        groups = min(_groupings(chosen, jobs), key=_score)
+    items = [
+        share
+        for name in chosen
+        for share in (
+            [_share(name, c) for c in CONTEXTS if c in READS[name]]
+            if name in PART_COST and jobs > 1
+            else [name]
+        )
+    ]
+    if _grouping_count(len(items), jobs) <= PLANNED:
+        groups = min(_groupings(items, jobs), key=_score)
     else:
-        groups = _placed(chosen, jobs)
+        groups = _placed(items, jobs)
     ordered = sorted(
-        (tuple(sorted(g, key=READ_MODELS.index)) for g in groups if g),
-        key=lambda g: READ_MODELS.index(g[0]),
+        (sorted(g, key=_order) for g in groups if g), key=lambda g: [_order(i) for i in g]
     )
-    return [Job(index, group) for index, group in enumerate(ordered)]
+    return _jobs(ordered)
 
 
-def _cost(group: Sequence[str]) -> float:
-    contexts = set().union(*(READS[name] for name in group))
-    return sum(READ_COST[c] for c in contexts) + sum(FOLD_COST[name] for name in group)
+def _share(name: str, context: str) -> str:
+    return f"{name}@{context}"
+
+
+def _split(item: str) -> tuple[str, str | None]:
+    name, _, context = item.partition("@")
+    return name, context or None
+
+
+def _order(item: str) -> tuple[int, int]:
+    name, context = _split(item)
+    return READ_MODELS.index(name), -1 if context is None else CONTEXTS.index(context)
+
+
+def _jobs(groups: list[list[str]]) -> list[Job]:
+    """The jobs of ``groups`` of items: a read model whose shares all fell in one group is
+    rebuilt whole there; one whose shares fell in several is a ``Part`` in each."""
+    split = _split_between(groups)
+    jobs = []
+    for index, group in enumerate(groups):
+        names = tuple(dict.fromkeys(_split(item)[0] for item in group))
+        parts = []
+        for name in names:
+            if name in split:
+                held = dict(split[name])
+                every = tuple(held.values())
+                owner = min(held, key=lambda i: _first(held[i]))
+                parts.append(Part(name, held[index], owner=owner == index, every=every))
+        jobs.append(Job(index, names, tuple(parts)))
+    return jobs
+
+
+def _split_between(groups: list[list[str]]) -> dict[str, list[tuple[int, tuple[str, ...]]]]:
+    """The read models whose shares fell in more than one group: per group holding some,
+    its index and the contexts it holds (in ``CONTEXTS`` order)."""
+    held: dict[str, dict[int, list[str]]] = {}
+    for index, group in enumerate(groups):
+        for item in group:
+            name, context = _split(item)
+            if context is not None:
+                held.setdefault(name, {}).setdefault(index, []).append(context)
+    return {
+        name: [(index, tuple(sorted(cs, key=CONTEXTS.index))) for index, cs in by.items()]
+        for name, by in held.items()
+        if len(by) > 1
+    }
+
+
+def _first(contexts: tuple[str, ...]) -> int:
+    return min(CONTEXTS.index(c) for c in contexts)
+
+
+def _cost(group: Sequence[str], combined: Sequence[str] = ()) -> float:
+    """``group``'s cost; ``combined``: a split read model's name for each part of it the
+    group combines into its own."""
+    contexts: set[str] = set()
+    folds = 0.0
+    for item in group:
+        name, context = _split(item)
+        if context is None:
+            contexts |= READS[name]
+            folds += FOLD_COST[name]
+        else:
+            contexts.add(context)
+            folds += PART_COST[name][context]
+    return sum(READ_COST[c] for c in contexts) + folds + COMBINE_COST * len(combined)
 
 
 def _score(groups: list[list[str]]) -> tuple[float, int]:
-    costs = [_cost(group) for group in groups]
+    owners: dict[int, list[str]] = {}
+    for name, held in _split_between(groups).items():
+        owner = min(held, key=lambda h: _first(h[1]))[0]
+        owners.setdefault(owner, []).extend([name] * (len(held) - 1))
+    costs = [_cost(group, owners.get(index, [])) for index, group in enumerate(groups)]
     return (round(max(costs) + 0.1 * sum(costs), 6), len(groups))
+
+
+def _grouping_count(items: int, jobs: int) -> int:
+    """How many ways ``_groupings`` has: the partitions of ``items`` into at most ``jobs``
+    blocks (Stirling numbers of the second kind, summed)."""
+    row = [1] + [0] * jobs  # S(0, k)
+    for _ in range(items):
+        row = [0] + [k * row[k] + row[k - 1] for k in range(1, jobs + 1)]
+    return sum(row) if items else 1
 
 
 def _groupings(names: list[str], jobs: int) -> Iterator[list[list[str]]]:
@@ -154,9 +263,9 @@ def _groupings(names: list[str], jobs: int) -> Iterator[list[list[str]]]:
 
 
 def _placed(names: list[str], jobs: int) -> list[list[str]]:
-    """Each read model, heaviest first, into the group it makes least costly."""
+    """Each read model (or part), heaviest first, into the group it makes least costly."""
     groups: list[list[str]] = [[] for _ in range(jobs)]
-    for name in sorted(names, key=lambda n: (-_cost([n]), READ_MODELS.index(n))):
+    for name in sorted(names, key=lambda n: (-_cost([n]), _order(n))):
         best = min(range(jobs), key=lambda g: (_cost([*groups[g], name]), g))
         groups[best].append(name)
     return [group for group in groups if group]
@@ -176,10 +285,11 @@ async def rebuild_in_jobs(
     any job failed."""
     context = multiprocessing.get_context("spawn")
     reports: Any = context.Queue()
+    run = uuid.uuid4().hex[:12]
     processes = {
         job.index: context.Process(
             target=_run_job,
-            args=(settings, job, grace, reports),
+            args=(settings, job, grace, reports, run),
             name=f"crm-rebuild-{job.index + 1}",
             daemon=True,
         )
@@ -189,11 +299,16 @@ async def rebuild_in_jobs(
     totals: dict[int, dict[str, int]] = {}
     failures: dict[int, str] = {}
     finished: set[int] = set()
+    waiting = _waiting_on(jobs)
     for process in processes.values():
         process.start()
     stopped = False
     try:
         while len(finished) < len(processes):
+            for index in sorted(failures):  # the owner of its part would wait for ever
+                for owner in sorted(waiting.get(index, set()) - finished - failures.keys()):
+                    failures[owner] = f"stopped: job {index + 1}, folding a part of it, failed"
+                    processes[owner].terminate()
             report = await asyncio.to_thread(_next_report, reports)
             if report is None:
                 for index, process in processes.items():
@@ -213,7 +328,7 @@ async def rebuild_in_jobs(
                 totals[index] = values[0]
                 finished.add(index)
             elif kind == "failed":
-                failures[index] = values[0]
+                failures.setdefault(index, values[0])
                 finished.add(index)
         stopped = True
     finally:
@@ -226,6 +341,17 @@ async def rebuild_in_jobs(
     if failures:
         raise RebuildFailed(dict(sorted(failures.items())))
     return dict(sorted(totals.items()))
+
+
+def _waiting_on(jobs: Sequence[Job]) -> dict[int, set[int]]:
+    """Per job, the jobs owning a read model it folds a part of: they wait for that part."""
+    owners = {part.read_model: job.index for job in jobs for part in job.parts if part.owner}
+    return {
+        job.index: {
+            owners[p.read_model] for p in job.parts if not p.owner and p.read_model in owners
+        }
+        for job in jobs
+    }
 
 
 def _next_report(reports: Any) -> tuple[Any, ...] | None:
@@ -246,17 +372,17 @@ def _drain(reports: Any, totals: dict[int, dict[str, int]], failures: dict[int, 
         if kind == "done":
             totals[index] = values[0]
         elif kind == "failed":
-            failures[index] = values[0]
+            failures.setdefault(index, values[0])
 
 
-def _run_job(settings: ProjectionsSettings, job: Job, grace: float, reports: Any) -> None:
+def _run_job(settings: ProjectionsSettings, job: Job, grace: float, reports: Any, run: str) -> None:
     """A job's process: rebuild its group, report how it went."""
     from crm_runtime.collector import tune_collector
 
     signal.signal(signal.SIGTERM, _stop)
     tune_collector(settings.gc_threshold)
     try:
-        totals = asyncio.run(_job(settings, job, grace, reports))
+        totals = asyncio.run(_job(settings, job, grace, reports, run))
     except BaseException as error:  # reported, then the process ends with an error
         log.exception("rebuild job failed", job=job.index + 1, read_models=job.read_models)
         reports.put(("failed", job.index, _reason(error)))
@@ -276,7 +402,7 @@ def _reason(error: BaseException) -> str:
 
 
 async def _job(
-    settings: ProjectionsSettings, job: Job, grace: float, reports: Any
+    settings: ProjectionsSettings, job: Job, grace: float, reports: Any, run: str
 ) -> dict[str, int]:
     from crm_projections.application.rebuild import rebuild
     from crm_projections.bootstrap import SERVICE, fold_tracer, open_sources, projectors
@@ -305,7 +431,13 @@ async def _job(
 
     try:
         return await rebuild(
-            chosen, sources, on_progress=on_progress, on_phase=on_phase, grace=grace
+            chosen,
+            sources,
+            on_progress=on_progress,
+            on_phase=on_phase,
+            grace=grace,
+            parts=job.parts,
+            run=run,
         )
     finally:
         for opened in [*clients, client]:

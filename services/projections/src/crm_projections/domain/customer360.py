@@ -21,7 +21,7 @@ with the views of the documents merged into it (``merged_from``, recursively).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "Document",
     "Order",
     "check_order",
+    "combined",
     "customer_id_of",
     "merged_ids",
     "project",
@@ -109,8 +110,56 @@ def empty(customer_id: str) -> Document:
     return {"_id": customer_id, "customer_id": customer_id, "streams": {}, "revision": 0}
 
 
+BOOKKEEPING = frozenset(
+    {"_id", "customer_id", "streams", "revision", "updated_at", "last_event_id"}
+)
+"""The fields ``stamped`` and ``empty`` keep, which every stream's events change; every
+other field belongs to the section of one kind of stream."""
+
+
+def combined(parts: Sequence[Document]) -> Document:
+    """One customer's document from ``parts``, each folded from streams no other part
+    folded: what folding all their events gives, in any interleaving. The streams' positions
+    are joined, the revisions (one per event folded) added, the latest event is the latest of
+    all (``stamped``), and each section comes from the one part holding it. Parts of two
+    customers, two parts that folded one stream, or two that hold one section are refused
+    (ValueError): their streams were not split by kind."""
+    if not parts:
+        raise ValueError("no parts to combine")
+    first = parts[0]
+    if any(part["_id"] != first["_id"] for part in parts):
+        raise ValueError(f"parts of {sorted({str(part['_id']) for part in parts})} combined")
+    whole: Document = {**empty(first["customer_id"])}
+    streams: dict[str, int] = {}
+    for part in parts:
+        shared = streams.keys() & part.get("streams", {}).keys()
+        if shared:
+            raise ValueError(f"{first['_id']}: two parts folded {sorted(shared)}")
+        streams.update(part.get("streams", {}))
+        whole["revision"] += int(part.get("revision", 0))
+        latest = part.get("updated_at"), part.get("last_event_id")
+        held = whole.get("updated_at"), whole.get("last_event_id")
+        if latest[0] is not None and (
+            held[0] is None or (utc(latest[0]), latest[1]) > (utc(held[0]), held[1])
+        ):
+            whole["updated_at"], whole["last_event_id"] = latest
+        for field, value in part.items():
+            if field in BOOKKEEPING:
+                continue
+            if field in whole:
+                raise ValueError(f"{first['_id']}: two parts hold {field!r}")
+            whole[field] = value
+    whole["streams"] = streams
+    return whole
+
+
 MODEL = ReadModel(
-    name="customer360", target=target, project=project, empty=empty, routes_field="customer_id"
+    name="customer360",
+    target=target,
+    project=project,
+    empty=empty,
+    routes_field="customer_id",
+    combine=combined,
 )
 
 

@@ -11,7 +11,7 @@ named first: the projector remembers that per stream (``learnt``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
@@ -174,6 +174,10 @@ class ReadModel:
     empty: Callable[[str], Document]
     routes_field: str = "document_id"
     """Name of the learnt document id in the stream routes collection."""
+    combine: Callable[[Sequence[Document]], Document] | None = None
+    """One document from parts folded from disjoint sets of its streams (each stream's
+    events in one part), equal to folding all of them; None: no such split. A rebuild in
+    several jobs may fold such a read model's contexts in different processes."""
 
 
 def folded_types(model: ReadModel) -> frozenset[str]:

@@ -138,7 +138,7 @@ async def _rebuild_in_jobs(
     from crm_projections.bootstrap import bootstrap
 
     console = Console(stderr=True)
-    labels = {job.index: f"job {job.index + 1} ({' + '.join(job.read_models)})" for job in jobs}
+    labels = {job.index: f"job {job.index + 1} ({job.label})" for job in jobs}
     with _progress(console) as progress:
         bars = _Bars(progress)
         try:
@@ -155,14 +155,15 @@ async def _rebuild_in_jobs(
         bars.finish()
     service = bootstrap(settings)
     try:
-        for job in jobs:
-            read = totals[job.index]["events"]
-            for projector in service.projectors:
-                if projector.name in job.read_models:
-                    console.print(
-                        f"{projector.name} rebuilt: {read} events read, "
-                        f"{totals[job.index][projector.name]} applied; generation "
-                        f"{await projector.refresh_generation()} serves"
-                    )
+        for projector in service.projectors:  # a read model split in parts: all its jobs
+            held = [job.index for job in jobs if projector.name in job.read_models]
+            if not held:
+                continue
+            read = sum(totals[index]["events"] for index in held)
+            applied = sum(totals[index][projector.name] for index in held)
+            console.print(
+                f"{projector.name} rebuilt: {read} events read, {applied} applied; "
+                f"generation {await projector.refresh_generation()} serves"
+            )
     finally:
         await service.close()
