@@ -346,12 +346,18 @@ class _Folding:
             if chunk:
                 await self._fold_chunk(index, chunk, total)
         if deferred:
+            # the parts first, for their owners wait; the owned read models last, once
+            # what else this job built is written
+            owned = {id(view) for view, _ in self._owned}
+            for view, part in self._helping:
+                await view.end_rebuild()
+                await self._publish(view, part)
+            for view in self._views:
+                if id(view) not in owned:
+                    await view.end_rebuild()
             for view, part in self._owned:
                 await self._take_parts(view, part)
-            for view in self._folding:
                 await view.end_rebuild()
-            for view, part in self._helping:
-                await self._publish(view, part)
         for view in self._views:
             await view.positions.flush()
 
