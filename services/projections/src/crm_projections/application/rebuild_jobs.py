@@ -9,6 +9,12 @@ Python work (opening, parsing, folding), not the store, is the rebuild's cost, s
 N cores N jobs rebuild in about the time of the heaviest job. Two jobs that fold the
 same context each read its store.
 
+A read model whose documents combine from parts (``ReadModel.combine``: the customer
+360, whose sections each come from one kind of stream) may be split by context between
+jobs (``rebuild.Part``, ADR 27): each folds its contexts' history, and the job with the
+first context owns it, combining the other parts before it catches up and switches. The
+360 reads every store; split, no store is read for it twice.
+
 Groups are made by ``plan`` from measured costs (``READ_COST`` per store read,
 ``FOLD_COST`` per read model). A job reports its phases and progress to the parent
 through a queue (progress at most every ``REPORT_SECONDS``); a job that fails abandons
