@@ -147,3 +147,44 @@ async def test_a_rebuild_writes_its_buffered_rows_when_the_buffer_fills_and_at_t
     assert await rows.count_documents({"status": "won"}) == 5
     board = await deals.board("sales", MONTH)
     assert (board["all"]["deals"], board["all"]["revenue"]) == (5, {"EUR": "50.00"})
+
+
+async def test_a_rebuild_phase_defers_every_key_a_row_left_once_per_state(
+    memory_client: Any, tracer_provider: TracerProvider
+) -> None:
+    """A deferred phase counts the keys of each state of a row once: as the state a fold
+    made, not again as the next fold's ``before``. A state an earlier phase made is counted
+    again (its keys were summarised then; leaving one changes that board now)."""
+    asked: list[str] = []
+
+    def keys(row: dict[str, Any]) -> set[str]:
+        asked.append(row["period"])
+        return {row["period"]}
+
+    spec = BoardSpec(
+        name="by_period",
+        keys=keys,
+        select=lambda key: {"period": key},
+        summarise=lambda key, rows: {"rows": len(rows)},
+    )
+    rows = RowsProjector(
+        deal_rows.MODEL,
+        memory_client["crm_projections"],
+        tracer_provider.get_tracer("test"),
+        collection="things",
+        boards=[spec],
+    ).at(1)
+    state = [{"_id": "r1", "period": period, "revision": n} for n, period in enumerate("ABCD")]
+
+    await rows.begin_rebuild()
+    await rows.folded(None, state[0])
+    await rows.folded(state[0], state[1])
+    await rows.folded(state[1], state[2])
+    assert rows._deferred == {("by_period", "A"), ("by_period", "B"), ("by_period", "C")}
+    assert asked == ["A", "B", "C"]
+    await rows.begin_rebuild()  # the catch-up: C was folded in the history phase
+    await rows.folded(state[2], state[3])
+    assert rows._deferred == {("by_period", "C"), ("by_period", "D")}
+    await rows.folded(state[3], state[3])  # a redelivery marks its keys again
+    assert rows._deferred == {("by_period", "C"), ("by_period", "D")}
+    assert asked == ["A", "B", "C", "C", "D", "D"]

@@ -179,10 +179,13 @@ class RowsProjector(Projector):
         self.boards = {spec.name: spec for spec in boards}
         self._tracer_for_boards = tracer
         self._deferred: set[tuple[str, str]] | None = None
+        self._counted: set[Any] = set()
+        """In a rebuild's deferred phase, the rows whose folded state's keys are deferred."""
         self._held = HeldMarks()  # shared by the views of every generation
 
     def _pinned_here(self) -> None:
         self._deferred = None
+        self._counted = set()
 
     @property
     def boards_collection(self) -> str:
@@ -220,16 +223,23 @@ class RowsProjector(Projector):
         that changed none of the fields a board reads skips that board; a redelivery
         (``before is after``) marks every one, since the first may have crashed before."""
         redelivery = before is after
+        rows = (before, after)
+        if redelivery or (
+            self._deferred is not None and before is not None and before["_id"] in self._counted
+        ):  # one row; or a rebuild's deferred phase folded ``before``: its keys are deferred
+            rows = (after,)
         touched = {
             (spec.name, key)
             for spec in self.boards.values()
             if redelivery or before is None or after is None or spec.reads_changed(before, after)
-            for row in (before, after)
+            for row in rows
             if row is not None
             for key in spec.keys(row)
         }
         if self._deferred is not None:
             self._deferred |= touched
+            if after is not None:
+                self._counted.add(after["_id"])
             return
         if self._held.holding:
             self._held.boards.setdefault(self.generation, set()).update(touched)
@@ -315,11 +325,13 @@ class RowsProjector(Projector):
     async def begin_rebuild(self) -> None:
         await super().begin_rebuild()
         self._here()._deferred = set()
+        self._here()._counted = set()
 
     async def end_rebuild(self) -> None:
         await super().end_rebuild()  # the rows are written before the boards read them
         here = self._here()
         touched, here._deferred = here._deferred or set(), None
+        here._counted = set()
         if len(touched) > BULK_SUMMARY:
             await here._summarise_all(touched)
             return

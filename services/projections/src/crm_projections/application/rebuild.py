@@ -51,7 +51,7 @@ from typing import Any
 
 import structlog
 
-from crm_contracts import REGISTRY
+from crm_contracts import REGISTRY, EventMetadata
 from crm_projections.application.generations import Started
 from crm_projections.application.positions import source_name
 from crm_projections.application.projector import Applied, Customer360Projector, Projector
@@ -410,18 +410,27 @@ class _Folding:
             if self._folders.get(event.metadata.type) != []
         ]
         opened = iter(await source.sealed.reveal_many(kept) if source.sealed else kept)
+        noted: tuple[str, int] | None = None
         for commit in commits:
             latest = await self._fold_commit(commit, opened)
             if latest is not None:
                 known = self._times[index]
-                self._times[index] = latest if known is None else max(known, latest)
+                self._times[index] = latest.time if known is None else max(known, latest.time)
+                noted = (latest.source, commit.position)
             self._done += commit.position - self._reached[index]
             self._reached[index] = commit.position
             await _call(self._on_progress, self._done, total)
+        moment = self._times[index]
+        if noted is not None and moment is not None:  # the highest of each: as per commit
+            for view in self._views:
+                view.positions.note(view.generation, noted[0], noted[1], moment)
         await self._heartbeat()
 
-    async def _fold_commit(self, commit: Commit, opened: Iterator[StoredEvent]) -> datetime | None:
-        """Fold one commit; answers the time of its latest event."""
+    async def _fold_commit(
+        self, commit: Commit, opened: Iterator[StoredEvent]
+    ) -> EventMetadata | None:
+        """Fold one commit; answers the metadata of its latest event (every event of a
+        commit has its commit's position)."""
         latest = None
         for stored in commit.events:
             metadata = stored.metadata
@@ -435,11 +444,7 @@ class _Folding:
             self._totals["events"] += 1
             if latest is None or metadata.time > latest.time:
                 latest = metadata
-        if latest is None:
-            return None
-        for view in self._views:  # every event of a commit has its commit's position
-            view.positions.note(view.generation, latest.source, commit.position, latest.time)
-        return latest.time
+        return latest
 
     async def _heartbeat(self, *, force: bool = False) -> None:
         if not force and time.monotonic() - self._beat < HEARTBEAT_SECONDS:
