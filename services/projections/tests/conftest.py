@@ -38,3 +38,12 @@ def service(
     settings: ProjectionsSettings, memory_client: Any, tracer_provider: TracerProvider
 ) -> ProjectionsService:
     return bootstrap(settings, document_client=memory_client, tracer_provider=tracer_provider)
+
+
+@pytest.fixture
+def projections(
+    memory_client: Any, tracer_provider: TracerProvider, tmp_path: Path
+) -> ProjectionsService:
+    """Every read model on the in-memory store (the default settings)."""
+    settings = ProjectionsSettings(embedded_backend="memory", data_dir=tmp_path)
+    return bootstrap(settings, document_client=memory_client, tracer_provider=tracer_provider)

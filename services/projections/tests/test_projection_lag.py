@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from customer_events import NOW, changed, metadata, registered
-from opentelemetry.sdk.trace import TracerProvider
 from test_blue_green import appended, consume_all, fold_last
 from test_consumer import record, running
 from test_projections_rebuild import seed
@@ -19,17 +17,8 @@ from test_views_http import client_of
 from crm_contracts import cloudevents
 from crm_projections.application.positions import PositionLog
 from crm_projections.application.rebuild import rebuild
-from crm_projections.bootstrap import ProjectionsService, bootstrap
-from crm_projections.config import ProjectionsSettings
+from crm_projections.bootstrap import ProjectionsService
 from crm_projections.entrypoints import http
-
-
-@pytest.fixture
-def projections(
-    memory_client: Any, tracer_provider: TracerProvider, tmp_path: Path
-) -> ProjectionsService:
-    settings = ProjectionsSettings(embedded_backend="memory", data_dir=tmp_path)
-    return bootstrap(settings, document_client=memory_client, tracer_provider=tracer_provider)
 
 
 def gauge(service: ProjectionsService, name: str, **labels: str) -> float | None:

@@ -20,7 +20,6 @@ from customer_events import (
     registered,
     won,
 )
-from opentelemetry.sdk.trace import TracerProvider
 from typer.testing import CliRunner
 
 from crm_contracts import DomainEvent, cloudevents
@@ -152,14 +151,6 @@ async def seed_folder(store: RuntimeSettings, *, vault_lost: bool = False) -> No
             await client["crm_keys"]["data_keys"].delete_many({})
     finally:
         await client.close()
-
-
-@pytest.fixture
-def projections(
-    memory_client: Any, tracer_provider: TracerProvider, tmp_path: Path
-) -> ProjectionsService:
-    settings = ProjectionsSettings(embedded_backend="memory", data_dir=tmp_path)
-    return bootstrap(settings, document_client=memory_client, tracer_provider=tracer_provider)
 
 
 async def test_a_rebuild_of_both_stores_reproduces_what_the_live_path_built(

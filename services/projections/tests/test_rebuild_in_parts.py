@@ -9,33 +9,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from customer_events import paid, placed
-from opentelemetry.sdk.trace import TracerProvider
 from test_projections_rebuild import append, seed, snapshot
 
 from crm_contracts import pipeline as p
 from crm_projections.application.positions import POSITIONS, positions_id
 from crm_projections.application.projector import PARTS
 from crm_projections.application.rebuild import Part, Source, rebuild
-from crm_projections.bootstrap import ProjectionsService, bootstrap
-from crm_projections.config import ProjectionsSettings
+from crm_projections.bootstrap import ProjectionsService
 from crm_runtime.eventstore import Commit, EventStore
 
 EVERY = (("contacts",), ("pipeline",))
 OWNER = Part("customer360", ("contacts",), owner=True, every=EVERY)
 HELPER = Part("customer360", ("pipeline",), owner=False, every=EVERY)
-
-
-@pytest.fixture
-def projections(
-    memory_client: Any, tracer_provider: TracerProvider, tmp_path: Path
-) -> ProjectionsService:
-    settings = ProjectionsSettings(embedded_backend="memory", data_dir=tmp_path)
-    return bootstrap(settings, document_client=memory_client, tracer_provider=tracer_provider)
 
 
 async def leftovers(client: Any) -> dict[str, list[Any]]:

@@ -163,11 +163,11 @@ async def rebuild(
                 helping.append((projector.part(run, part.name), part))
                 continue
             building.append(await _begin(projector, part, run))
-        folding = _Folding(building, sources, reached, totals, on_progress, on_phase)
-        folding.split(of, helping, run)
+        folding = _Folding(building, sources, reached, totals, on_progress, on_phase, run)
+        folding.arrange(of, helping)
         with paused():  # the buffers only grow: full collections would walk them again
             await folding.fold(HISTORY, deferred=True)
-            folding.split({}, [], run)
+            folding.arrange({}, [])
             await folding.fold(CATCH_UP, deferred=True)
         await _call(on_phase, SWITCH, 0)
         for b in building:
@@ -263,6 +263,7 @@ class _Folding:
         totals: dict[str, int],
         on_progress: Callable[[int, int], Any],
         on_phase: Callable[[str, int], Any],
+        run: str = "",
     ) -> None:
         self._building = building
         self._sources = sources
@@ -278,18 +279,15 @@ class _Folding:
         self._names = [source_name(source.store.source) for source in sources]
         self._owned: list[tuple[Projector, Part]] = []
         self._helping: list[tuple[Projector, Part]] = []
-        self._run = ""
-        self.split({}, [], "")
+        self._run = run
+        self.arrange({}, [])
 
-    def split(
-        self, parts: dict[str, Part], helping: list[tuple[Projector, Part]], run: str
-    ) -> None:
+    def arrange(self, parts: dict[str, Part], helping: list[tuple[Projector, Part]]) -> None:
         """What the next phase folds: the views of ``building`` (those of ``parts``' owned
         read models only their part's contexts) and the parts in ``helping``; with no
         parts, every view all it folds (after the history phase of a split rebuild)."""
         self._owned = [(view, parts[view.name]) for view in self._views if view.name in parts]
         self._helping = helping
-        self._run = run
         self._folding = [*self._views, *(view for view, _ in helping)]
         limits = {id(view): set(part.contexts) for view, part in [*self._owned, *helping]}
         folds = [
@@ -320,11 +318,7 @@ class _Folding:
             await source.store.head_position() if read else 0
             for source, read in zip(self._sources, self._read, strict=True)
         ]
-        total = sum(
-            max(0, head - at)
-            for head, at, read in zip(heads, self._reached, self._read, strict=True)
-            if read
-        )
+        total = sum(max(0, h - r) for h, r in zip(heads, self._reached, strict=True))
         await _call(self._on_phase, phase, total)
         if deferred:
             for view in self._folding:
@@ -384,7 +378,7 @@ class _Folding:
                         view.positions.note(view.generation, source, position, mark["time"])
                 waiting.remove(name)
             if waiting:
-                await self._heartbeat(force=False)
+                await self._heartbeat()
                 await asyncio.sleep(PART_POLL_SECONDS)
 
     async def _publish(self, view: Projector, part: Part) -> None:
@@ -446,8 +440,8 @@ class _Folding:
                 latest = metadata
         return latest
 
-    async def _heartbeat(self, *, force: bool = False) -> None:
-        if not force and time.monotonic() - self._beat < HEARTBEAT_SECONDS:
+    async def _heartbeat(self) -> None:
+        if time.monotonic() - self._beat < HEARTBEAT_SECONDS:
             return
         self._beat = time.monotonic()
         for b in self._building:
