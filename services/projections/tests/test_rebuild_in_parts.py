@@ -131,3 +131,20 @@ async def test_a_rebuild_in_parts_needs_the_name_of_its_run(
     contacts, pipeline = await seed(memory_client)
     with pytest.raises(ValueError, match="needs the name of its run"):
         await rebuild([projections.customer360], [contacts, pipeline], parts=[OWNER])
+
+
+async def test_the_next_rebuild_drops_the_parts_a_killed_run_left(
+    projections: ProjectionsService, memory_client: Any
+) -> None:
+    contacts, pipeline = await seed(memory_client)
+    sources = [contacts, pipeline]
+    await rebuild([projections.customer360], sources, parts=[HELPER], run="killed")
+    assert (await leftovers(memory_client))["said"] == ["customer360:killed:pipeline"]
+
+    # the owner of another run keeps only its own run's parts
+    await rebuild([projections.customer360], sources, parts=[HELPER], run="r5")
+    await rebuild([projections.customer360], sources, parts=[OWNER], run="r5")
+    assert await leftovers(memory_client) == {"parts": [], "said": []}
+    await rebuild([projections.customer360], sources, parts=[HELPER], run="killed")
+    await rebuild([projections.customer360], sources)  # a whole rebuild keeps none
+    assert await leftovers(memory_client) == {"parts": [], "said": []}

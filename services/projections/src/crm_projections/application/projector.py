@@ -479,10 +479,7 @@ class Projector:
         the drop sees it and drops itself (``parts_abandoned``), then every part dropped."""
         said = {"_id": _part_id(self.name, run, ABANDONED), "abandoned": True}
         await self._database[PARTS].replace_one({"_id": said["_id"]}, said, upsert=True)
-        await self.drop_parts(but=run)
-        for collection in await self._database.list_collection_names():
-            if f"__part_{run}_" in str(collection):
-                await self._database[str(collection)].drop()
+        await self.drop_parts(notes_of=run)
 
     async def parts_abandoned(self, run: str) -> bool:
         """Whether the owner of ``run``'s parts gave up (``abandon_parts``)."""
@@ -496,19 +493,22 @@ class Projector:
             await self._database[f"{base}{suffix}"].drop()
         await self._database[PARTS].delete_one({"_id": _part_id(self.name, run, name)})
 
-    async def drop_parts(self, *, but: str | None = None) -> None:
-        """Drop the parts of every rebuild of this read model (but those of run ``but``):
-        left by a rebuild that was killed, or by the run that just failed."""
+    async def drop_parts(self, *, keep: str | None = None, notes_of: str | None = None) -> None:
+        """Drop the parts rebuilds of this read model left (one killed, or the run that
+        failed): the collections of every run but ``keep``, and what was said of every run
+        but ``keep`` and ``notes_of``."""
+        kept = {run for run in (keep, notes_of) if run is not None}
         prefixes = [f"{base}__part_" for base in self.bases()]
-        kept = None if but is None else f"__part_{but}_"
         for collection in await self._database.list_collection_names():
             name = str(collection)
-            if any(name.startswith(p) for p in prefixes) and (kept is None or kept not in name):
+            if any(name.startswith(p) for p in prefixes) and (
+                keep is None or f"__part_{keep}_" not in name
+            ):
                 await self._database[name].drop()
         mine = {"_id": {"$regex": f"^{re.escape(self.name)}:"}}
-        async for said in self._database[PARTS].find(mine):
-            if but is None or not str(said["_id"]).startswith(f"{self.name}:{but}:"):
-                await self._database[PARTS].delete_one({"_id": said["_id"]})
+        async for note in self._database[PARTS].find(mine):
+            if str(note["_id"]).split(":")[1] not in kept:
+                await self._database[PARTS].delete_one({"_id": note["_id"]})
 
     def collection(self, base: str) -> Any:
         """The collection ``base`` of this projector's generation (of its part, for a part)."""

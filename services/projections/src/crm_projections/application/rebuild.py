@@ -97,12 +97,22 @@ class Part:
 
     @property
     def name(self) -> str:
-        return "-".join(self.contexts)
+        return _part_name(self.contexts)
 
     @property
     def others(self) -> list[str]:
         """The names of the other parts."""
-        return ["-".join(contexts) for contexts in self.every if contexts != self.contexts]
+        return [_part_name(contexts) for contexts in self.every if contexts != self.contexts]
+
+
+def _part_name(contexts: tuple[str, ...]) -> str:
+    return "-".join(contexts)
+
+
+def reason_of(error: BaseException) -> str:
+    """What is said of a failure: the error's kind and message."""
+    message = str(error).strip()
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -214,7 +224,7 @@ async def _begin(projector: Projector, part: Part | None, run: str) -> _Building
     being written by other jobs)."""
     started = await projector.read_models.begin(projector.name)
     if projector.model.combine is not None:
-        await projector.drop_parts(but=run if part is not None else None)
+        await projector.drop_parts(keep=run if part is not None else None)
     leftovers = set(started.leftovers) | await projector.stored_generations()
     for generation in sorted(leftovers - {started.active, started.generation}):
         log.info("dropping a leftover generation", read_model=projector.name, generation=generation)
@@ -244,8 +254,7 @@ async def _abandon_part(view: Projector, part: Part, run: str, error: BaseExcept
     """A part that will not be written: its owner is told why, what was written is dropped
     (best effort: the owner's job fails or is stopped too, and the next run drops it)."""
     try:
-        reason = f"{type(error).__name__}: {error}".strip().rstrip(":")
-        await view.part_failed(run, part.name, reason)
+        await view.part_failed(run, part.name, reason_of(error))
         for base in view.bases():
             await view.collection(base).drop()
     except Exception:

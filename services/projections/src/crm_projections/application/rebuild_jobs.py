@@ -39,7 +39,7 @@ from typing import Any
 
 import structlog
 
-from crm_projections.application.rebuild import Part
+from crm_projections.application.rebuild import Part, reason_of
 from crm_projections.config import READ_MODELS, ProjectionsSettings
 from crm_projections.domain import (
     customer360,
@@ -195,8 +195,8 @@ def _jobs(groups: list[list[str]]) -> list[Job]:
             if name in split:
                 held = dict(split[name])
                 every = tuple(held.values())
-                owner = min(held, key=lambda i: _first(held[i]))
-                parts.append(Part(name, held[index], owner=owner == index, every=every))
+                owner = _owner(split[name]) == index
+                parts.append(Part(name, held[index], owner=owner, every=every))
         jobs.append(Job(index, names, tuple(parts)))
     return jobs
 
@@ -217,8 +217,9 @@ def _split_between(groups: list[list[str]]) -> dict[str, list[tuple[int, tuple[s
     }
 
 
-def _first(contexts: tuple[str, ...]) -> int:
-    return min(CONTEXTS.index(c) for c in contexts)
+def _owner(held: list[tuple[int, tuple[str, ...]]]) -> int:
+    """Of the groups holding parts of one read model, the one with its first context."""
+    return min(held, key=lambda h: min(CONTEXTS.index(c) for c in h[1]))[0]
 
 
 def _cost(group: Sequence[str], combined: Sequence[str] = ()) -> float:
@@ -240,8 +241,7 @@ def _cost(group: Sequence[str], combined: Sequence[str] = ()) -> float:
 def _score(groups: list[list[str]]) -> tuple[float, int]:
     owners: dict[int, list[str]] = {}
     for name, held in _split_between(groups).items():
-        owner = min(held, key=lambda h: _first(h[1]))[0]
-        owners.setdefault(owner, []).extend([name] * (len(held) - 1))
+        owners.setdefault(_owner(held), []).extend([name] * (len(held) - 1))
     costs = [_cost(group, owners.get(index, [])) for index, group in enumerate(groups)]
     return (round(max(costs) + 0.1 * sum(costs), 6), len(groups))
 
@@ -391,7 +391,7 @@ def _run_job(settings: ProjectionsSettings, job: Job, grace: float, reports: Any
         totals = asyncio.run(_job(settings, job, grace, reports, run))
     except BaseException as error:  # reported, then the process ends with an error
         log.exception("rebuild job failed", job=job.index + 1, read_models=job.read_models)
-        reports.put(("failed", job.index, _reason(error)))
+        reports.put(("failed", job.index, reason_of(error)))
         raise SystemExit(1) from None
     reports.put(("done", job.index, totals))
 
@@ -399,12 +399,6 @@ def _run_job(settings: ProjectionsSettings, job: Job, grace: float, reports: Any
 def _stop(signum: int, frame: Any) -> None:
     """SIGTERM in a job: stop as Ctrl-C would, so ``rebuild`` abandons what it built."""
     raise KeyboardInterrupt
-
-
-def _reason(error: BaseException) -> str:
-    """What the parent says of a job's failure: the error's kind and message."""
-    message = str(error).strip()
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 async def _job(
