@@ -461,6 +461,98 @@ async def test_equalities_on_indexed_fields_answer_by_type_and_array_element(
     assert await ids({"tags": "y", "n": True}) == ["a"]
 
 
+async def test_sparse_indexes_answer_what_a_document_without_their_fields_never_matches(
+    database: Any,
+) -> None:
+    """A sparse index leaves out the documents that have none of its fields: a query asking
+    for a value (an equality, ``$in``, a bound) is answered as without it, and a query a
+    document without the fields may match (a null, no condition, a sort) still finds them."""
+    await database.rows.create_index([("signal", ASCENDING)], sparse=True)
+    await database.rows.create_index([("store", ASCENDING), ("since", ASCENDING)], sparse=True)
+    await database.rows.insert_many(
+        [
+            {"_id": "a", "signal": "late", "store": "s1", "since": 1},
+            {"_id": "b", "signal": None, "store": "s1"},
+            {"_id": "c", "signal": ["late", "unpaid"], "since": 3},
+            {"_id": "d", "n": 1},
+            {"_id": "e", "signal": 2, "store": "s2", "since": 2},
+        ]
+    )
+
+    async def ids(query: dict[str, Any], sort: str | None = None) -> list[str]:
+        cursor = database.rows.find(query)
+        found = [d["_id"] async for d in (cursor.sort(sort) if sort else cursor)]
+        return found if sort else sorted(found)
+
+    assert await ids({"signal": "late"}) == ["a", "c"]
+    assert await ids({"signal": {"$in": ["unpaid", 2]}}) == ["c", "e"]
+    assert await ids({"signal": {"$lt": 5}}) == ["e"]
+    assert await ids({"signal": None}) == ["b", "d"]
+    assert await ids({"signal": {"$exists": False}}) == ["d"]
+    assert await ids({"store": "s1"}) == ["a", "b"]
+    assert await ids({"store": "s1", "since": {"$gte": 1}}) == ["a"]
+    assert await ids({"since": {"$gt": 1}}) == ["c", "e"]
+    assert await ids({"store": None}) == ["c", "d"]
+    assert await ids({"$or": [{"signal": {"$in": ["unpaid"]}}, {"store": "s2"}]}) == ["c", "e"]
+    assert await ids({"$or": [{"signal": "late"}, {"signal": None}]}) == ["a", "b", "c", "d"]
+    assert await ids({}, sort="signal") == ["b", "d", "e", "a", "c"]
+    assert await database.rows.count_documents({"store": "s1"}) == 2
+    assert await database.rows.count_documents({"signal": "late"}) == 2
+    await database.rows.update_one({"_id": "d"}, {"$set": {"signal": "late", "store": "s2"}})
+    await database.rows.update_one({"_id": "a"}, {"$unset": {"signal": "", "store": ""}})
+    assert await ids({"signal": "late"}) == ["c", "d"]
+    assert await ids({"store": "s2"}) == ["d", "e"]
+    assert await ids({"store": None}) == ["a", "c"]
+    assert await ids({"since": {"$lte": 1}}) == ["a"]
+
+
+def test_a_sparse_index_holds_and_reads_only_the_documents_with_its_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded store: a sparse index has no entry for a document without its fields,
+    and a query asking for a value reads the index's candidates only, not every document."""
+    from crm_runtime import embedded_store
+
+    fetched = {"rows": 0}
+    candidates = embedded_store._Database._candidates
+
+    def counted(self: Any, collection: str, query: Any, sort: Any) -> Any:
+        rows, ordered = candidates(self, collection, query, sort)
+        rows = list(rows)
+        fetched["rows"] += len(rows)
+        return rows, ordered
+
+    async def scenario() -> None:
+        client = open_document_client(RuntimeSettings(data_dir=tmp_path / "store"))
+        try:
+            rows = client["shared"]["rows"]
+            await rows.create_index([("signal", ASCENDING)], sparse=True)
+            await rows.create_index([("csat", ASCENDING)], sparse=True)
+            await rows.insert_many(
+                [{"_id": i} for i in range(200)]
+                + [{"_id": 200, "signal": "late", "csat": 2}, {"_id": 201, "csat": 5}]
+            )
+            store = rows._store
+            entries = store.conn.execute(
+                f"SELECT count(*) FROM {store.index_table('rows', 'signal_1')}"
+            ).fetchone()[0]
+            assert entries == 1
+            monkeypatch.setattr(embedded_store._Database, "_candidates", counted)
+            either = {"$or": [{"signal": {"$in": ["late"]}}, {"csat": {"$lt": 3}}]}
+            assert [d["_id"] async for d in rows.find(either)] == [200]
+            assert [d["_id"] async for d in rows.find({"csat": {"$gt": 1}}).sort("csat")] == [
+                200,
+                201,
+            ]
+            assert fetched["rows"] == 3
+            assert len([d async for d in rows.find({"signal": None})]) == 201  # every one read
+            assert fetched["rows"] == 3 + 202
+        finally:
+            await client.close()
+
+    asyncio.run(scenario())
+
+
 async def test_an_index_declared_on_existing_documents_and_drop(database: Any) -> None:
     await database.things.insert_many([{"_id": i, "key": i % 2} for i in range(4)])
     with pytest.raises(Exception) as clash:

@@ -570,8 +570,8 @@ class _Database:
         if not all(q.is_scalar_key(v) for v in query.values()):
             return None
         for spec in self.indexes.get(collection, []):
-            if spec.sparse or spec.partial is not None:
-                continue
+            if spec.partial is not None:
+                continue  # a sparse one holds every document a scalar equality matches
             if set(spec.fields[: len(query)]) == set(query):
                 where = " AND ".join(f"k{spec.fields.index(f)} = ?" for f in query)
                 sql = (
@@ -609,8 +609,8 @@ class _Database:
         ):
             return False
         for spec in self.indexes.get(collection, []):
-            if spec.sparse or spec.partial is not None:
-                continue
+            if spec.partial is not None:
+                continue  # a sparse one holds every document a scalar equality matches
             if set(spec.fields[: len(query)]) == set(query):
                 return True
         return False
@@ -660,13 +660,15 @@ class _Database:
         ranges = _ranges(query)
         best: tuple[tuple[int, int], IndexSpec, int, str | None, bool] | None = None
         for spec in self.indexes.get(collection, []):
-            if spec.sparse or spec.partial is not None:
+            if spec.partial is not None:
                 continue
             fields = spec.fields
             prefix = 0
             while prefix < len(fields) and fields[prefix] in equal:
                 prefix += 1
             ranged = fields[prefix] if prefix < len(fields) and fields[prefix] in ranges else None
+            if spec.sparse and not (prefix or ranged):
+                continue  # it misses documents without its fields, which the query may match
             rest = [*fields[prefix:], "_id"]
             ordered = bool(sort) and [f for f, _ in sort] == rest[: len(sort)]
             score = (prefix * 2 + (1 if ranged else 0), 1 if ordered else 0)
@@ -763,7 +765,7 @@ class _Database:
         if field == "_id":
             return {_id_key(v) for v in values}
         for spec in self.indexes.get(collection, []):
-            if spec.fields[0] == field and not spec.sparse and spec.partial is None:
+            if spec.fields[0] == field and spec.partial is None:  # sparse: no value is null
                 marks = ", ".join("?" * len(values))
                 rows = self.conn.execute(
                     f"SELECT id FROM {self.index_table(collection, spec.name)} "

@@ -298,8 +298,22 @@ def test_every_document_watched_is_a_candidate_and_every_clause_has_its_index(da
     # and a content customer, the proposed field kept, is not even fetched
     assert not matches(with_fields[1], query) or days == 1
     # and each clause of the $or is served by an index of its fields, in its order
-    indexes = [[field for field, _ in index] for index in churn_watch.INDEXES]
+    indexes = [[field for field, _ in index] for index, _ in churn_watch.INDEXES]
     for clause in query["$or"]:
         assert index_of(clause) in [ix[: len(clause)] for ix in indexes] or any(
             set(index_of(clause)) - {"registered_at"} == set(ix) for ix in indexes
         ), clause
+    # and a sparse index serves only clauses no customer without any of its fields matches
+    for keys, sparse in churn_watch.INDEXES:
+        fields = [field for field, _ in keys]
+        tops = {field.split(".")[0] for field in fields}
+        served = [
+            clause
+            for clause in query["$or"]
+            if index_of(clause) == fields[: len(clause)]
+            or set(index_of(clause)) - {"registered_at"} == set(fields)
+        ]
+        for clause in served if sparse else []:
+            for document in [*stored, *with_fields, falling]:
+                bare = {key: value for key, value in document.items() if key not in tops}
+                assert not matches(bare, clause), (clause, fields)

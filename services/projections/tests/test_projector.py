@@ -218,3 +218,33 @@ async def test_rebuild_of_an_empty_history_empties_the_read_model(
     totals = await rebuild_customer360(projector, [empty])
     assert totals == {"events": 0, "applied": 0}
     assert await projector.documents.count_documents({}) == 0
+
+
+async def test_the_360_indexes_of_an_earlier_version_are_made_sparse(
+    projector: Customer360Projector, memory_client: Any
+) -> None:
+    # given a 360 collection with the indexes an earlier version made, none sparse
+    documents = memory_client["crm_projections"]["customer360"]
+    await documents.create_index([("churn_signals.signal", 1)])
+    await documents.create_index([("loyalty.home_store_id", 1), ("loyalty.purchases", 1)])
+    await documents.insert_one({"_id": "cus_1", "lifecycle_stage": "customer"})
+
+    # when the projector declares its indexes, twice (every start does)
+    await projector.create_indexes()
+    await projector.create_indexes()
+
+    # then each is on the same keys, sparse where its clause asks for a value
+    indexes = {
+        tuple(field for field, _ in index["key"]): bool(index.get("sparse"))
+        for index in (await documents.index_information()).values()
+    }
+    assert indexes == {
+        ("_id",): False,
+        ("lifecycle_stage", "last_interaction_at"): False,
+        ("churn_signals.signal",): True,
+        ("service_signals.signal",): True,
+        ("last_csat.csat",): True,
+        ("previous_csat.csat", "last_csat.csat"): True,
+        ("loyalty.home_store_id", "loyalty.enrolled_at"): True,
+        ("loyalty.home_store_id", "loyalty.purchases"): True,
+    }

@@ -788,6 +788,19 @@ class Projector:
         await self.positions.drop(self.generation)
 
 
+async def _ensure_index(
+    collection: Any, existing: dict[str, Any], keys: list[tuple[str, int]], *, sparse: bool
+) -> None:
+    """Create the index on ``keys``; one on the same keys with the other ``sparse`` option
+    (``existing``: the collection's ``index_information``), made by an earlier version, is
+    dropped first, since MongoDB refuses two indexes on the same keys."""
+    for name, index in existing.items():
+        same_keys = [(field, int(order)) for field, order in index["key"]] == keys
+        if same_keys and bool(index.get("sparse", False)) != sparse:
+            await collection.drop_index(name)
+    await collection.create_index(keys, sparse=sparse)
+
+
 def _part_id(read_model: str, run: str, name: str) -> str:
     return f"{read_model}:{run}:{name}"
 
@@ -814,14 +827,16 @@ class Customer360Projector(Projector):
         return [customer360.public_view(document) async for document in cursor]
 
     async def create_indexes(self) -> None:
-        """The stores' member counts read the members' documents by home store; the churn
-        watch reads its candidates by the indexes it names."""
-        for index in churn_watch.INDEXES:
-            await self._documents.create_index(list(index))
-        for field in ("enrolled_at", "purchases"):
-            await self._documents.create_index(
-                [("loyalty.home_store_id", 1), (f"loyalty.{field}", 1)]
-            )
+        """The stores' member counts read the members' documents by home store (a sparse
+        index: only members have one); the churn watch reads its candidates by the indexes
+        it names (most of them sparse)."""
+        indexes = [(list(keys), sparse) for keys, sparse in churn_watch.INDEXES] + [
+            ([("loyalty.home_store_id", 1), (f"loyalty.{field}", 1)], True)
+            for field in ("enrolled_at", "purchases")
+        ]
+        existing = await self._documents.index_information()
+        for keys, sparse in indexes:
+            await _ensure_index(self._documents, existing, keys, sparse=sparse)
 
     async def get(self, customer_id: str) -> dict[str, Any] | None:
         document = await self._documents.find_one({"_id": customer_id})

@@ -41,15 +41,19 @@ LOW_CSAT = 3
 UNPAID_SIGNALS = ("order_unpaid_after_48_hours", "receivable_overdue")
 REASONS = ("no_interaction", "unpaid_orders", "falling_satisfaction", "complaints_past_sla")
 
-INDEXES: tuple[list[tuple[str, int]], ...] = (
-    [("lifecycle_stage", 1), ("last_interaction_at", 1)],
-    [("churn_signals.signal", 1)],
-    [("service_signals.signal", 1)],
-    [("last_csat.csat", 1)],
-    [("previous_csat.csat", 1), ("last_csat.csat", 1)],
+INDEXES: tuple[tuple[list[tuple[str, int]], bool], ...] = (
+    ([("lifecycle_stage", 1), ("last_interaction_at", 1)], False),
+    ([("churn_signals.signal", 1)], True),
+    ([("service_signals.signal", 1)], True),
+    ([("last_csat.csat", 1)], True),
+    ([("previous_csat.csat", 1), ("last_csat.csat", 1)], True),
 )
 """Indexes of the customer 360 collection ``candidates_filter`` uses, one per clause of
-its ``$or`` (every clause indexed, so MongoDB unions index scans instead of scanning)."""
+its ``$or`` (every clause indexed, so MongoDB unions index scans instead of scanning), each
+with whether it is sparse. A sparse one leaves out the customers without its fields, most of
+them (no open signal, no survey answered); its clause asks for a value (a signal named, a
+score below or above a bound), which they never have. The silence clause asks for a missing
+``last_interaction_at``: its index holds every customer."""
 
 View = Mapping[str, Any]
 
