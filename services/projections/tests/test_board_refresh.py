@@ -188,3 +188,39 @@ async def test_a_rebuild_phase_defers_every_key_a_row_left_once_per_state(
     await rows.folded(state[3], state[3])  # a redelivery marks its keys again
     assert rows._deferred == {("by_period", "C"), ("by_period", "D")}
     assert asked == ["A", "B", "C", "C", "D", "D"]
+
+
+@pytest.mark.parametrize("buffered", [100, 2])
+async def test_a_rebuild_summarises_from_the_rows_it_holds_or_else_reads_them(
+    buffered: int,
+    deals: RowsProjector,
+    memory_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A phase whose buffer holds every row (the collection began empty, nothing was
+    forgotten) summarises its boards from them; one whose buffer filled and forgot rows
+    reads them from the collection. The boards are the same."""
+    from crm_projections.application import boards
+    from crm_runtime.embedded_store import EmbeddedCollection
+
+    monkeypatch.setattr(boards, "BULK_SUMMARY", 0)  # every phase summarises from one scan
+    monkeypatch.setattr(projector, "BUFFERED", buffered)
+    scans: list[str] = []
+    find = EmbeddedCollection.find
+
+    def counted(self: EmbeddedCollection, query: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if not query and self.name == "deal_rows":
+            scans.append(self.name)
+        return find(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddedCollection, "find", counted)
+    await deals.begin_rebuild()
+    for n in range(5):
+        opp = f"opp_{n}"
+        await fold(deals, pipeline(opp, opened(opp, "cus_1"), won(opp, "cus_1", "10.00")))
+    await fold(deals, pipeline("opp_0", reopened("opp_0", p.Outcome.WON), first=3))
+    await deals.end_rebuild()
+
+    assert scans == ([] if buffered == 100 else ["deal_rows"])
+    board = await deals.board("sales", MONTH)
+    assert (board["all"]["deals"], board["all"]["revenue"]) == (4, {"EUR": "40.00"})

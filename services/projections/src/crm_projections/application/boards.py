@@ -328,25 +328,30 @@ class RowsProjector(Projector):
         self._here()._counted = set()
 
     async def end_rebuild(self) -> None:
-        await super().end_rebuild()  # the rows are written before the boards read them
         here = self._here()
+        rows = None if here._buffer is None else here._buffer.everything()
+        await super().end_rebuild()  # the rows are written before the boards are
         touched, here._deferred = here._deferred or set(), None
         here._counted = set()
         if len(touched) > BULK_SUMMARY:
-            await here._summarise_all(touched)
+            await here._summarise_all(touched, rows)
             return
         for name, key in sorted(touched):
             await here.refresh(name, key)
 
-    async def _summarise_all(self, touched: set[tuple[str, str]]) -> None:
-        """Summarise many boards from one scan of the rows: each row is read once and put
-        in every touched board whose ``select`` picks it, or given with the keys to a kind
-        that summarises many at once (``BoardSpec.summaries``). Only for a generation no other
-        process writes (a rebuild's deferred phase): the rows cannot change meanwhile."""
+    async def _summarise_all(
+        self, touched: set[tuple[str, str]], rows: list[Document] | None = None
+    ) -> None:
+        """Summarise many boards from one scan of the rows (``rows``: all of them, as written,
+        when the rebuild's buffer held them all; else read): each row is put in every touched
+        board whose ``select`` picks it, or given with the keys to a kind that summarises
+        many at once (``BoardSpec.summaries``). Only for a generation no other process writes
+        (a rebuild's deferred phase): the rows cannot change meanwhile."""
         with self._tracer_for_boards.start_as_current_span(
             f"{self.name}.summarise", attributes={"crm.boards": len(touched)}
         ):
-            rows = [row async for row in self.documents.find({})]
+            if rows is None:
+                rows = [row async for row in self.documents.find({})]
             for name, among in _keys_by_board(touched).items():
                 for key, content in self.boards[name].summaries(among, rows):
                     await self._write_board(name, key, content)

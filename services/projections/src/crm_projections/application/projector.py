@@ -312,6 +312,14 @@ class WriteBack:
     def full(self) -> bool:
         return len(self.documents) >= BUFFERED
 
+    def everything(self) -> list[dict[str, Any]] | None:
+        """Every document of the collection, as the next flush leaves it, when the buffer
+        holds them all (the collection was empty when the phase began and none was forgotten
+        since); None otherwise."""
+        if not self.all_documents_here:
+            return None
+        return [document for document in self.documents.values() if document is not None]
+
     async def flush(self, documents: Any, routes: Any, *, keep: bool) -> None:
         """Write the routes learnt and the documents changed since the last flush; forget
         the documents unless ``keep`` (the routes stay: they never change)."""
