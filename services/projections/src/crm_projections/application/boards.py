@@ -139,13 +139,9 @@ class BoardSpec:
                 selected[key].append(row)
         return selected
 
-    def reads_changed(self, before: Document, after: Document) -> bool:
-        """Whether a fold from ``before`` to ``after`` changed a field this board reads."""
-        return any(
-            before.get(name) != after.get(name)
-            for name in before.keys() | after.keys()
-            if name not in self.ignores
-        )
+    def reads_any(self, changed: Collection[str]) -> bool:
+        """Whether a fold that changed the fields ``changed`` changed one this board reads."""
+        return any(name not in self.ignores for name in changed)
 
 
 @dataclass
@@ -228,10 +224,13 @@ class RowsProjector(Projector):
             self._deferred is not None and before is not None and before["_id"] in self._counted
         ):  # one row; or a rebuild's deferred phase folded ``before``: its keys are deferred
             rows = (after,)
+        changed = (
+            None if redelivery or before is None or after is None else _changed(before, after)
+        )  # None: every board is marked
         touched = {
             (spec.name, key)
             for spec in self.boards.values()
-            if redelivery or before is None or after is None or spec.reads_changed(before, after)
+            if changed is None or spec.reads_any(changed)
             for row in rows
             if row is not None
             for key in spec.keys(row)
@@ -433,6 +432,11 @@ class RowsProjector(Projector):
         await super().drop()
         if self.generation == 0:
             await self._board_documents.delete_many({"board": {"$in": sorted(self.boards)}})
+
+
+def _changed(before: Document, after: Document) -> list[str]:
+    """The fields a fold from ``before`` to ``after`` changed (added, removed or new values)."""
+    return [name for name in before.keys() | after.keys() if before.get(name) != after.get(name)]
 
 
 def _keys_by_board(boards: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
