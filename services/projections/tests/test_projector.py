@@ -248,3 +248,30 @@ async def test_the_360_indexes_of_an_earlier_version_are_made_sparse(
         ("loyalty.home_store_id", "loyalty.enrolled_at"): True,
         ("loyalty.home_store_id", "loyalty.purchases"): True,
     }
+
+
+async def test_two_processes_making_the_360_indexes_sparse_at_once_both_start(
+    memory_client: Any, tracer_provider: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm_runtime.embedded_store import EmbeddedCollection
+
+    # given the non-sparse index of an earlier version
+    documents = memory_client["crm_projections"]["customer360"]
+    await documents.create_index([("churn_signals.signal", 1)])
+    projector = Customer360Projector(
+        memory_client["crm_projections"], tracer_provider.get_tracer("t")
+    )
+    # when a process read the indexes, and another dropped the old one before this one could
+    existing = await documents.index_information()
+    await documents.drop_index("churn_signals.signal_1")
+
+    async def as_read_before(self: EmbeddedCollection) -> dict[str, Any]:
+        return existing
+
+    with monkeypatch.context() as patched:
+        patched.setattr(EmbeddedCollection, "index_information", as_read_before)
+        await projector.create_indexes()
+
+    # then it starts, and the sparse index is there
+    found = await documents.index_information()
+    assert found["churn_signals.signal_1"].get("sparse") is True

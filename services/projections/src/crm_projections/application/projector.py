@@ -45,6 +45,7 @@ from typing import Any, Self
 
 from opentelemetry.trace import Tracer
 from pymongo import InsertOne, ReplaceOne
+from pymongo.errors import OperationFailure
 
 from crm_contracts import DomainEvent, EventMetadata
 from crm_projections.application.generations import (
@@ -76,6 +77,8 @@ RECENT = 4096
 replaced document was nearly always written within the last ten batches."""
 DISTRUST_SECONDS = 30.0
 """How long a projector that lost a write to another writer reads every document afresh."""
+INDEX_NOT_FOUND = 27
+"""MongoDB's code for dropping an index that is not there."""
 
 
 class Applied(Enum):
@@ -805,7 +808,11 @@ async def _ensure_index(
     for name, index in existing.items():
         same_keys = [(field, int(order)) for field, order in index["key"]] == keys
         if same_keys and bool(index.get("sparse", False)) != sparse:
-            await collection.drop_index(name)
+            try:
+                await collection.drop_index(name)
+            except OperationFailure as error:
+                if error.code != INDEX_NOT_FOUND:
+                    raise  # else another process starting at once dropped it first
     await collection.create_index(keys, sparse=sparse)
 
 
