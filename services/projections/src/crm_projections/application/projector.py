@@ -38,7 +38,7 @@ import copy
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any, Self
@@ -296,12 +296,14 @@ class WriteBack:
         self.all_documents_here = documents_empty
         self.all_routes_here = routes_empty
 
-    async def get(self, documents: Any, document_id: str) -> dict[str, Any] | None:
+    async def get(self, documents: Callable[[], Any], document_id: str) -> dict[str, Any] | None:
+        """The document as folded so far (None: there is none); ``documents()``: the
+        collection to read it from when it is not in memory (looked up only then)."""
         if document_id in self.documents:
             return self.documents[document_id]
         if self.all_documents_here:
             return None
-        found = await documents.find_one({"_id": document_id})
+        found = await documents().find_one({"_id": document_id})
         self.documents[document_id] = found
         if found is not None:
             self.stored.add(document_id)
@@ -474,7 +476,7 @@ class Projector:
         part = self.part(run, name)
         async for document in part.documents.find({}):
             document_id = document["_id"]
-            mine = await buffer.get(self._documents, document_id)
+            mine = await buffer.get(lambda: self._documents, document_id)
             buffer.put(document_id, document if mine is None else combine([mine, document]))
             if buffer.full:
                 await self.flush_buffer(keep=False)
@@ -688,7 +690,7 @@ class Projector:
         self, buffer: WriteBack, document_id: str, metadata: EventMetadata, event: DomainEvent
     ) -> Applied:
         """``_fold`` on the rebuild's buffer: the same checks, no store round trip."""
-        document = await buffer.get(self._documents, document_id)
+        document = await buffer.get(lambda: self._documents, document_id)
         order = check_order(document, metadata)
         if order is Order.DUPLICATE:
             await self.folded(document, document)
