@@ -595,6 +595,15 @@ def test_kpis_of_any_delivery_are_the_plain_recomputation_of_the_history(
         assert refreshed_live(model, deliveries, name, summarise) == boards_of(
             name, rows.values(), summarise
         )
+    # and the customers' boards of many periods at once (a rebuild's one pass, a refresh of
+    # several) are each period's own, a period no row counts in too
+    keys = {key for row in customers.values() for key in row["periods"]} | {"month:2020-01"}
+    assert kpi_boards.customer_summaries(keys, list(customers.values())) == {
+        key: kpi_boards.customer_summary(
+            key, [r for r in customers.values() if key in r["periods"]]
+        )
+        for key in keys
+    }
     for period in sorted(periods_around(streams)):
         got = kpis_of(period, customers, orders, complaints_opened=3)
         want = recomputed(streams, period)

@@ -121,6 +121,7 @@ KPI_CUSTOMERS = BoardSpec(
     indexes=tuple(tuple(index) for index in kpi_boards.INDEXES),
     ignores=KPI_IGNORES,
     selects=kpi_boards.selects,
+    summarise_many=kpi_boards.customer_summaries,
 )
 KPI_ORDERS = BoardSpec(
     kpi_boards.ORDERS,

@@ -106,8 +106,10 @@ class BoardSpec:
     board whose ``select`` picks exactly the rows that count in the key."""
     summarise_many: Callable[[Collection[str], list[Document]], dict[str, Document]] | None = None
     """``summarise`` of each of the given keys over the rows its ``select`` picks among the
-    given ones, for a board whose keys each select most rows (a stock at the period's end):
-    what a rebuild's one scan runs instead of one summary per key; None: key by key."""
+    given ones, for a board whose keys each select most rows (a stock at the period's end),
+    or whose summary derives much from each row, the same in every key (a customer's
+    spells): what a rebuild's one scan runs instead of one summary per key; None: key by
+    key."""
 
     def selected_in(self, row: Document, keys: Collection[str]) -> set[str]:
         """The keys among ``keys`` whose ``select`` picks ``row``."""

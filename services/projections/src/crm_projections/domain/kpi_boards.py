@@ -33,7 +33,12 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from crm_projections.domain.customer_rows import active_just_before, active_spells, stage_history
+from crm_projections.domain.customer_rows import (
+    Spell,
+    active_just_before,
+    active_spells,
+    stage_history,
+)
 from crm_projections.domain.customer_rows import purchase_spells as bought
 from crm_projections.domain.money import by_currency, money
 from crm_projections.domain.periods import BOARD_GRANULARITIES, bounds, granularity_of, utc
@@ -96,12 +101,29 @@ def _within(key: str) -> tuple[datetime, datetime]:
 def customer_summary(key: str, rows: list[Document]) -> Document:
     """What happened to customers in the period ``key``; the same rows in any order give the
     same. Moves are counted at the time of their event; purchases at the order's time."""
-    start, end = _within(key)
+    summary, period = _no_customers(), _within(key)
+    for row in rows:
+        _count_customer(summary, _customer_facts(row), period)
+    return summary
 
-    def inside(moment: datetime | None) -> bool:
-        return moment is not None and start <= utc(moment) < end
 
-    summary: Document = {
+def customer_summaries(keys: Collection[str], rows: list[Document]) -> dict[str, Document]:
+    """``customer_summary`` of each key, each over the rows ``select`` picks for it, from one
+    pass over ``rows`` (a rebuild summarises every period at once): a row's spells and moves
+    are derived once, not once per period it counts in."""
+    summaries = {key: _no_customers() for key in keys}
+    periods = {key: _within(key) for key in keys}
+    for row in rows:
+        chosen = selects(row, summaries)
+        if chosen:
+            facts = _customer_facts(row)
+            for key in chosen:
+                _count_customer(summaries[key], facts, periods[key])
+    return summaries
+
+
+def _no_customers() -> Document:
+    return {
         "registered": 0,
         "active": {"entered": 0, "left": 0},
         "purchasers": {"entered": 0, "left": 0},
@@ -109,21 +131,39 @@ def customer_summary(key: str, rows: list[Document]) -> Document:
         "became": dict.fromkeys(BECAME, 0),
         "churned_of_active_at_start": 0,
     }
-    for row in rows:
-        summary["registered"] += inside(row.get("registered_at"))
-        for name, spells in (
-            ("active", active_spells(row)),
-            ("purchasers", bought(row, 1)),
-            ("repeat_purchasers", bought(row, 2)),
-        ):
-            summary[name]["entered"] += sum(inside(s) for s, _ in spells)
-            summary[name]["left"] += sum(inside(e) for _, e in spells)
-        moves = {stage for at, stage in stage_history(row) if inside(at)}
-        for stage in BECAME:
-            summary["became"][stage] += stage in moves
-        if "churned" in moves and active_just_before(row, start):
-            summary["churned_of_active_at_start"] += 1
-    return summary
+
+
+_Facts = tuple[Document, list[tuple[str, list[Spell]]], list[tuple[datetime, str]]]
+
+
+def _customer_facts(row: Document) -> _Facts:
+    """What ``customer_summary`` reads of a row in any period: the row, its spells (active,
+    purchaser, repeat purchaser) and its stage history."""
+    spells = [
+        ("active", active_spells(row)),
+        ("purchasers", bought(row, 1)),
+        ("repeat_purchasers", bought(row, 2)),
+    ]
+    return row, spells, stage_history(row)
+
+
+def _count_customer(summary: Document, facts: _Facts, period: tuple[datetime, datetime]) -> None:
+    """Add one row (``_customer_facts``) to the summary of the period ``[start, end)``."""
+    row, spells, history = facts
+    start, end = period
+
+    def inside(moment: datetime | None) -> bool:
+        return moment is not None and start <= utc(moment) < end
+
+    summary["registered"] += inside(row.get("registered_at"))
+    for name, found in spells:
+        summary[name]["entered"] += sum(inside(s) for s, _ in found)
+        summary[name]["left"] += sum(inside(e) for _, e in found)
+    moves = {stage for at, stage in history if inside(at)}
+    for stage in BECAME:
+        summary["became"][stage] += stage in moves
+    if "churned" in moves and active_just_before(row, start):
+        summary["churned_of_active_at_start"] += 1
 
 
 # --- orders ----------------------------------------------------------------------------------
