@@ -13,11 +13,15 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
+# Bytecode is compiled at install (uv's --compile-bytecode, compileall for our own sources):
+# every process, each spawned rebuild job among them, then loads it instead of compiling
+# the sources again, which PYTHONDONTWRITEBYTECODE would make it do at every start.
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml */pyproject.toml services/*/pyproject.toml
-	$(UV) sync --frozen --all-packages --python $(PYTHON)
+	$(UV) sync --frozen --all-packages --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 env: $(VENV)/.synced
+	$(VENV)/bin/python -m compileall -q contracts/src runtime/src services/*/src stack/src bench
 
 up: env
 	$(VENV)/bin/crm up
