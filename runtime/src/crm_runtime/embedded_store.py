@@ -318,24 +318,22 @@ class _Database:
         if remember:
             self.remember(collection, key, blob, doc)
 
-    def insert_all(self, collection: str, prepared: Sequence[tuple[dict[str, Any], bytes]]) -> bool:
-        """Insert every document of ``prepared`` (each with its BSON) and remember each (see
-        ``remember``): one statement for the documents and one per index, not one each per
-        document. False, with nothing written, when one would be a duplicate key (the caller
-        then inserts them one at a time, to say which)."""
-        keys = [_id_key(doc["_id"]) for doc, _ in prepared]
+    def insert_all(self, collection: str, prepared: Sequence[_Prepared]) -> bool:
+        """Insert every document of ``prepared``: one statement for the documents and one
+        per index, not one each per document. False, with nothing written, when one would
+        be a duplicate key (the caller then inserts them one at a time, to say which). The
+        last ``REMEMBERED`` of those decoded are remembered (see ``remember``): an earlier
+        one would only be forgotten again within this call."""
         conn = self.conn
         conn.execute("SAVEPOINT everything")
         try:
             conn.executemany(
                 f"INSERT INTO {self.table(collection)} (id, doc) VALUES (?, ?)",
-                [(key, blob) for key, (_, blob) in zip(keys, prepared, strict=True)],
+                [(item.key, item.blob) for item in prepared],
             )
             for spec in self.indexes.get(collection, []):
                 rows = [
-                    (*entry, key)
-                    for key, (doc, _) in zip(keys, prepared, strict=True)
-                    for entry in spec.entries(doc)
+                    (*entry, item.key) for item in prepared for entry in spec.entries(item.stored())
                 ]
                 if rows:
                     conn.executemany(self._adding(collection, spec), rows)
@@ -344,8 +342,9 @@ class _Database:
             conn.execute("RELEASE everything")
             return False
         conn.execute("RELEASE everything")
-        for key, (doc, blob) in zip(keys, prepared, strict=True):
-            self.remember(collection, key, blob, doc)
+        decoded = [item for item in prepared if item.doc is not None]
+        for item in decoded[-REMEMBERED:]:
+            self.remember(collection, item.key, item.blob, item.doc)  # type: ignore[arg-type]
         return True
 
     def remember(self, collection: str, key: Any, blob: bytes, doc: dict[str, Any]) -> None:
@@ -921,14 +920,48 @@ def _same_id(change: Mapping[str, Any], before: Mapping[str, Any]) -> bool:
 
 def _stored_form(doc: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
     """A new document as MongoDB stores it (``_id`` first), and its BSON."""
-    if any(str(k).startswith("$") for k in doc):
-        raise OperationFailure("a document cannot have top-level $ fields", code=2)
-    blob = _encode(doc)
+    blob = _new_blob(doc)
     stored = _decode(blob)
     if "_id" in stored and next(iter(stored)) != "_id":
         stored = {"_id": stored["_id"], **stored}
         blob = _encode(stored)
     return stored, blob
+
+
+def _new_blob(doc: Mapping[str, Any]) -> bytes:
+    """The BSON of a new document (refused with top-level ``$`` fields)."""
+    if any(str(k).startswith("$") for k in doc):
+        raise OperationFailure("a document cannot have top-level $ fields", code=2)
+    return _encode(doc)
+
+
+_SAME_ID_TYPES = (str, int, ObjectId)
+"""``_id`` types whose stored form is the value itself, so its key needs no decoding."""
+
+
+@dataclass
+class _Prepared:
+    """A new document of ``insert_many``: its ``_id`` key, its BSON and, once needed, its
+    stored form (``doc``). BSON puts ``_id`` first in a plain dict's encoding, so a dict
+    whose ``_id`` is a string, an int or an ObjectId is stored as encoded, and its stored form is
+    decoded only for an index's entries (a collection without indexes never needs it)."""
+
+    key: Any
+    blob: bytes
+    doc: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, document: dict[str, Any], *, decode: bool) -> _Prepared:
+        if not decode and type(document) is dict and type(document["_id"]) in _SAME_ID_TYPES:
+            return cls(_id_key(document["_id"]), _new_blob(document), None)
+        stored, blob = _stored_form(document)
+        return cls(_id_key(stored["_id"]), blob, stored)
+
+    def stored(self) -> dict[str, Any]:
+        """The document as stored (decoded now if it was not)."""
+        if self.doc is None:
+            self.doc = _decode(self.blob)
+        return self.doc
 
 
 class EmbeddedClient:
@@ -1071,11 +1104,16 @@ class EmbeddedCollection:
         for document in documents:
             if "_id" not in document:
                 document["_id"] = ObjectId()
-        prepared = [_stored_form(d) for d in documents]
         store = self._store
+        # decoded for the index entries: before the write lock, on the indexes known, and
+        # in it, if another process declared the first meanwhile (``_Prepared.stored``)
+        store.refresh()
+        indexed = bool(store.indexes.get(self.name))
+        prepared = [_Prepared.of(d, decode=indexed) for d in documents]
 
         def insert(index: int) -> dict[str, Any]:
-            store.insert(self.name, *prepared[index], remember=True)
+            item = prepared[index]
+            store.insert(self.name, item.stored(), item.blob, remember=True)
             return {"nInserted": 1}
 
         done: list[tuple[int, dict[str, Any]]] = []
