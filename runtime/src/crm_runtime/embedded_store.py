@@ -1,15 +1,19 @@
 """The embedded document store: the PyMongo async API subset the services use, on SQLite.
 
 Why it exists and what it promises: docs/adr/0002 (second decision). In short:
-one SQLite file per database (``<data_dir>/<database>.crm.sqlite3``, WAL), one
+a folder per database and a SQLite file per family of its collections
+(``<data_dir>/<database>/<family>.crm.sqlite3``, WAL; ``family``, docs/adr/0029), one
 table per collection holding BSON documents keyed by ``_id``, and one table per
 declared index holding that index's keys (one row per array element: multikey),
 so a unique index is a SQLite primary key and a query on an indexed field reads
 only the rows it names. Several processes can share the files: every write is
 one ``BEGIN IMMEDIATE`` transaction, taken under an exclusive ``flock`` of
-``<file>.lock`` (``_WriteLock``: writers take turns promptly), so find-and-modify
-is atomic across processes, and a process notices indexes another one declared
-through SQLite's schema version. A connection keeps the documents it wrote
+``<file>.lock`` (``_WriteLock``: writers take turns promptly; writers of different
+files never wait for each other), so find-and-modify is atomic across processes, and a
+process notices indexes another one declared through SQLite's schema version. A data
+directory of the earlier layout (``<data_dir>/<database>.crm.sqlite3``, every collection in
+one file) is used in place: each collection it holds stays there until dropped
+(``EmbeddedClient._home``). A connection keeps the documents it wrote
 decoded for its next update of them, used only while the stored bytes are
 exactly those it wrote (``_Database.remember``). Queries use an index to find
 candidates and the Python matcher of ``embedded_query`` to decide, so the index
@@ -964,21 +968,78 @@ class _Prepared:
         return self.doc
 
 
+SUFFIX = ".crm.sqlite3"
+LEGACY = ""
+"""The file name (in ``_Database``'s keys) of a database's single file of the earlier layout."""
+
+
+def family(collection: str) -> str:
+    """The file a collection is kept in, in its database's folder: its name up to the first
+    double underscore, so ``customer360__g3`` and ``customer360__part_x`` share
+    ``customer360``'s file (a rebuild's generations and parts), and others have their own."""
+    return collection.partition("__")[0] or collection
+
+
 class EmbeddedClient:
     """``AsyncMongoClient``-shaped client of the embedded store (folder=None: in memory)."""
 
     def __init__(self, folder: Path | None) -> None:
         self._folder = folder
-        self._databases: dict[str, _Database] = {}
+        self._files: dict[tuple[str, str], _Database] = {}
+        """The files opened, by database and file name (in memory: one per database)."""
+        self._homes: dict[tuple[str, str], _Database] = {}
+        """The file of each collection (database and name) found outside a legacy file."""
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
-    def _store(self, name: str) -> _Database:
-        store = self._databases.get(name)
+    def _file(self, database: str, name: str) -> _Database:
+        store = self._files.get((database, name))
         if store is None:
-            path = None if self._folder is None else self._folder / f"{name}.crm.sqlite3"
-            store = self._databases[name] = _Database(path)
+            if self._folder is None:
+                path = None
+            elif name == LEGACY:
+                path = self._folder / f"{database}{SUFFIX}"
+            else:
+                (self._folder / database).mkdir(exist_ok=True)
+                path = self._folder / database / f"{name}{SUFFIX}"
+            store = self._files[(database, name)] = _Database(path)
         return store
+
+    def _legacy(self, database: str) -> _Database | None:
+        """The database's file of the earlier layout, if it has one (see ``_home``)."""
+        if self._folder is None:
+            return None
+        if (database, LEGACY) in self._files:
+            return self._files[(database, LEGACY)]
+        if not (self._folder / f"{database}{SUFFIX}").exists():
+            return None
+        return self._file(database, LEGACY)
+
+    def _home(self, database: str, collection: str) -> _Database:
+        """The file holding ``collection``: its family's (``family``), unless the
+        database's file of the earlier layout (every collection in one file) holds it, as
+        long as it does. In memory, the database's."""
+        home = self._homes.get((database, collection))
+        if home is not None:
+            return home
+        if self._folder is None:
+            return self._file(database, LEGACY)
+        legacy = self._legacy(database)
+        if legacy is not None:
+            legacy.refresh()
+            if collection in legacy.collections:
+                return legacy  # looked up again next time: a drop moves it out
+        home = self._homes[(database, collection)] = self._file(database, family(collection))
+        return home
+
+    def _stores_of(self, database: str) -> list[_Database]:
+        """Every file of ``database`` (opened), the legacy one first."""
+        if self._folder is None:
+            return [self._file(database, LEGACY)]
+        legacy = self._legacy(database)
+        folder = self._folder / database
+        names = sorted(p.name.removesuffix(SUFFIX) for p in folder.glob(f"*{SUFFIX}"))
+        return [*([legacy] if legacy else []), *(self._file(database, n) for n in names)]
 
     def __getitem__(self, name: str) -> EmbeddedDatabase:
         return EmbeddedDatabase(self, _check_name("database", name))
@@ -993,10 +1054,10 @@ class EmbeddedClient:
 
     async def list_database_names(self) -> list[str]:
         if self._folder is None:
-            return sorted(self._databases)
-        return sorted(
-            p.name.removesuffix(".crm.sqlite3") for p in self._folder.glob("*.crm.sqlite3")
-        )
+            return sorted({database for database, _ in self._files})
+        legacy = {p.name.removesuffix(SUFFIX) for p in self._folder.glob(f"*{SUFFIX}")}
+        folders = {p.parent.name for p in self._folder.glob(f"*/*{SUFFIX}")}
+        return sorted(legacy | folders)
 
     async def drop_database(self, name: str) -> None:
         database = self[name]
@@ -1004,9 +1065,10 @@ class EmbeddedClient:
             await database.drop_collection(collection)
 
     async def close(self) -> None:
-        for store in self._databases.values():
+        for store in self._files.values():
             store.close()
-        self._databases.clear()
+        self._files.clear()
+        self._homes.clear()
 
     async def aclose(self) -> None:
         await self.close()
@@ -1023,10 +1085,6 @@ class EmbeddedDatabase:
         self.client = client
         self.name = name
 
-    @property
-    def _store(self) -> _Database:
-        return self.client._store(self.name)
-
     def __getitem__(self, name: str) -> EmbeddedCollection:
         return EmbeddedCollection(self, _check_name("collection", name))
 
@@ -1041,17 +1099,20 @@ class EmbeddedDatabase:
     async def command(self, command: str | Mapping[str, Any], *_: Any, **__: Any) -> dict[str, Any]:
         name = command if isinstance(command, str) else next(iter(command))
         if name == "ping":
-            self._store.refresh()
+            for store in self.client._stores_of(self.name):
+                store.refresh()
             return {"ok": 1.0}
         raise OperationFailure(f"command {name!r} is not supported by the embedded store", code=59)
 
     async def list_collection_names(self, **_: Any) -> list[str]:
-        store = self._store
-        store.refresh()
-        return sorted(store.collections)
+        names: set[str] = set()
+        for store in self.client._stores_of(self.name):
+            store.refresh()
+            names |= store.collections
+        return sorted(names)
 
     async def create_collection(self, name: str, **_: Any) -> EmbeddedCollection:
-        store = self._store
+        store = self.client._home(self.name, _check_name("collection", name))
         store.refresh()
         if name in store.collections:
             raise CollectionInvalid(f"collection {name} already exists")
@@ -1060,7 +1121,7 @@ class EmbeddedDatabase:
         return self[name]
 
     async def drop_collection(self, name: str) -> None:
-        store = self._store
+        store = self.client._home(self.name, _check_name("collection", name))
         with store.write():
             store.drop_collection(name)
 
@@ -1076,7 +1137,7 @@ class EmbeddedCollection:
 
     @property
     def _store(self) -> _Database:
-        return self.database._store
+        return self.database.client._home(self.database.name, self.name)
 
     def _read(self) -> _Database:
         store = self._store
