@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -553,6 +554,41 @@ def test_a_sparse_index_holds_and_reads_only_the_documents_with_its_fields(
             await client.close()
 
     asyncio.run(scenario())
+
+
+async def test_insert_many_indexes_values_as_they_are_stored(database: Any) -> None:
+    """A batch of new documents is indexed by the values as stored: a tuple is an array, a
+    str enum its string, a date its millisecond, a nested tuple an array too; plain values
+    and documents mixing both kinds are indexed alike."""
+
+    class Colour(StrEnum):
+        RED = "red"
+
+    at = datetime(2026, 12, 7, 10, 30, 0, 123_456, tzinfo=UTC)
+    rows = database.rows
+    await rows.create_index([("tags", ASCENDING)])
+    await rows.create_index([("colour", ASCENDING)])
+    await rows.create_index([("at", ASCENDING)])
+    await rows.create_index([("home.stores", ASCENDING)])
+    await rows.insert_many(
+        [
+            {"_id": "tuple", "tags": ("x", "y"), "home": {"stores": ("s1",)}},
+            {"_id": "enum", "colour": Colour.RED, "at": at},
+            {"_id": "plain", "tags": ["x"], "colour": "red", "home": {"stores": ["s1", "s2"]}},
+            {"_id": 7, "at": at.replace(microsecond=123_000), "tags": []},
+        ]
+    )
+    assert sorted(map(str, await rows.distinct("_id", {"tags": "x"}))) == ["plain", "tuple"]
+    assert sorted(await rows.distinct("_id", {"colour": "red"})) == ["enum", "plain"]
+    assert sorted(
+        map(str, await rows.distinct("_id", {"at": at.replace(microsecond=123_000)}))
+    ) == [
+        "7",
+        "enum",
+    ]
+    assert sorted(await rows.distinct("_id", {"home.stores": "s1"})) == ["plain", "tuple"]
+    assert await rows.count_documents({"tags": "y"}) == 1
+    assert await rows.count_documents({"tags": []}) == 1
 
 
 async def test_an_index_declared_on_existing_documents_and_drop(database: Any) -> None:

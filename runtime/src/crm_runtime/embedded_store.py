@@ -37,6 +37,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -322,13 +323,18 @@ class _Database:
         if remember:
             self.remember(collection, key, blob, doc)
 
-    def insert_all(self, collection: str, prepared: Sequence[_Prepared]) -> bool:
+    def insert_all(
+        self, collection: str, prepared: Sequence[_Prepared], specs: Sequence[IndexSpec] = ()
+    ) -> bool:
         """Insert every document of ``prepared``: one statement for the documents and one
         per index, not one each per document. False, with nothing written, when one would
         be a duplicate key (the caller then inserts them one at a time, to say which). The
         last ``REMEMBERED`` of those decoded are remembered (see ``remember``): an earlier
-        one would only be forgotten again within this call."""
+        one would only be forgotten again within this call. ``specs``: the indexes the
+        documents were prepared for; if the collection has others now (declared by another
+        process meanwhile), every entry is computed from the stored form."""
         conn = self.conn
+        prepared_for = list(specs) == self.indexes.get(collection, [])
         conn.execute("SAVEPOINT everything")
         try:
             conn.executemany(
@@ -337,7 +343,9 @@ class _Database:
             )
             for spec in self.indexes.get(collection, []):
                 rows = [
-                    (*entry, item.key) for item in prepared for entry in spec.entries(item.stored())
+                    (*entry, item.key)
+                    for item in prepared
+                    for entry in spec.entries(item.indexed(prepared_for))
                 ]
                 if rows:
                     conn.executemany(self._adding(collection, spec), rows)
@@ -945,19 +953,28 @@ _SAME_ID_TYPES = (str, int, ObjectId)
 
 @dataclass
 class _Prepared:
-    """A new document of ``insert_many``: its ``_id`` key, its BSON and, once needed, its
-    stored form (``doc``). BSON puts ``_id`` first in a plain dict's encoding, so a dict
-    whose ``_id`` is a string, an int or an ObjectId is stored as encoded, and its stored form is
-    decoded only for an index's entries (a collection without indexes never needs it)."""
+    """A new document of ``insert_many``: its ``_id`` key, its BSON, its stored form once
+    decoded (``doc``) and, when that is known to give the same index entries, the document
+    given (``given``). BSON puts ``_id`` first in a plain dict's encoding, so a dict whose
+    ``_id`` is a string, an int or an ObjectId is stored as encoded; and where the fields
+    an index reads hold only plain values (``_plain_value``), the stored form holds the same
+    values, which give the same keys (``index_key`` counts a date in milliseconds, as BSON
+    keeps it). Such a document is not decoded at all."""
 
     key: Any
     blob: bytes
     doc: dict[str, Any] | None
+    given: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, document: dict[str, Any], *, decode: bool) -> _Prepared:
-        if not decode and type(document) is dict and type(document["_id"]) in _SAME_ID_TYPES:
-            return cls(_id_key(document["_id"]), _new_blob(document), None)
+    def of(cls, document: dict[str, Any], specs: Sequence[IndexSpec]) -> _Prepared:
+        """``document`` prepared for a collection with the indexes ``specs``."""
+        if type(document) is dict and type(document["_id"]) in _SAME_ID_TYPES:
+            key, blob = _id_key(document["_id"]), _new_blob(document)
+            if not specs:
+                return cls(key, blob, None)
+            if _indexed_plain(document, specs):
+                return cls(key, blob, None, document)
         stored, blob = _stored_form(document)
         return cls(_id_key(stored["_id"]), blob, stored)
 
@@ -966,6 +983,37 @@ class _Prepared:
         if self.doc is None:
             self.doc = _decode(self.blob)
         return self.doc
+
+    def indexed(self, prepared_for: bool) -> dict[str, Any]:
+        """What to compute index entries from: the document given if it was found plain for
+        the indexes the collection has (``prepared_for``), else the stored form."""
+        return self.given if prepared_for and self.given is not None else self.stored()
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None), datetime, ObjectId, bytes})
+"""Types whose values BSON gives back with the same index keys (a date as the same
+millisecond, timezone-aware)."""
+
+
+def _plain_value(value: Any) -> bool:
+    kind = type(value)
+    if kind in _PLAIN:
+        return True
+    if kind is list:
+        return all(_plain_value(item) for item in value)
+    if kind is dict:
+        return all(type(name) is str and _plain_value(item) for name, item in value.items())
+    return False
+
+
+def _indexed_plain(document: dict[str, Any], specs: Sequence[IndexSpec]) -> bool:
+    """Whether every top-level field the indexes read holds only plain values (no tuple, no
+    subclass of str or int, no other mapping), so the stored form gives the same entries.
+    A partial index's filter may read other fields: never for one."""
+    if any(spec.partial is not None for spec in specs):
+        return False
+    tops = {field.partition(".")[0] for spec in specs for field in spec.fields}
+    return all(_plain_value(document[top]) for top in tops if top in document)
 
 
 SUFFIX = ".crm.sqlite3"
@@ -1169,8 +1217,8 @@ class EmbeddedCollection:
         # decoded for the index entries: before the write lock, on the indexes known, and
         # in it, if another process declared the first meanwhile (``_Prepared.stored``)
         store.refresh()
-        indexed = bool(store.indexes.get(self.name))
-        prepared = [_Prepared.of(d, decode=indexed) for d in documents]
+        specs = list(store.indexes.get(self.name, []))
+        prepared = [_Prepared.of(d, specs) for d in documents]
 
         def insert(index: int) -> dict[str, Any]:
             item = prepared[index]
@@ -1181,7 +1229,7 @@ class EmbeddedCollection:
         errors: list[dict[str, Any]] = []
         with store.write():
             store.ensure_collection(self.name)
-            if not store.insert_all(self.name, prepared):  # a duplicate: one at a time
+            if not store.insert_all(self.name, prepared, specs):  # a duplicate: one at a time
                 done, errors = _each_in_savepoints(
                     store,
                     len(prepared),
