@@ -140,3 +140,22 @@ async def test_a_collection_of_the_single_file_layout_stays_there_until_dropped(
     old.refresh()
     assert old.collections == {"customers"}  # the old file got nothing new
     old.close()
+
+
+async def test_reading_a_collection_that_does_not_exist_makes_no_file(tmp_path: Path) -> None:
+    """A read of a collection none of whose family was ever stored finds nothing and leaves
+    no file behind; once another process writes it, the next read finds what it wrote."""
+    reader, writer = EmbeddedClient(tmp_path), EmbeddedClient(tmp_path)
+    try:
+        leases = reader["crm_projections"]["leases"]
+        assert await leases.find_one({"_id": "settle"}) is None
+        assert await leases.count_documents({}) == 0
+        assert [doc async for doc in leases.find({})] == []
+        await reader["crm_projections"].drop_collection("leases")
+        assert list(tmp_path.glob(f"**/*{SUFFIX}")) == []
+        assert await reader.list_database_names() == []
+        await writer["crm_projections"]["leases"].insert_one({"_id": "settle", "holder": "a"})
+        assert await leases.find_one({"_id": "settle"}) == {"_id": "settle", "holder": "a"}
+    finally:
+        await reader.close()
+        await writer.close()

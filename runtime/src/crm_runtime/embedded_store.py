@@ -1037,6 +1037,8 @@ class EmbeddedClient:
         """The files opened, by database and file name (in memory: one per database)."""
         self._homes: dict[tuple[str, str], _Database] = {}
         """The file of each collection (database and name) found outside a legacy file."""
+        self._absent: _Database | None = None
+        """What a read of a collection whose family has no file yet reads: nothing."""
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
@@ -1063,10 +1065,12 @@ class EmbeddedClient:
             return None
         return self._file(database, LEGACY)
 
-    def _home(self, database: str, collection: str) -> _Database:
+    def _home(self, database: str, collection: str, *, create: bool = True) -> _Database:
         """The file holding ``collection``: its family's (``family``), unless the
         database's file of the earlier layout (every collection in one file) holds it, as
-        long as it does. In memory, the database's."""
+        long as it does. In memory, the database's. ``create=False`` (a read): while its
+        family has no file, an empty store that is never written, so reading a collection
+        that does not exist makes no file."""
         home = self._homes.get((database, collection))
         if home is not None:
             return home
@@ -1077,7 +1081,13 @@ class EmbeddedClient:
             legacy.refresh()
             if collection in legacy.collections:
                 return legacy  # looked up again next time: a drop moves it out
-        home = self._homes[(database, collection)] = self._file(database, family(collection))
+        name = family(collection)
+        path = self._folder / database / f"{name}{SUFFIX}"
+        if not create and (database, name) not in self._files and not path.exists():
+            if self._absent is None:
+                self._absent = _Database(None)
+            return self._absent
+        home = self._homes[(database, collection)] = self._file(database, name)
         return home
 
     def _stores_of(self, database: str) -> list[_Database]:
@@ -1113,10 +1123,11 @@ class EmbeddedClient:
             await database.drop_collection(collection)
 
     async def close(self) -> None:
-        for store in self._files.values():
+        for store in [*self._files.values(), *([self._absent] if self._absent else [])]:
             store.close()
         self._files.clear()
         self._homes.clear()
+        self._absent = None
 
     async def aclose(self) -> None:
         await self.close()
@@ -1169,7 +1180,9 @@ class EmbeddedDatabase:
         return self[name]
 
     async def drop_collection(self, name: str) -> None:
-        store = self.client._home(self.name, _check_name("collection", name))
+        store = self.client._home(self.name, _check_name("collection", name), create=False)
+        if store is self.client._absent:
+            return  # nothing of its family was ever stored
         with store.write():
             store.drop_collection(name)
 
@@ -1188,7 +1201,7 @@ class EmbeddedCollection:
         return self.database.client._home(self.database.name, self.name)
 
     def _read(self) -> _Database:
-        store = self._store
+        store = self.database.client._home(self.database.name, self.name, create=False)
         store.refresh()
         return store
 
