@@ -356,7 +356,7 @@ class _Database:
         conn.execute("RELEASE everything")
         decoded = [item for item in prepared if item.doc is not None]
         for item in decoded[-REMEMBERED:]:
-            self.remember(collection, item.key, item.blob, item.doc)  # type: ignore[arg-type]
+            self.remember(collection, item.key, item.blob, item.stored())
         return True
 
     def remember(self, collection: str, key: Any, blob: bytes, doc: dict[str, Any]) -> None:
@@ -1227,8 +1227,8 @@ class EmbeddedCollection:
             if "_id" not in document:
                 document["_id"] = ObjectId()
         store = self._store
-        # decoded for the index entries: before the write lock, on the indexes known, and
-        # in it, if another process declared the first meanwhile (``_Prepared.stored``)
+        # prepared before the write lock, for the indexes known now; ``insert_all`` takes
+        # the entries from the stored form if another process declared others meanwhile
         store.refresh()
         specs = list(store.indexes.get(self.name, []))
         prepared = [_Prepared.of(d, specs) for d in documents]
