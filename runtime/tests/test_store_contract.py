@@ -702,9 +702,10 @@ async def test_a_write_from_another_client_is_seen_by_the_next_update(tmp_path: 
 async def test_an_insert_many_gives_entries_to_an_index_declared_as_it_prepared(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``insert_many`` decodes what it stores only for index entries, deciding on the indexes
-    it knows before taking the write lock; an index another client declared just before the
-    lock was taken still gets an entry for every document, and refuses duplicates."""
+    """``insert_many`` prepares a batch for the indexes it knows before taking the write
+    lock (a document whose indexed fields are plain is not decoded); an index another
+    client declared just before the lock was taken still gets the entries of the values as
+    stored (a tuple's elements), and refuses duplicates."""
     from crm_runtime import embedded_store
 
     folder = tmp_path / "shared-store"
@@ -712,7 +713,8 @@ async def test_an_insert_many_gives_entries_to_an_index_declared_as_it_prepared(
     second = open_document_client(RuntimeSettings(data_dir=folder))
     try:
         mine, theirs = first["shared"]["rows"], second["shared"]["rows"]
-        await mine.insert_one({"_id": "a", "key": 0})
+        await mine.create_index([("tag", ASCENDING)])
+        await mine.insert_one({"_id": "a", "tag": "t", "key": "k0"})
         await theirs.create_index([("key", ASCENDING)], unique=True)
         real = embedded_store._Database.refresh
         stale = iter([True])  # the look before the lock misses the new index
@@ -722,10 +724,12 @@ async def test_an_insert_many_gives_entries_to_an_index_declared_as_it_prepared(
                 real(self)
 
         monkeypatch.setattr(embedded_store._Database, "refresh", refresh)
-        await mine.insert_many([{"_id": "b", "key": 1}, {"_id": 7, "key": 2}])
-        assert [await theirs.count_documents({"key": key}) for key in (0, 1, 2)] == [1, 1, 1]
+        await mine.insert_many([{"_id": "b", "tag": "t", "key": ("k1",)}, {"_id": 7, "key": "k2"}])
+        counts = [await theirs.count_documents({"key": key}) for key in ("k0", "k1", "k2")]
+        assert counts == [1, 1, 1]
+        assert await theirs.count_documents({"tag": "t"}) == 2
         with pytest.raises(BulkWriteError):
-            await mine.insert_many([{"_id": "c", "key": 2}])
+            await mine.insert_many([{"_id": "c", "key": "k2"}])
         assert await theirs.count_documents({}) == 3
     finally:
         await first.close()

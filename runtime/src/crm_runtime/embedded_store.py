@@ -1042,16 +1042,19 @@ class EmbeddedClient:
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
+    def _path(self, database: str, name: str) -> Path:
+        """Where file ``name`` of ``database`` is (``LEGACY``: the earlier layout's)."""
+        assert self._folder is not None
+        if name == LEGACY:
+            return self._folder / f"{database}{SUFFIX}"
+        return self._folder / database / f"{name}{SUFFIX}"
+
     def _file(self, database: str, name: str) -> _Database:
         store = self._files.get((database, name))
         if store is None:
-            if self._folder is None:
-                path = None
-            elif name == LEGACY:
-                path = self._folder / f"{database}{SUFFIX}"
-            else:
-                (self._folder / database).mkdir(exist_ok=True)
-                path = self._folder / database / f"{name}{SUFFIX}"
+            path = None if self._folder is None else self._path(database, name)
+            if path is not None:
+                path.parent.mkdir(exist_ok=True)
             store = self._files[(database, name)] = _Database(path)
         return store
 
@@ -1061,7 +1064,7 @@ class EmbeddedClient:
             return None
         if (database, LEGACY) in self._files:
             return self._files[(database, LEGACY)]
-        if not (self._folder / f"{database}{SUFFIX}").exists():
+        if not self._path(database, LEGACY).exists():
             return None
         return self._file(database, LEGACY)
 
@@ -1082,8 +1085,8 @@ class EmbeddedClient:
             if collection in legacy.collections:
                 return legacy  # looked up again next time: a drop moves it out
         name = family(collection)
-        path = self._folder / database / f"{name}{SUFFIX}"
-        if not create and (database, name) not in self._files and not path.exists():
+        unmade = (database, name) not in self._files and not self._path(database, name).exists()
+        if not create and unmade:
             if self._absent is None:
                 self._absent = _Database(None)
             return self._absent
