@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -670,37 +671,46 @@ async def test_processes_sharing_the_embedded_files(tmp_path: Path) -> None:
         await second.close()
 
 
-async def test_a_write_from_another_client_is_seen_by_the_next_update(tmp_path: Path) -> None:
-    """A client keeps the documents it wrote decoded, for its next update of them; one that
-    another process changed since is read as stored, so its index entries stay right."""
+@pytest.fixture
+async def two_clients(tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
+    """Two clients of one embedded data directory, as two processes sharing its files."""
     folder = tmp_path / "shared-store"
     first = open_document_client(RuntimeSettings(data_dir=folder))
     second = open_document_client(RuntimeSettings(data_dir=folder))
     try:
-        mine, theirs = first["shared"]["rows"], second["shared"]["rows"]
-        await mine.create_index([("period", ASCENDING)])
-        await mine.insert_one({"_id": "r", "revision": 1, "period": ["2026-11"]})
-        await theirs.replace_one(
-            {"_id": "r", "revision": 1}, {"_id": "r", "revision": 2, "period": ["2026-12"]}
-        )
-        stale = await mine.replace_one(
-            {"_id": "r", "revision": 1}, {"_id": "r", "revision": 2, "period": ["x"]}
-        )
-        fresh = await mine.bulk_write(
-            [ReplaceOne({"_id": "r", "revision": 2}, {"_id": "r", "revision": 3, "period": []})]
-        )
-        assert (stale.matched_count, fresh.matched_count) == (0, 1)
-        for period in ("2026-11", "2026-12", "x"):
-            assert await mine.count_documents({"period": period}) == 0
-            assert await theirs.count_documents({"period": period}) == 0
-        assert (await theirs.find_one({"_id": "r"}))["revision"] == 3
+        yield first, second
     finally:
         await first.close()
         await second.close()
 
 
+async def test_a_write_from_another_client_is_seen_by_the_next_update(
+    two_clients: tuple[Any, Any],
+) -> None:
+    """A client keeps the documents it wrote decoded, for its next update of them; one that
+    another process changed since is read as stored, so its index entries stay right."""
+    first, second = two_clients
+    mine, theirs = first["shared"]["rows"], second["shared"]["rows"]
+    await mine.create_index([("period", ASCENDING)])
+    await mine.insert_one({"_id": "r", "revision": 1, "period": ["2026-11"]})
+    await theirs.replace_one(
+        {"_id": "r", "revision": 1}, {"_id": "r", "revision": 2, "period": ["2026-12"]}
+    )
+    stale = await mine.replace_one(
+        {"_id": "r", "revision": 1}, {"_id": "r", "revision": 2, "period": ["x"]}
+    )
+    fresh = await mine.bulk_write(
+        [ReplaceOne({"_id": "r", "revision": 2}, {"_id": "r", "revision": 3, "period": []})]
+    )
+    assert (stale.matched_count, fresh.matched_count) == (0, 1)
+    for period in ("2026-11", "2026-12", "x"):
+        assert await mine.count_documents({"period": period}) == 0
+        assert await theirs.count_documents({"period": period}) == 0
+    assert (await theirs.find_one({"_id": "r"}))["revision"] == 3
+
+
 async def test_an_insert_many_gives_entries_to_an_index_declared_as_it_prepared(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    two_clients: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``insert_many`` prepares a batch for the indexes it knows before taking the write
     lock (a document whose indexed fields are plain is not decoded); an index another
@@ -708,32 +718,26 @@ async def test_an_insert_many_gives_entries_to_an_index_declared_as_it_prepared(
     stored (a tuple's elements), and refuses duplicates."""
     from crm_runtime import embedded_store
 
-    folder = tmp_path / "shared-store"
-    first = open_document_client(RuntimeSettings(data_dir=folder))
-    second = open_document_client(RuntimeSettings(data_dir=folder))
-    try:
-        mine, theirs = first["shared"]["rows"], second["shared"]["rows"]
-        await mine.create_index([("tag", ASCENDING)])
-        await mine.insert_one({"_id": "a", "tag": "t", "key": "k0"})
-        await theirs.create_index([("key", ASCENDING)], unique=True)
-        real = embedded_store._Database.refresh
-        stale = iter([True])  # the look before the lock misses the new index
+    first, second = two_clients
+    mine, theirs = first["shared"]["rows"], second["shared"]["rows"]
+    await mine.create_index([("tag", ASCENDING)])
+    await mine.insert_one({"_id": "a", "tag": "t", "key": "k0"})
+    await theirs.create_index([("key", ASCENDING)], unique=True)
+    real = embedded_store._Database.refresh
+    stale = iter([True])  # the look before the lock misses the new index
 
-        def refresh(self: Any) -> None:
-            if not next(stale, False):
-                real(self)
+    def refresh(self: Any) -> None:
+        if not next(stale, False):
+            real(self)
 
-        monkeypatch.setattr(embedded_store._Database, "refresh", refresh)
-        await mine.insert_many([{"_id": "b", "tag": "t", "key": ("k1",)}, {"_id": 7, "key": "k2"}])
-        counts = [await theirs.count_documents({"key": key}) for key in ("k0", "k1", "k2")]
-        assert counts == [1, 1, 1]
-        assert await theirs.count_documents({"tag": "t"}) == 2
-        with pytest.raises(BulkWriteError):
-            await mine.insert_many([{"_id": "c", "key": "k2"}])
-        assert await theirs.count_documents({}) == 3
-    finally:
-        await first.close()
-        await second.close()
+    monkeypatch.setattr(embedded_store._Database, "refresh", refresh)
+    await mine.insert_many([{"_id": "b", "tag": "t", "key": ("k1",)}, {"_id": 7, "key": "k2"}])
+    counts = [await theirs.count_documents({"key": key}) for key in ("k0", "k1", "k2")]
+    assert counts == [1, 1, 1]
+    assert await theirs.count_documents({"tag": "t"}) == 2
+    with pytest.raises(BulkWriteError):
+        await mine.insert_many([{"_id": "c", "key": "k2"}])
+    assert await theirs.count_documents({}) == 3
 
 
 def test_a_writer_waits_for_the_file_lock_at_most_the_busy_timeout(
