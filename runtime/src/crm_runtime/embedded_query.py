@@ -631,6 +631,43 @@ def index_entries(doc: Mapping[str, Any], fields: list[str]) -> Iterator[tuple[b
     return itertools.product(*per_field)
 
 
+def plain_entries(
+    doc: Mapping[str, Any], paths: tuple[tuple[str, ...], ...], sparse: bool
+) -> set[tuple[bytes, ...]] | None:
+    """``index_entries`` of a document in a (compound, ``sparse``) index on ``paths`` (each
+    field split at its dots) in the usual case, where each path leads through nested dicts
+    to one value that is not an array, or to nothing: the single entry, or none for a sparse
+    index that finds no field. None where a path meets an array or another kind of mapping:
+    those need ``index_entries`` (multikey, arrays of documents)."""
+    keys: list[bytes] = []
+    present = False
+    for parts in paths:
+        value: Any = doc
+        for part in parts:
+            if isinstance(value, dict):
+                value = value.get(part, MISSING)
+                if value is MISSING:
+                    break
+            elif isinstance(value, list | Mapping):
+                return None
+            else:
+                value = MISSING
+                break
+        if value is MISSING:
+            keys.append(_NULL_KEY)
+            continue
+        if isinstance(value, list):
+            return None
+        present = True
+        keys.append(_STRING_HEAD + value.encode() if type(value) is str else index_key(value))
+    if sparse and not present:
+        return set()
+    return {tuple(keys)}
+
+
+_NULL_KEY = bytes((_NULL,))
+
+
 def same_index_values(
     before: Mapping[str, Any], after: Mapping[str, Any], fields: list[str]
 ) -> bool:

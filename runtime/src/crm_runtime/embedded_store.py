@@ -28,6 +28,7 @@ process's transaction waits at most ``BUSY_TIMEOUT_MS``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import re
@@ -138,7 +139,16 @@ class IndexSpec:
             return False
         return self.partial is None or q.matches(doc, self.partial)
 
+    @functools.cached_property
+    def paths(self) -> tuple[tuple[str, ...], ...]:
+        """Each field split at its dots."""
+        return tuple(tuple(field.split(".")) for field, _ in self.keys)
+
     def entries(self, doc: Mapping[str, Any]) -> set[tuple[bytes, ...]]:
+        if self.partial is None:
+            plain = q.plain_entries(doc, self.paths, self.sparse)
+            if plain is not None:
+                return plain
         return set(q.index_entries(doc, self.fields)) if self.covers(doc) else set()
 
 

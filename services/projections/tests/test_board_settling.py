@@ -96,6 +96,33 @@ async def test_a_fold_marks_its_boards_and_a_settle_refreshes_each_once(
     assert (board["revision"], board["all"]["deals"]) == (1, 3)
 
 
+async def test_a_fold_marks_boards_only_when_a_field_they_read_changed(
+    deals: RowsProjector, memory_client: Any
+) -> None:
+    """Only the bookkeeping changed, or None where the field was absent: nothing is marked.
+    A field added, removed or given a new value: the boards are marked."""
+    await fold(deals, won_deal("opp_1"))
+    await deals.refresh_pending()
+    row = await memory_client["crm_projections"]["deal_rows"].find_one({})
+    unchanged = [
+        {**row, "revision": row["revision"] + 1, "streams": {}, "last_event_id": "e"},
+        {**row, "never_set": None},
+    ]
+    for after in unchanged:
+        await deals.folded(row, after)
+    assert await marks(memory_client) == []
+
+    with_more = {**row, "note": "new"}
+    changed = [
+        (row, with_more),  # added
+        (with_more, row),  # removed
+        (row, {**row, "amount": "11.00"}),  # a new value
+    ]
+    for before, after in changed:
+        await deals.folded(before, after)
+    assert len(await marks(memory_client)) == len(changed)
+
+
 async def test_a_read_is_never_older_than_the_rows(
     deals: RowsProjector, memory_client: Any
 ) -> None:

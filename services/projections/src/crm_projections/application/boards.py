@@ -141,10 +141,6 @@ class BoardSpec:
                 selected[key].append(row)
         return selected
 
-    def reads_any(self, changed: Collection[str]) -> bool:
-        """Whether a fold that changed the fields ``changed`` changed one this board reads."""
-        return any(name not in self.ignores for name in changed)
-
 
 @dataclass
 class HeldMarks:
@@ -226,17 +222,19 @@ class RowsProjector(Projector):
             self._deferred is not None and before is not None and before["_id"] in self._counted
         ):  # one row; or a rebuild's deferred phase folded ``before``: its keys are deferred
             rows = (after,)
-        changed = (
-            None if redelivery or before is None or after is None else _changed(before, after)
-        )  # None: every board is marked
-        touched = {
-            (spec.name, key)
-            for spec in self.boards.values()
-            if changed is None or spec.reads_any(changed)
-            for row in rows
-            if row is not None
-            for key in spec.keys(row)
-        }
+        compared = None if redelivery or before is None or after is None else (before, after)
+        changed: dict[frozenset[str], bool] = {}  # per set of fields ignored: whether one changed
+        touched: set[tuple[str, str]] = set()
+        for spec in self.boards.values():
+            if compared is not None:  # None: every board is marked
+                read = changed.get(spec.ignores)
+                if read is None:
+                    read = changed[spec.ignores] = _changes_any(*compared, spec.ignores)
+                if not read:
+                    continue
+            touched.update(
+                (spec.name, key) for row in rows if row is not None for key in spec.keys(row)
+            )
         if self._deferred is not None:
             self._deferred |= touched
             if after is not None:
@@ -436,9 +434,16 @@ class RowsProjector(Projector):
             await self._board_documents.delete_many({"board": {"$in": sorted(self.boards)}})
 
 
-def _changed(before: Document, after: Document) -> list[str]:
-    """The fields a fold from ``before`` to ``after`` changed (added, removed or new values)."""
-    return [name for name in before.keys() | after.keys() if before.get(name) != after.get(name)]
+def _changes_any(before: Document, after: Document, ignores: frozenset[str]) -> bool:
+    """Whether a fold from ``before`` to ``after`` changed a field outside ``ignores`` (added,
+    removed or given a new value; absent and None are alike), found at the first such."""
+    for name, value in after.items():
+        if name not in ignores and before.get(name) != value:
+            return True
+    return any(
+        value is not None and name not in after and name not in ignores
+        for name, value in before.items()
+    )
 
 
 def _keys_by_board(boards: Iterable[tuple[str, str]]) -> dict[str, list[str]]:

@@ -27,7 +27,6 @@ the KPI boards count their starts and ends per period.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +43,7 @@ from crm_projections.domain.streams import (
     recounted,
     stamped,
     stream_kind,
+    tally,
 )
 
 Stage = c.LifecycleStage
@@ -147,24 +147,24 @@ def periods(row: Document) -> list[str]:
     return period_keys(facts(row))
 
 
-def flow_points(row: Document) -> Counter[tuple[str, datetime]]:
-    """Every (what, when) the KPI boards count of the row: registration, stages entered, and
-    the starts and ends of being active, a purchaser, a repeat purchaser."""
-    points: Counter[tuple[str, datetime]] = Counter()
+def flow_points(row: Document) -> dict[tuple[str, datetime], int]:
+    """Every (what, when) the KPI boards count of the row, with how many times: registration,
+    stages entered, and the starts and ends of being active, a purchaser, a repeat
+    purchaser."""
+    points: list[tuple[str, datetime]] = []
     if row.get("registered_at") is not None:
-        points[("registered", utc(row["registered_at"]))] += 1
-    for at, stage in stage_history(row):
-        points[(stage, at)] += 1
+        points.append(("registered", utc(row["registered_at"])))
+    points.extend((stage, at) for at, stage in stage_history(row))
     for name, spells in (
         ("active", active_spells(row)),
         ("purchasers", purchase_spells(row, 1)),
         ("repeat_purchasers", purchase_spells(row, 2)),
     ):
         for start, end in spells:
-            points[(f"{name}+", start)] += 1
+            points.append((f"{name}+", start))
             if end is not None:
-                points[(f"{name}-", end)] += 1
-    return points
+                points.append((f"{name}-", end))
+    return tally(points)
 
 
 def touched(before: Document, after: Document) -> list[str]:
@@ -173,7 +173,7 @@ def touched(before: Document, after: Document) -> list[str]:
     recorded before it moves when the customer became a repeat purchaser), and of the
     facts it added (the row now counts in their periods' boards)."""
     changed = [moment for _, moment in recounted(flow_points(before), flow_points(after))]
-    return period_keys([*changed, *recounted(Counter(facts(before)), Counter(facts(after)))])
+    return period_keys([*changed, *recounted(tally(facts(before)), tally(facts(after)))])
 
 
 def stage_history(row: Document) -> list[tuple[datetime, str]]:

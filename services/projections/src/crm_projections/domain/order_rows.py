@@ -27,7 +27,6 @@ fact: a row counts in the boards of exactly those keys (multikey index).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -46,6 +45,7 @@ from crm_projections.domain.streams import (
     recounted,
     stamped,
     stream_kind,
+    tally,
 )
 
 
@@ -168,7 +168,7 @@ def touched(before: Document, after: Document) -> list[str]:
     each a fact of its own."""
     if any(before.get(f) not in (None, after.get(f)) for f in ("currency", "total")):
         return periods(after)
-    return period_keys(recounted(Counter(facts(before)), Counter(facts(after))))
+    return period_keys(recounted(tally(facts(before)), tally(facts(after))))
 
 
 def empty(document_id: str) -> Document:
