@@ -129,9 +129,24 @@ K = TypeVar("K")
 
 
 def stream_key(metadata: EventMetadata) -> str:
-    """Key of the event's source stream inside ``document['streams']``."""
-    context = metadata.source.rstrip("/").rsplit("/", 1)[-1]
-    return f"{context}:{metadata.subject}"
+    """Key of the event's source stream inside ``document['streams']``. Each fold of an event
+    asks for it several times (its order, its stamp, its route, in every read model folding
+    it), so the last event's key is kept: the metadata is immutable."""
+    last, key = _LAST_KEY
+    if last is metadata:
+        return key
+    key = f"{_context_of(metadata.source)}:{metadata.subject}"
+    _LAST_KEY[:] = metadata, key
+    return key
+
+
+_LAST_KEY: list[Any] = [None, ""]
+
+
+@functools.lru_cache(maxsize=64)
+def _context_of(source: str) -> str:
+    """``contacts`` of ``/crm/contacts``: the last segment of the source."""
+    return source.rstrip("/").rsplit("/", 1)[-1]
 
 
 def check_order(document: Document | None, metadata: EventMetadata) -> Order:
