@@ -132,15 +132,15 @@ def stream_key(metadata: EventMetadata) -> str:
     """Key of the event's source stream inside ``document['streams']``. Each fold of an event
     asks for it several times (its order, its stamp, its route, in every read model folding
     it), so the last event's key is kept: the metadata is immutable."""
-    last, key = _LAST_KEY
+    last, key = _LAST_KEY[0]
     if last is metadata:
         return key
     key = f"{_context_of(metadata.source)}:{metadata.subject}"
-    _LAST_KEY[:] = metadata, key
+    _LAST_KEY[0] = (metadata, key)
     return key
 
 
-_LAST_KEY: list[Any] = [None, ""]
+_LAST_KEY: list[tuple[object, str]] = [(None, "")]
 
 
 @functools.lru_cache(maxsize=64)
