@@ -668,7 +668,10 @@ class Projector:
         if target is None:
             return Applied.IGNORED
         document_id = target.document_id
-        if target.learnt:
+        buffer = self._buffer
+        if target.learnt and buffer is not None and (key := stream_key(metadata)) in buffer.routes:
+            document_id = buffer.routes[key]  # learnt earlier in the rebuild: most of its events
+        elif target.learnt:
             routes = self._routes
             if routes is None:  # pragma: no cover - a wiring mistake
                 raise RuntimeError(f"{self.name} learns stream routes but has no collection")
@@ -678,8 +681,8 @@ class Projector:
                 f"{metadata.type} {metadata.id} names no {self.model.routes_field} and "
                 f"{self.name} has not seen the first event of stream {stream_key(metadata)}"
             )
-        if self._buffer is not None:  # a rebuild's deferred phase: no span per event
-            return await self._fold_buffered(self._buffer, document_id, metadata, event)
+        if buffer is not None:  # a rebuild's deferred phase: no span per event
+            return await self._fold_buffered(buffer, document_id, metadata, event)
         with self._tracer.start_as_current_span(
             f"{self.name}.upsert",
             attributes={self._span_attribute: document_id, "crm.event_id": metadata.id},
@@ -690,7 +693,10 @@ class Projector:
         self, buffer: WriteBack, document_id: str, metadata: EventMetadata, event: DomainEvent
     ) -> Applied:
         """``_fold`` on the rebuild's buffer: the same checks, no store round trip."""
-        document = await buffer.get(lambda: self._documents, document_id)
+        if document_id in buffer.documents:  # held already: most folds
+            document = buffer.documents[document_id]
+        else:
+            document = await buffer.get(lambda: self._documents, document_id)
         order = check_order(document, metadata)
         if order is Order.DUPLICATE:
             await self.folded(document, document)
