@@ -53,8 +53,11 @@ def _period_of_day(day: date, granularity: Granularity) -> str:
             return f"{day.year}"
 
 
+@functools.lru_cache(maxsize=32_768)
 def board_keys_of(moment: datetime) -> tuple[str, ...]:
-    """The board keys of a moment: ``week:2026-W48``, ``month:2026-11``, ``quarter:2026-Q4``."""
+    """The board keys of a moment: ``week:2026-W48``, ``month:2026-11``, ``quarter:2026-Q4``.
+    Cached per moment: a row's periods are recomputed from all its facts at each fold.
+    (Two moments equal as instants have the same keys; a naive one never equals an aware.)"""
     return _board_keys_of_day(utc(moment).astimezone(UTC).date())
 
 
