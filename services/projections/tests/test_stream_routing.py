@@ -29,6 +29,7 @@ from crm_projections.application.projector import (
     ReceivablesProjector,
     StreamRoutes,
 )
+from crm_projections.domain.streams import stream_key
 
 
 @pytest.fixture
@@ -134,3 +135,15 @@ async def test_the_forecast_sums_the_open_rows_of_a_period(forecast: ForecastPro
     assert north["totals"] == {"EUR": {"weighted": "100.00", "amount": "1000.00", "count": 1}}
     assert (await forecast.summary("2027-04", {}))["totals"]["EUR"]["count"] == 1
     assert (await forecast.summary("2027", {"owner_id": "u1"}))["totals"]["EUR"]["count"] == 2
+
+
+def test_a_stream_key_names_each_event_s_own_context_and_subject_in_turn() -> None:
+    """The key of the last event asked about is kept; asking about others in turn, or about
+    a copy of the last with another subject, gives each its own."""
+    first = metadata(registered("cus_1"), "cus_1", 1, source="/crm/contacts")
+    second = metadata(paid("ord_1", "cus_1", "5.00", "0.00"), "ord_1", 2, source="/crm/pipeline/")
+    for _ in range(2):
+        assert stream_key(first) == "contacts:cus_1"
+        assert stream_key(second) == "pipeline:ord_1"
+    assert stream_key(first.model_copy(update={"subject": "cus_2"})) == "contacts:cus_2"
+    assert stream_key(first) == "contacts:cus_1"
