@@ -569,6 +569,8 @@ def _field_sort_key(doc: Mapping[str, Any], path: str, descending: bool) -> tupl
 
 def index_key(value: Any) -> bytes:
     """A byte string that sorts like the BSON value among other index keys (SQLite BLOB)."""
+    if type(value) is str:  # the most common key, without the rank lookup
+        return _STRING_HEAD + value.encode("utf-8")
     rank = type_rank(value)
     if rank == _STRING:
         return _STRING_HEAD + str(value).encode("utf-8")
@@ -659,7 +661,7 @@ def plain_entries(
         if isinstance(value, list):
             return None
         present = True
-        keys.append(_STRING_HEAD + value.encode() if type(value) is str else index_key(value))
+        keys.append(index_key(value))
     if sparse and not present:
         return set()
     return {tuple(keys)}
